@@ -1,0 +1,134 @@
+/*
+ * The chunk store: content-addressed, compressed, append-only.
+ *
+ * Chunks are addressed by the BLAKE3-256 of their raw bytes. Each chunk is
+ * stored once, encoded with the codec that made it smallest, inside an
+ * append-only pack file; a per-pack index maps id -> (offset, lengths, codec,
+ * delta base). Manifests (file and tree objects) are stored as chunks too, so
+ * a remote needs to know nothing but chunks and packs.
+ *
+ * Layout under the store directory (normally .cairn/store):
+ *   packs/pack-<hex>.pack   chunk data, self-describing (fsck can scan it)
+ *   packs/pack-<hex>.idx    sorted index of one pack; written last, so a pack
+ *                           without an idx is an interrupted write (ignored,
+ *                           removed by gc)
+ * See docs/formats.md for the byte layout.
+ *
+ * Concurrency: a struct cairn_store is used by one thread for writing, but
+ * cairn_store_has/get/encode may be called from many threads at once after
+ * cairn_store_load_index(). Processes coordinate through the repository lock
+ * (lib/repo): writers and readers hold it shared, gc holds it exclusive.
+ */
+#ifndef CAIRN_STORE_H
+#define CAIRN_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cairn/common.h"
+
+struct cairn_buf;
+
+enum cairn_codec {
+    CAIRN_CODEC_RAW = 0,      /* stored as is */
+    CAIRN_CODEC_ZSTD = 1,     /* zstd frame */
+    CAIRN_CODEC_BGZSTD = 2,   /* byte planes of elem_size-wide values, then zstd */
+    CAIRN_CODEC_XORDELTA = 3, /* XOR against a base chunk, byte planes, zstd */
+};
+
+/* What the chunker knows about a chunk; codecs may use it to do better. */
+struct cairn_chunk_hint {
+    unsigned elem_size;    /* bytes per element (2 for fp16/bf16, 4 for fp32); 0 unknown */
+    const cairn_oid *base; /* same tensor, same offset, in the parent version; NULL if none */
+};
+
+struct cairn_chunk_info {
+    uint64_t raw_len;
+    uint64_t stored_len;
+    int codec;
+    int has_base;
+    cairn_oid base;
+};
+
+struct cairn_store;
+struct cairn_store_writer;
+struct cairn_codec_ctx;
+
+/* Create the directories of an empty store. Idempotent. */
+int cairn_store_init(const char *dir);
+int cairn_store_open(struct cairn_store **out, const char *dir);
+void cairn_store_free(struct cairn_store *s);
+
+/* Read every pack index into memory (done lazily by the calls below). */
+int cairn_store_load_index(struct cairn_store *s);
+
+/* 1 if present, 0 if not, negative on error. */
+int cairn_store_has(struct cairn_store *s, const cairn_oid *id);
+int cairn_store_info(struct cairn_store *s, const cairn_oid *id, struct cairn_chunk_info *out);
+
+/*
+ * Append the raw bytes of chunk `id` to `out`, decoding and verifying that
+ * their BLAKE3 is `id` (CAIRN_ECORRUPT otherwise; `out` is then left as it
+ * was). Thread-safe.
+ */
+int cairn_store_get(struct cairn_store *s, const cairn_oid *id, struct cairn_buf *out);
+
+/*
+ * Per-thread encoder state (zstd contexts, scratch buffers). Encoding picks
+ * the smallest of the codecs that apply; `level` is the zstd level.
+ */
+int cairn_codec_ctx_new(struct cairn_codec_ctx **out, int level);
+void cairn_codec_ctx_free(struct cairn_codec_ctx *ctx);
+int cairn_store_encode(struct cairn_store *s, struct cairn_codec_ctx *ctx, const void *raw,
+                       size_t len, const struct cairn_chunk_hint *hint, struct cairn_buf *out,
+                       int *codec_out, cairn_oid *base_out);
+
+/*
+ * A writer appends chunks to new pack files (rotated at about 64 MiB). Until
+ * cairn_store_writer_commit() returns, nothing it wrote is visible to other
+ * processes; after, it is durable (packs and idx fsynced and renamed, the
+ * directory fsynced). Freeing an uncommitted writer removes its temp files.
+ */
+int cairn_store_writer_new(struct cairn_store_writer **out, struct cairn_store *s);
+/* Add an encoded chunk; a no-op if the id is already stored or added. */
+int cairn_store_writer_add(struct cairn_store_writer *w, const cairn_oid *id, int codec,
+                           const cairn_oid *base, uint64_t raw_len, const void *enc,
+                           size_t enc_len);
+/* Hash, encode (zstd) and add a whole object such as a manifest. */
+int cairn_store_writer_put(struct cairn_store_writer *w, const void *data, size_t len,
+                           cairn_oid *id_out);
+int cairn_store_writer_commit(struct cairn_store_writer *w);
+void cairn_store_writer_free(struct cairn_store_writer *w);
+/* Bytes written to packs by this writer so far (new stored bytes). */
+uint64_t cairn_store_writer_bytes(const struct cairn_store_writer *w);
+
+/*
+ * fsck of the store: read every pack, check its structure against its idx,
+ * decode every chunk and verify its BLAKE3, check every delta base exists.
+ * Each problem is reported through `cb` (one line, lowercase); returns the
+ * number of problems, or a negative error if the check itself could not run.
+ */
+typedef void (*cairn_problem_fn)(const char *msg, void *payload);
+int cairn_store_verify(struct cairn_store *s, cairn_problem_fn cb, void *payload);
+
+/*
+ * gc: keep the chunks `is_live` accepts (and, transitively, their delta
+ * bases); rewrite packs that are partly dead, delete packs that are wholly
+ * dead and interrupted temp files. Crash-safe: new packs are durable before
+ * any old one is removed. Caller holds the repository lock exclusively.
+ */
+struct cairn_gc_stats {
+    uint64_t chunks_kept, chunks_removed;
+    uint64_t bytes_before, bytes_after;
+    uint64_t packs_removed, packs_written;
+};
+typedef int (*cairn_live_fn)(const cairn_oid *id, void *payload); /* 1 live, 0 dead */
+int cairn_store_gc(struct cairn_store *s, cairn_live_fn is_live, void *payload, int dry_run,
+                   struct cairn_gc_stats *out);
+
+struct cairn_store_stats {
+    uint64_t chunks, packs, stored_bytes, raw_bytes;
+};
+int cairn_store_stats(struct cairn_store *s, struct cairn_store_stats *out);
+
+#endif

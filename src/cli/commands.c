@@ -1,0 +1,33 @@
+/*
+ * The command table. Keep it sorted by name; `cairn help` prints it in this
+ * order. Each command's help page lives beside its code in cmd_NAME.c.
+ */
+#include <string.h>
+
+#include "cli.h"
+
+#define CMD(name) \
+    extern int cmd_##name(int, char **); \
+    extern const char cmd_##name##_summary[]; \
+    extern const char cmd_##name##_help[];
+CMD(help)
+CMD(version)
+#undef CMD
+
+#define ROWN(str, name) { str, cmd_##name, cmd_##name##_summary, cmd_##name##_help }
+#define ROW(name) ROWN(#name, name)
+const struct cli_command cli_commands[] = {
+    ROW(help),
+    ROW(version),
+    { NULL, NULL, NULL, NULL },
+};
+#undef ROW
+#undef ROWN
+
+const struct cli_command *cli_find(const char *name)
+{
+    for (const struct cli_command *c = cli_commands; c->name; c++)
+        if (!strcmp(c->name, name))
+            return c;
+    return NULL;
+}

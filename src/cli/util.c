@@ -1,0 +1,110 @@
+/*
+ * Output helpers shared by the commands: one-line errors, exit-code mapping,
+ * help pages, human-friendly sizes and times.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+void cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("cairn: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int cli_exit_code(int error)
+{
+    switch (error) {
+    case 0:
+        return EXIT_OK;
+    case CAIRN_EINVALID:
+    case CAIRN_EAMBIGUOUS:
+        return EXIT_USAGE;
+    case CAIRN_ECHECK:
+        return EXIT_CHECK;
+    default:
+        return EXIT_RUNTIME;
+    }
+}
+
+int cli_fail(int error)
+{
+    cli_error("%s", cairn_error_last());
+    return cli_exit_code(error);
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fputs("cairn: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    if (cmd)
+        fprintf(stderr, " (see 'cairn %s --help')\n", cmd);
+    else
+        fputs(" (see 'cairn --help')\n", stderr);
+    return EXIT_USAGE;
+}
+
+int cli_print_help(const char *name)
+{
+    if (name) {
+        const struct cli_command *c = cli_find(name);
+        if (!c)
+            return cli_usage(NULL, "'%s' is not a cairn command", name);
+        fputs(c->help, stdout);
+        return EXIT_OK;
+    }
+    printf("usage: cairn [-C DIR] [--progress|--no-progress] COMMAND [ARGS]\n\n"
+           "cairn versions, gates and rolls out AI models.\n\ncommands:\n");
+    for (const struct cli_command *c = cli_commands; c->name; c++)
+        printf("  %-14s %s\n", c->name, c->summary);
+    printf("\nRun 'cairn help COMMAND' or 'cairn COMMAND --help' for a command's page.\n");
+    return EXIT_OK;
+}
+
+int cli_help_requested(const struct cli_command *cmd, int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--"))
+            break;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(cmd->help, stdout);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+const char *cli_fmt_bytes(char *buf, size_t cap, unsigned long long n)
+{
+    static const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+    double v = (double)n;
+    int u = 0;
+    while (v >= 1024 && u < 5) {
+        v /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, cap, "%llu B", n);
+    else
+        snprintf(buf, cap, "%.1f %s", v, units[u]);
+    return buf;
+}
+
+const char *cli_fmt_time(char *buf, size_t cap, long long ns)
+{
+    time_t t = (time_t)(ns / 1000000000LL);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    strftime(buf, cap, "%Y-%m-%d %H:%M:%S", &tm);
+    return buf;
+}

@@ -1,0 +1,97 @@
+/* Unit tests for lib/util/fs.c: atomic writes, bounded reads, path validation, locks. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cairn/common.h"
+#include "util/fs.h"
+
+static char dir[256];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof(dir), "/tmp/cairn-test-fs-XXXXXX");
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    return cairn_fs_rm_rf(dir);
+}
+
+static void test_atomic_write_and_read(void **state)
+{
+    (void)state;
+    struct cairn_buf path = CAIRN_BUF_INIT, got = CAIRN_BUF_INIT;
+    struct stat st;
+    assert_int_equal(cairn_fs_join(&path, dir, "a/b/c"), 0);
+    assert_int_equal(cairn_fs_mkdir_p(path.ptr), 0);
+    assert_int_equal(cairn_fs_mkdir_p(path.ptr), 0); /* exists: fine */
+    assert_int_equal(cairn_fs_join(&path, dir, "a/b/c/file"), 0);
+    assert_int_equal(cairn_fs_write_atomic(path.ptr, "hello", 5, 0600), 0);
+    assert_int_equal(stat(path.ptr, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(cairn_fs_read_file(&got, path.ptr, 100), 0);
+    assert_string_equal(got.ptr, "hello");
+    cairn_buf_clear(&got);
+    assert_int_equal(cairn_fs_read_file(&got, path.ptr, 4), CAIRN_EINVALID);
+    cairn_buf_clear(&got);
+    assert_int_equal(cairn_fs_read_file(&got, "/nonexistent/x", 4), CAIRN_ENOTFOUND);
+    assert_non_null(strstr(cairn_error_last(), "No such file"));
+    cairn_buf_clear(&got);
+    assert_int_equal(cairn_fs_read_file(&got, dir, 4), CAIRN_EINVALID);
+    cairn_buf_release(&path);
+    cairn_buf_release(&got);
+}
+
+static void test_path_valid(void **state)
+{
+    (void)state;
+    assert_int_equal(cairn_fs_path_valid("model.safetensors"), 0);
+    assert_int_equal(cairn_fs_path_valid("a/b/c.bin"), 0);
+    assert_int_equal(cairn_fs_path_valid("..data/x"), 0);
+    assert_int_equal(cairn_fs_path_valid(""), CAIRN_EINVALID);
+    assert_int_equal(cairn_fs_path_valid("/etc/passwd"), CAIRN_EINVALID);
+    assert_int_equal(cairn_fs_path_valid("../x"), CAIRN_EINVALID);
+    assert_int_equal(cairn_fs_path_valid("a/../x"), CAIRN_EINVALID);
+    assert_int_equal(cairn_fs_path_valid("a/./x"), CAIRN_EINVALID);
+    assert_int_equal(cairn_fs_path_valid("a//x"), CAIRN_EINVALID);
+    assert_int_equal(cairn_fs_path_valid("a/"), CAIRN_EINVALID);
+    assert_int_equal(cairn_fs_path_valid("a\\b"), CAIRN_EINVALID);
+}
+
+static void test_lock(void **state)
+{
+    (void)state;
+    struct cairn_buf path = CAIRN_BUF_INIT;
+    int a, b;
+    cairn_fs_join(&path, dir, "lock");
+    assert_int_equal(cairn_fs_lock(&a, path.ptr, 1, 1), 0);
+    /* flock locks are per open file description: a second open conflicts. */
+    assert_int_equal(cairn_fs_lock(&b, path.ptr, 0, 1), CAIRN_ELOCKED);
+    cairn_fs_unlock(a);
+    assert_int_equal(cairn_fs_lock(&a, path.ptr, 0, 1), 0);
+    assert_int_equal(cairn_fs_lock(&b, path.ptr, 0, 1), 0);
+    cairn_fs_unlock(a);
+    cairn_fs_unlock(b);
+    cairn_buf_release(&path);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_atomic_write_and_read),
+        cmocka_unit_test(test_path_valid),
+        cmocka_unit_test(test_lock),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
