@@ -1,0 +1,175 @@
+/*
+ * A cairn repository: a working directory with a .cairn/ folder holding the
+ * chunk store (.cairn/store), the registry (.cairn/cairn.db, SQLite in WAL
+ * mode), the config (.cairn/config) and a lock file.
+ *
+ * Versions are immutable snapshots of staged files plus params, metrics and
+ * lineage. Files are chunked (tensor-aware where the format is known),
+ * deduplicated and compressed into the store; a version points to a tree
+ * object (sorted paths) whose entries point to file objects (chunk lists).
+ * See docs/design.md and docs/formats.md.
+ *
+ * Concurrency: one struct cairn_repo per thread. Processes coordinate with
+ * .cairn/lock: everything but gc holds it shared while it works, gc holds it
+ * exclusively; metadata changes are single SQLite transactions, so readers
+ * never see half a version.
+ */
+#ifndef CAIRN_REPO_H
+#define CAIRN_REPO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cairn/common.h"
+
+struct cairn_repo;
+struct cairn_store;
+struct cairn_registry;
+
+typedef void (*cairn_progress_fn)(unsigned long long done, unsigned long long total, void *payload);
+
+/* Create DIR/.cairn (DIR is created if missing). CAIRN_EEXISTS if already one. */
+int cairn_repo_init(const char *dir);
+
+/*
+ * Open the repository containing `start` (NULL: the current directory),
+ * walking up like git. CAIRN_ENOTFOUND with "not a cairn repository" if none.
+ */
+int cairn_repo_open(struct cairn_repo **out, const char *start);
+void cairn_repo_free(struct cairn_repo *repo);
+
+const char *cairn_repo_workdir(const struct cairn_repo *repo);
+const char *cairn_repo_cairndir(const struct cairn_repo *repo);
+struct cairn_store *cairn_repo_store(struct cairn_repo *repo);
+struct cairn_registry *cairn_repo_registry(struct cairn_repo *repo);
+
+/* The user recorded as actor and author: $CAIRN_USER, else the login name. */
+const char *cairn_repo_user(const struct cairn_repo *repo);
+
+/* ---- names and refs ------------------------------------------------- */
+
+/* 0 if `name` matches [a-z0-9][a-z0-9._-]{0,63}, else CAIRN_EINVALID saying what is allowed. */
+int cairn_name_valid(const char *name, const char *what);
+
+/* A resolved version: the registry's view of one version. */
+struct cairn_version {
+    cairn_oid id;
+    char model[65];
+    char kind[16]; /* "model" or "dataset" */
+    int number;
+    cairn_oid tree;
+    int has_parent;
+    cairn_oid parent;
+    long long time_ns;
+    char *message, *author, *host, *code_commit; /* owned; released by cairn_version_release */
+    int code_dirty;                              /* -1 unknown */
+    uint64_t raw_size;                           /* sum of file sizes */
+    uint64_t stored_new;                         /* bytes this version added to the store */
+    uint64_t nfiles;
+};
+void cairn_version_release(struct cairn_version *v);
+
+/*
+ * Resolve REF (SPEC §2): NAME (latest), NAME@vN, NAME@ALIAS, NAME@TAG, or a
+ * hex id prefix of at least 7 digits. CAIRN_ENOTFOUND, CAIRN_EAMBIGUOUS or
+ * CAIRN_EINVALID with a message that names the ref.
+ */
+int cairn_repo_resolve(struct cairn_repo *repo, const char *ref, struct cairn_version *out);
+
+/* ---- staging -------------------------------------------------------- */
+
+struct cairn_add_opts {
+    const char *model;          /* stage for this model; NULL: the default stage */
+    cairn_progress_fn progress; /* bytes read of bytes to read */
+    void *progress_payload;
+};
+
+struct cairn_add_stats {
+    uint64_t files;           /* files staged */
+    uint64_t files_unchanged; /* taken from the stat cache without reading */
+    uint64_t bytes_read;      /* bytes hashed */
+    uint64_t bytes_total;     /* total size of the files staged */
+    uint64_t bytes_stored;    /* new bytes written to the store */
+    uint64_t chunks_new, chunks_dedup;
+};
+
+/* Stage files or directories (recursively), paths relative to the cwd. */
+int cairn_repo_add(struct cairn_repo *repo, const char *const *paths, size_t npaths,
+                   const struct cairn_add_opts *opts, struct cairn_add_stats *out);
+
+enum cairn_status_kind {
+    CAIRN_STATUS_STAGED,    /* staged and unchanged on disk since */
+    CAIRN_STATUS_MODIFIED,  /* staged or committed, changed on disk since */
+    CAIRN_STATUS_DELETED,   /* staged or committed, gone from disk */
+    CAIRN_STATUS_UNTRACKED, /* neither staged nor in any model's latest version */
+};
+struct cairn_status_entry {
+    enum cairn_status_kind kind;
+    const char *path;
+    const char *model; /* stage or model it belongs to ("" default stage) */
+    uint64_t size;
+};
+typedef int (*cairn_status_fn)(const struct cairn_status_entry *e, void *payload);
+int cairn_repo_status(struct cairn_repo *repo, cairn_status_fn cb, void *payload);
+
+/* ---- commit --------------------------------------------------------- */
+
+struct cairn_commit_opts {
+    const char *model;   /* required */
+    const char *message; /* required */
+    const char *kind;    /* "model" (default) or "dataset"; must match an existing model */
+    const char *params_file, *metrics_file; /* flat JSON or YAML objects; may be NULL */
+    const char *const *data_refs;           /* datasets used */
+    size_t ndata;
+    const char *parent_ref;  /* NULL: the model's latest version */
+    const char *code_commit; /* NULL: detect from git in the workdir */
+};
+int cairn_repo_commit(struct cairn_repo *repo, const struct cairn_commit_opts *opts,
+                      struct cairn_version *out);
+
+/* ---- reading versions ----------------------------------------------- */
+
+struct cairn_tree_entry {
+    char *path;
+    uint32_t mode;
+    uint64_t size;
+    cairn_oid file;   /* file object (chunk list) */
+    cairn_oid digest; /* BLAKE3 of the content, as b3sum prints it */
+};
+struct cairn_tree {
+    struct cairn_tree_entry *entries;
+    size_t n;
+};
+int cairn_repo_read_tree(struct cairn_repo *repo, const cairn_oid *tree, struct cairn_tree *out);
+void cairn_tree_release(struct cairn_tree *t);
+
+struct cairn_checkout_opts {
+    const char *const *include; /* fnmatch globs on paths; none means all */
+    size_t ninclude;
+    int force;                  /* overwrite existing files that differ */
+    cairn_progress_fn progress;
+    void *progress_payload;
+};
+struct cairn_checkout_stats {
+    uint64_t files, bytes;
+};
+/*
+ * Write the files of REF under `target` (created if missing), verifying every
+ * chunk; each file is written to a temp name and renamed into place only when
+ * complete and verified, so no corrupted or partial file is left.
+ */
+int cairn_repo_checkout(struct cairn_repo *repo, const char *ref, const char *target,
+                        const struct cairn_checkout_opts *opts, struct cairn_checkout_stats *out);
+
+/* ---- maintenance ---------------------------------------------------- */
+
+typedef void (*cairn_report_fn)(const char *msg, void *payload);
+/* Check store and registry; each problem reported; returns the count (>= 0) or an error. */
+int cairn_repo_fsck(struct cairn_repo *repo, cairn_report_fn cb, void *payload);
+
+struct cairn_repo_gc_stats {
+    uint64_t chunks_kept, chunks_removed, bytes_before, bytes_after, packs_removed;
+};
+int cairn_repo_gc(struct cairn_repo *repo, int dry_run, struct cairn_repo_gc_stats *out);
+
+#endif
