@@ -23,7 +23,12 @@ struct cairn_buf {
     size_t limit; /* 0 means CAIRN_BUF_DEFAULT_LIMIT */
 };
 
-#define CAIRN_BUF_INIT { NULL, 0, 0, 0 }
+/* clang-format off: it would split a braced macro body over four lines */
+#define CAIRN_BUF_INIT \
+    {                  \
+        NULL, 0, 0, 0  \
+    }
+/* clang-format on */
 
 void cairn_buf_init(struct cairn_buf *b, size_t limit);
 /* Free the storage; the buffer is empty and reusable afterwards. Accepts NULL. */
@@ -33,7 +38,8 @@ int cairn_buf_grow(struct cairn_buf *b, size_t extra);
 int cairn_buf_put(struct cairn_buf *b, const void *data, size_t len);
 int cairn_buf_puts(struct cairn_buf *b, const char *s);
 int cairn_buf_putc(struct cairn_buf *b, char c);
-int cairn_buf_printf(struct cairn_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cairn_buf_printf(struct cairn_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 int cairn_buf_vprintf(struct cairn_buf *b, const char *fmt, va_list ap);
 void cairn_buf_clear(struct cairn_buf *b);
 /* Hand the storage to the caller, who now owns it and must free() it. */
@@ -75,8 +81,10 @@ static inline uint64_t cairn_get_u64le(const void *p)
 static inline void cairn_put_u32le(void *p, uint32_t v)
 {
     unsigned char *b = p;
-    b[0] = (unsigned char)v; b[1] = (unsigned char)(v >> 8);
-    b[2] = (unsigned char)(v >> 16); b[3] = (unsigned char)(v >> 24);
+    b[0] = (unsigned char)v;
+    b[1] = (unsigned char)(v >> 8);
+    b[2] = (unsigned char)(v >> 16);
+    b[3] = (unsigned char)(v >> 24);
 }
 static inline void cairn_put_u64le(void *p, uint64_t v)
 {

@@ -121,7 +121,8 @@ int cairn_fs_write_atomic(const char *path, const void *data, size_t len, mode_t
     int fd, error = 0;
     static _Thread_local unsigned counter;
 
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d.%u", path, (int)getpid(), counter++) >= (int)sizeof(tmp))
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d.%u", path, (int)getpid(), counter++) >=
+        (int)sizeof(tmp))
         return cairn_error_set(CAIRN_EINVALID, "path too long '%s'", path);
     fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
     if (fd < 0)
@@ -274,7 +275,8 @@ int cairn_fs_path_valid(const char *path)
         const char *slash = strchr(p, '/');
         size_t n = slash ? (size_t)(slash - p) : strlen(p);
         if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
-            return cairn_error_set(CAIRN_EINVALID, "path '%s' has an empty, '.' or '..' component", path);
+            return cairn_error_set(CAIRN_EINVALID, "path '%s' has an empty, '.' or '..' component",
+                                   path);
         p += n;
         if (*p == '/')
             p++;

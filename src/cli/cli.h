@@ -27,8 +27,8 @@ const struct cli_command *cli_find(const char *name);
 
 /* Global options parsed by main (before the command name). */
 struct cli_globals {
-    const char *dir;   /* -C DIR or CAIRN_DIR */
-    int progress;      /* -1 auto (stderr is a tty), 0 off, 1 on */
+    const char *dir; /* -C DIR or CAIRN_DIR */
+    int progress;    /* -1 auto (stderr is a tty), 0 off, 1 on */
     bool color;
 };
 extern struct cli_globals cli_g;

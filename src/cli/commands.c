@@ -6,15 +6,20 @@
 
 #include "cli.h"
 
-#define CMD(name) \
-    extern int cmd_##name(int, char **); \
+#define CMD(name)                             \
+    extern int cmd_##name(int, char **);      \
     extern const char cmd_##name##_summary[]; \
     extern const char cmd_##name##_help[];
 CMD(help)
 CMD(version)
 #undef CMD
 
-#define ROWN(str, name) { str, cmd_##name, cmd_##name##_summary, cmd_##name##_help }
+/* clang-format off: it would split a braced macro body over four lines */
+#define ROWN(str, name)                                          \
+    {                                                            \
+        str, cmd_##name, cmd_##name##_summary, cmd_##name##_help \
+    }
+/* clang-format on */
 #define ROW(name) ROWN(#name, name)
 const struct cli_command cli_commands[] = {
     ROW(help),

@@ -57,7 +57,8 @@ int main(int argc, char **argv)
         return cli_usage(NULL, "'%s' is not a cairn command", argv[i]);
     /* Per-command --progress/--no-progress are accepted anywhere. */
     for (int j = i + 1; j < argc; j++) {
-        if (!strcmp(argv[j], "--")) break;
+        if (!strcmp(argv[j], "--"))
+            break;
         if (!strcmp(argv[j], "--progress") || !strcmp(argv[j], "--no-progress")) {
             cli_g.progress = argv[j][2] == 'p';
             memmove(&argv[j], &argv[j + 1], (size_t)(argc - j) * sizeof(*argv));

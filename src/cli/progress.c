@@ -60,8 +60,8 @@ static void draw(struct cli_progress *p, int final)
     cli_fmt_bytes(total, sizeof(total), p->total);
     cli_fmt_bytes(rate, sizeof(rate), (unsigned long long)r);
     if (final)
-        fprintf(stderr, "\r%-10s [%s] %3d%% %s/%s %s/s in %.1fs\033[K\n", p->what, bar, pct,
-                done, total, rate, el);
+        fprintf(stderr, "\r%-10s [%s] %3d%% %s/%s %s/s in %.1fs\033[K\n", p->what, bar, pct, done,
+                total, rate, el);
     else {
         double eta = r > 0 && p->total > p->done ? (double)(p->total - p->done) / r : 0;
         fprintf(stderr, "\r%-10s [%s] %3d%% %s/%s %s/s ETA %.0fs\033[K", p->what, bar, pct, done,

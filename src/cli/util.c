@@ -63,8 +63,9 @@ int cli_print_help(const char *name)
         fputs(c->help, stdout);
         return EXIT_OK;
     }
-    printf("usage: cairn [-C DIR] [--progress|--no-progress] COMMAND [ARGS]\n\n"
-           "cairn versions, gates and rolls out AI models.\n\ncommands:\n");
+    printf(
+        "usage: cairn [-C DIR] [--progress|--no-progress] COMMAND [ARGS]\n\n"
+        "cairn versions, gates and rolls out AI models.\n\ncommands:\n");
     for (const struct cli_command *c = cli_commands; c->name; c++)
         printf("  %-14s %s\n", c->name, c->summary);
     printf("\nRun 'cairn help COMMAND' or 'cairn COMMAND --help' for a command's page.\n");

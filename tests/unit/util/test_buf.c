@@ -70,7 +70,8 @@ static void test_reader_truncated_varint(void **state)
 {
     (void)state;
     const unsigned char bad[] = { 0x80, 0x80, 0x80 };
-    const unsigned char overlong[11] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01 };
+    const unsigned char overlong[11] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                         0xff, 0xff, 0xff, 0xff, 0x01 };
     struct cairn_reader r;
     uint64_t v;
     const void *p;
@@ -99,10 +100,8 @@ static void test_detach(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_put_and_printf),
-        cmocka_unit_test(test_limit),
-        cmocka_unit_test(test_varint_roundtrip),
-        cmocka_unit_test(test_reader_truncated_varint),
+        cmocka_unit_test(test_put_and_printf),   cmocka_unit_test(test_limit),
+        cmocka_unit_test(test_varint_roundtrip), cmocka_unit_test(test_reader_truncated_varint),
         cmocka_unit_test(test_detach),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
