@@ -23,11 +23,9 @@ struct cairn_buf {
     size_t limit; /* 0 means CAIRN_BUF_DEFAULT_LIMIT */
 };
 
-/* clang-format off: it would split a braced macro body over four lines */
-#define CAIRN_BUF_INIT \
-    {                  \
-        NULL, 0, 0, 0  \
-    }
+/* Braced macro bodies: clang-format 14 would split this one over four lines. */
+/* clang-format off */
+#define CAIRN_BUF_INIT { NULL, 0, 0, 0 }
 /* clang-format on */
 
 void cairn_buf_init(struct cairn_buf *b, size_t limit);

@@ -14,11 +14,9 @@ CMD(help)
 CMD(version)
 #undef CMD
 
-/* clang-format off: it would split a braced macro body over four lines */
-#define ROWN(str, name)                                          \
-    {                                                            \
-        str, cmd_##name, cmd_##name##_summary, cmd_##name##_help \
-    }
+/* Braced macro bodies: clang-format 14 would split this one over four lines. */
+/* clang-format off */
+#define ROWN(str, name) { str, cmd_##name, cmd_##name##_summary, cmd_##name##_help }
 /* clang-format on */
 #define ROW(name) ROWN(#name, name)
 const struct cli_command cli_commands[] = {
