@@ -1,0 +1,490 @@
+/*
+ * cairn-test-tool: the helper the shell tests and benchmarks call to make
+ * deterministic data and to measure commands, like git's t/helper/test-tool.
+ *
+ *   gen FILE SIZE SEED                      SIZE pseudo-random bytes
+ *   gen-floats FILE COUNT SEED DTYPE        COUNT normal-ish floats (f32|f16|bf16)
+ *   gen-safetensors FILE SEED NTENSORS ELEMS DTYPE
+ *                                           a valid safetensors file
+ *   flip FILE OFFSET                        xor the byte at OFFSET with 0xff
+ *   rss-exec [-o OUT] CMD [ARG]...          run CMD, report its peak RSS in KiB
+ *
+ * Output depends only on the arguments (never on the time or the machine):
+ * the same SEED gives the same bytes everywhere, which is what lets a test
+ * compare a checkout against a freshly generated file. SIZE and COUNT take
+ * K, M and G suffixes (powers of 1024). FILE may be '-' for stdout.
+ *
+ * Exit status: 0 success, 1 failure (one line on stderr), 2 usage error;
+ * rss-exec exits with its command's status (128+N if killed by signal N).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define BLOCK (1u << 20)
+
+static const char *prog = "cairn-test-tool";
+
+static int fail(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "%s: ", prog);
+    fprintf(stderr, fmt, arg);
+    if (errno)
+        fprintf(stderr, ": %s", strerror(errno));
+    fputc('\n', stderr);
+    return 1;
+}
+
+static int usage(const char *msg)
+{
+    fprintf(stderr, "%s: %s\n", prog, msg);
+    fprintf(stderr,
+            "usage: %s gen FILE SIZE SEED\n"
+            "       %s gen-floats FILE COUNT SEED f32|f16|bf16\n"
+            "       %s gen-safetensors FILE SEED NTENSORS ELEMS f32|f16|bf16\n"
+            "       %s flip FILE OFFSET\n"
+            "       %s rss-exec [-o OUT] CMD [ARG]...\n",
+            prog, prog, prog, prog, prog);
+    return 2;
+}
+
+/* A number with an optional K/M/G suffix; 0 on success, -1 if malformed. */
+static int parse_size(uint64_t *out, const char *s)
+{
+    char *end;
+    unsigned long long v;
+    int shift = 0;
+
+    if (!*s || *s == '-')
+        return -1;
+    errno = 0;
+    v = strtoull(s, &end, 0);
+    if (errno || end == s)
+        return -1;
+    switch (*end) {
+    case '\0':
+        break;
+    case 'k':
+    case 'K':
+        shift = 10;
+        break;
+    case 'm':
+    case 'M':
+        shift = 20;
+        break;
+    case 'g':
+    case 'G':
+        shift = 30;
+        break;
+    default:
+        return -1;
+    }
+    if (*end && end[1])
+        return -1;
+    if (shift && v > (UINT64_MAX >> shift))
+        return -1;
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
+/* xorshift64* seeded through splitmix64, so nearby seeds give unrelated streams. */
+struct rng {
+    uint64_t s;
+};
+
+static void rng_init(struct rng *r, uint64_t seed)
+{
+    uint64_t z = seed + 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    r->s = z ? z : 0x2545f4914f6cdd1dULL;
+}
+
+static uint64_t rng_next(struct rng *r)
+{
+    r->s ^= r->s >> 12;
+    r->s ^= r->s << 25;
+    r->s ^= r->s >> 27;
+    return r->s * 0x2545f4914f6cdd1dULL;
+}
+
+/* Approximately N(0, 1): Irwin-Hall sum of four uniforms, rescaled. No libm. */
+static float rng_normal(struct rng *r)
+{
+    uint64_t x = rng_next(r);
+    double sum = 0;
+    for (int i = 0; i < 4; i++)
+        sum += (double)((x >> (16 * i)) & 0xffff) / 65536.0;
+    return (float)((sum - 2.0) * 1.7320508075688772);
+}
+
+static uint32_t f32_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof(u));
+    return u;
+}
+
+/* IEEE binary16, round to nearest even; overflow to infinity. */
+static uint16_t f32_to_f16(float f)
+{
+    uint32_t x = f32_bits(f);
+    uint16_t sign = (uint16_t)((x >> 16) & 0x8000);
+    int32_t exp = (int32_t)((x >> 23) & 0xff) - 127 + 15;
+    uint32_t mant = x & 0x7fffff;
+
+    if (((x >> 23) & 0xff) == 0xff)
+        return sign | 0x7c00 | (mant ? 0x200 : 0);
+    if (exp >= 31)
+        return sign | 0x7c00;
+    if (exp <= 0) {
+        if (exp < -10)
+            return sign;
+        mant |= 0x800000;
+        uint32_t shift = (uint32_t)(14 - exp);
+        uint32_t half = mant >> shift;
+        uint32_t rem = mant & ((1u << shift) - 1);
+        uint32_t mid = 1u << (shift - 1);
+        if (rem > mid || (rem == mid && (half & 1)))
+            half++;
+        return sign | (uint16_t)half;
+    }
+    uint32_t h = ((uint32_t)exp << 10) | (mant >> 13);
+    uint32_t rem = mant & 0x1fff;
+    if (rem > 0x1000 || (rem == 0x1000 && (h & 1)))
+        h++; /* may carry into the exponent, up to infinity: correct */
+    return sign | (uint16_t)h;
+}
+
+static uint16_t f32_to_bf16(float f)
+{
+    uint32_t x = f32_bits(f);
+    if ((x & 0x7fffffff) > 0x7f800000)
+        return (uint16_t)((x >> 16) | 0x40);
+    x += 0x7fff + ((x >> 16) & 1);
+    return (uint16_t)(x >> 16);
+}
+
+enum dtype { DT_F32, DT_F16, DT_BF16 };
+
+static int parse_dtype(enum dtype *out, const char *s)
+{
+    if (!strcasecmp(s, "f32"))
+        *out = DT_F32;
+    else if (!strcasecmp(s, "f16"))
+        *out = DT_F16;
+    else if (!strcasecmp(s, "bf16"))
+        *out = DT_BF16;
+    else
+        return -1;
+    return 0;
+}
+
+static size_t dtype_size(enum dtype t)
+{
+    return t == DT_F32 ? 4 : 2;
+}
+
+static const char *dtype_name(enum dtype t)
+{
+    return t == DT_F32 ? "F32" : t == DT_F16 ? "F16" : "BF16";
+}
+
+static FILE *open_out(const char *path)
+{
+    FILE *f;
+    if (!strcmp(path, "-"))
+        return stdout;
+    errno = 0;
+    if (!(f = fopen(path, "wb")))
+        fail("cannot create '%s'", path);
+    return f;
+}
+
+static int close_out(FILE *f, const char *path)
+{
+    int bad = ferror(f);
+    errno = 0;
+    if (f == stdout)
+        bad |= fflush(f) != 0;
+    else
+        bad |= fclose(f) != 0;
+    return bad ? fail("cannot write '%s'", path) : 0;
+}
+
+/* Write `count` floats of `t` drawn from `r`, as little-endian bytes. */
+static int write_floats(FILE *f, struct rng *r, uint64_t count, enum dtype t, float scale)
+{
+    static unsigned char block[BLOCK];
+    size_t per = BLOCK / dtype_size(t);
+
+    while (count) {
+        size_t n = count < per ? (size_t)count : per;
+        unsigned char *p = block;
+        for (size_t i = 0; i < n; i++) {
+            float v = rng_normal(r) * scale;
+            if (t == DT_F32) {
+                uint32_t u = f32_bits(v);
+                *p++ = (unsigned char)u;
+                *p++ = (unsigned char)(u >> 8);
+                *p++ = (unsigned char)(u >> 16);
+                *p++ = (unsigned char)(u >> 24);
+            } else {
+                uint16_t u = t == DT_F16 ? f32_to_f16(v) : f32_to_bf16(v);
+                *p++ = (unsigned char)u;
+                *p++ = (unsigned char)(u >> 8);
+            }
+        }
+        if (fwrite(block, 1, (size_t)(p - block), f) != (size_t)(p - block))
+            return -1;
+        count -= n;
+    }
+    return 0;
+}
+
+static int cmd_gen(int argc, char **argv)
+{
+    static unsigned char block[BLOCK];
+    uint64_t size, seed;
+    struct rng r;
+    FILE *f;
+
+    if (argc != 4)
+        return usage("gen takes FILE SIZE SEED");
+    if (parse_size(&size, argv[2]) || parse_size(&seed, argv[3]))
+        return usage("SIZE and SEED must be non-negative numbers");
+    rng_init(&r, seed);
+    if (!(f = open_out(argv[1])))
+        return 1;
+    while (size) {
+        size_t n = size < BLOCK ? (size_t)size : BLOCK;
+        for (size_t i = 0; i < n; i += 8) {
+            uint64_t x = rng_next(&r);
+            for (size_t j = 0; j < 8 && i + j < n; j++)
+                block[i + j] = (unsigned char)(x >> (8 * j));
+        }
+        if (fwrite(block, 1, n, f) != n)
+            break;
+        size -= n;
+    }
+    return close_out(f, argv[1]);
+}
+
+static int cmd_gen_floats(int argc, char **argv)
+{
+    uint64_t count, seed;
+    enum dtype t;
+    struct rng r;
+    FILE *f;
+
+    if (argc != 5)
+        return usage("gen-floats takes FILE COUNT SEED DTYPE");
+    if (parse_size(&count, argv[2]) || parse_size(&seed, argv[3]))
+        return usage("COUNT and SEED must be non-negative numbers");
+    if (parse_dtype(&t, argv[4]))
+        return usage("DTYPE must be f32, f16 or bf16");
+    rng_init(&r, seed);
+    if (!(f = open_out(argv[1])))
+        return 1;
+    write_floats(f, &r, count, t, 1.0f);
+    return close_out(f, argv[1]);
+}
+
+/*
+ * Shape of a tensor of `elems` elements: [elems / c, c] with c the largest
+ * power of two not above sqrt(elems) that divides it, so most sizes give a
+ * 2-D weight matrix as real models have; [elems] when c would be 1.
+ */
+static void tensor_shape(uint64_t *rows, uint64_t *cols, uint64_t elems)
+{
+    uint64_t c = 1;
+    while ((c * 2) * (c * 2) <= elems && elems % (c * 2) == 0)
+        c *= 2;
+    *rows = c > 1 ? elems / c : elems;
+    *cols = c > 1 ? c : 0;
+}
+
+static int cmd_gen_safetensors(int argc, char **argv)
+{
+    uint64_t seed, ntensors, elems, rows, cols, off = 0, bytes, hlen;
+    enum dtype t;
+    char *header = NULL;
+    size_t cap, len = 0;
+    unsigned char lenbuf[8];
+    FILE *f = NULL;
+    int error = 1;
+
+    if (argc != 6)
+        return usage("gen-safetensors takes FILE SEED NTENSORS ELEMS DTYPE");
+    if (parse_size(&seed, argv[2]) || parse_size(&ntensors, argv[3]) || parse_size(&elems, argv[4]))
+        return usage("SEED, NTENSORS and ELEMS must be non-negative numbers");
+    if (parse_dtype(&t, argv[5]))
+        return usage("DTYPE must be f32, f16 or bf16");
+    if (ntensors == 0 || ntensors > 1000000 || elems == 0 || elems > (UINT64_MAX >> 8) / ntensors)
+        return usage("NTENSORS must be 1..1000000 and ELEMS at least 1");
+    bytes = elems * dtype_size(t);
+    tensor_shape(&rows, &cols, elems);
+
+    /* About 120 bytes of JSON per tensor at most; checked as it is written. */
+    cap = 64 + (size_t)ntensors * 160;
+    if (!(header = malloc(cap)))
+        return fail("out of memory for %s", "the header");
+    len = (size_t)snprintf(header, cap, "{\"__metadata__\":{\"format\":\"pt\"}");
+    for (uint64_t i = 0; i < ntensors; i++) {
+        int n;
+        if (cols)
+            n = snprintf(header + len, cap - len,
+                         ",\"layers.%llu.weight\":{\"dtype\":\"%s\",\"shape\":[%llu,%llu],"
+                         "\"data_offsets\":[%llu,%llu]}",
+                         (unsigned long long)i, dtype_name(t), (unsigned long long)rows,
+                         (unsigned long long)cols, (unsigned long long)off,
+                         (unsigned long long)(off + bytes));
+        else
+            n = snprintf(header + len, cap - len,
+                         ",\"layers.%llu.weight\":{\"dtype\":\"%s\",\"shape\":[%llu],"
+                         "\"data_offsets\":[%llu,%llu]}",
+                         (unsigned long long)i, dtype_name(t), (unsigned long long)rows,
+                         (unsigned long long)off, (unsigned long long)(off + bytes));
+        if (n < 0 || (size_t)n >= cap - len) {
+            errno = 0;
+            fail("header too large for %s", argv[1]);
+            goto done;
+        }
+        len += (size_t)n;
+        off += bytes;
+    }
+    if (len + 9 > cap) {
+        errno = 0;
+        fail("header too large for %s", argv[1]);
+        goto done;
+    }
+    header[len++] = '}';
+    /* Pad with spaces so the data starts 8-byte aligned, as the writers do. */
+    while ((8 + len) % 8)
+        header[len++] = ' ';
+    hlen = len;
+    for (int i = 0; i < 8; i++)
+        lenbuf[i] = (unsigned char)(hlen >> (8 * i));
+
+    if (!(f = open_out(argv[1])))
+        goto done;
+    if (fwrite(lenbuf, 1, 8, f) != 8 || fwrite(header, 1, len, f) != len)
+        goto done;
+    for (uint64_t i = 0; i < ntensors; i++) {
+        struct rng r;
+        /* Each tensor its own stream: tensor i is the same in files of any NTENSORS. */
+        rng_init(&r, seed * 1000003u + i);
+        if (write_floats(f, &r, elems, t, 0.02f) < 0)
+            goto done;
+    }
+    error = 0;
+done:
+    if (f) {
+        FILE *g = f;
+        f = NULL;
+        if (close_out(g, argv[1]))
+            error = 1;
+    }
+    free(header);
+    return error;
+}
+
+static int cmd_flip(int argc, char **argv)
+{
+    uint64_t offset;
+    unsigned char c;
+    int fd, error = 1;
+
+    if (argc != 3)
+        return usage("flip takes FILE OFFSET");
+    if (parse_size(&offset, argv[2]) || offset > INT64_MAX)
+        return usage("OFFSET must be a non-negative number");
+    errno = 0;
+    if ((fd = open(argv[1], O_RDWR | O_CLOEXEC)) < 0)
+        return fail("cannot open '%s'", argv[1]);
+    errno = 0;
+    if (pread(fd, &c, 1, (off_t)offset) != 1) {
+        fail("cannot read the byte at that offset of '%s'", argv[1]);
+        goto done;
+    }
+    c ^= 0xff;
+    if (pwrite(fd, &c, 1, (off_t)offset) != 1) {
+        fail("cannot write '%s'", argv[1]);
+        goto done;
+    }
+    error = 0;
+done:
+    close(fd);
+    return error;
+}
+
+static int cmd_rss_exec(int argc, char **argv)
+{
+    const char *out = NULL;
+    struct rusage ru;
+    int status, i = 1;
+    pid_t pid;
+
+    if (argc > 2 && !strcmp(argv[1], "-o")) {
+        out = argv[2];
+        i = 3;
+    }
+    if (i >= argc)
+        return usage("rss-exec takes a command");
+    fflush(NULL);
+    errno = 0;
+    if ((pid = fork()) < 0)
+        return fail("cannot fork for '%s'", argv[i]);
+    if (pid == 0) {
+        execvp(argv[i], argv + i);
+        fail("cannot run '%s'", argv[i]);
+        _exit(127);
+    }
+    while (wait4(pid, &status, 0, &ru) < 0) {
+        if (errno != EINTR)
+            return fail("cannot wait for '%s'", argv[i]);
+    }
+    /* Linux reports ru_maxrss in KiB. */
+    if (out) {
+        FILE *f = open_out(out);
+        if (!f)
+            return 1;
+        fprintf(f, "%ld\n", ru.ru_maxrss);
+        if (close_out(f, out))
+            return 1;
+    } else {
+        fprintf(stderr, "peak_rss_kib=%ld\n", ru.ru_maxrss);
+    }
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return WEXITSTATUS(status);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        int (*run)(int, char **);
+    } cmds[] = {
+        { "gen", cmd_gen },
+        { "gen-floats", cmd_gen_floats },
+        { "gen-safetensors", cmd_gen_safetensors },
+        { "flip", cmd_flip },
+        { "rss-exec", cmd_rss_exec },
+    };
+
+    if (argc < 2)
+        return usage("no subcommand");
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+        if (!strcmp(argv[1], cmds[i].name))
+            return cmds[i].run(argc - 1, argv + 1);
+    return usage("unknown subcommand");
+}
