@@ -1,0 +1,33 @@
+/*
+ * Byte grouping (ZipNN's "byte planes"): rearrange an array of w-byte values
+ * so that byte k of every value sits together in plane k. Float weights have
+ * a low-entropy exponent byte and near-random mantissa bytes; grouping them
+ * lets zstd compress the exponent plane well and lets the encoder store the
+ * mantissa planes raw instead of wasting time on them. XOR against the
+ * parent version's bytes before grouping turns a fine-tune's small nudges
+ * into mostly-zero high planes.
+ *
+ * These are pure functions on caller-owned buffers, on the ingest and
+ * checkout hot paths: no allocation, SSE2 paths for widths 2 and 4. Thread-safe.
+ */
+#ifndef CAIRN_STORE_BYTEGROUP_H
+#define CAIRN_STORE_BYTEGROUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Split `len` bytes of `src` into `w` planes in `dst` (`len` bytes, must not
+ * overlap `src`): with n = len / w, plane k is dst[k*n .. k*n+n) and holds
+ * byte k of every value; the len % w tail bytes follow the planes unchanged.
+ * w = 0 or 1 is a copy. Any w up to 255 works; 2, 4 and 8 are fast.
+ */
+void cairn_bytegroup_split(void *dst, const void *src, size_t len, unsigned w);
+
+/* The inverse of cairn_bytegroup_split() with the same `len` and `w`. */
+void cairn_bytegroup_merge(void *dst, const void *src, size_t len, unsigned w);
+
+/* dst[i] = a[i] ^ b[i] for i < len; dst may be a or b. */
+void cairn_xor(void *dst, const void *a, const void *b, size_t len);
+
+#endif
