@@ -50,6 +50,9 @@ struct cairn_chunk_info {
     cairn_oid base;
 };
 
+/* Longest chain of XOR deltas a chunk may sit on; the encoder never builds longer ones. */
+#define CAIRN_STORE_MAX_CHAIN 8
+
 struct cairn_store;
 struct cairn_store_writer;
 struct cairn_codec_ctx;
@@ -110,6 +113,14 @@ uint64_t cairn_store_writer_bytes(const struct cairn_store_writer *w);
  */
 typedef void (*cairn_problem_fn)(const char *msg, void *payload);
 int cairn_store_verify(struct cairn_store *s, cairn_problem_fn cb, void *payload);
+/*
+ * As cairn_store_verify(), and also hands informational notes to `note`
+ * (may be NULL): interrupted writes (temp files, a pack without its idx,
+ * which a kill -9 leaves and gc removes) and unknown files. Notes are not
+ * problems and are not counted.
+ */
+int cairn_store_verify_ex(struct cairn_store *s, cairn_problem_fn problem, cairn_problem_fn note,
+                          void *payload);
 
 /*
  * gc: keep the chunks `is_live` accepts (and, transitively, their delta

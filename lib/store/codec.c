@@ -1,0 +1,213 @@
+/*
+ * The codec table and the RAW and ZSTD codecs; see codec.h.
+ *
+ * Choosing the smallest costs one compression per applicable codec; zstd is
+ * always tried, so the ingest cost floor is one zstd pass per chunk. Each
+ * candidate gets as output limit one byte less than the best so far, so a
+ * codec that cannot win stops early (zstd returns dstSize_tooSmall) instead
+ * of finishing a useless frame, and incompressible data costs one failed
+ * zstd pass plus a copy.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <zstd.h>
+#include <zstd_errors.h>
+
+#include "cairn/common.h"
+#include "store/codec.h"
+#include "util/buf.h"
+
+int cairn_codec_ctx_new(struct cairn_codec_ctx **out, int level)
+{
+    struct cairn_codec_ctx *ctx = calloc(1, sizeof(*ctx));
+
+    *out = NULL;
+    if (!ctx)
+        return cairn_error_set(CAIRN_ENOMEM, "out of memory allocating a codec context");
+    if (level == 0)
+        level = ZSTD_CLEVEL_DEFAULT;
+    if (level < ZSTD_minCLevel())
+        level = ZSTD_minCLevel();
+    if (level > ZSTD_maxCLevel())
+        level = ZSTD_maxCLevel();
+    ctx->level = level;
+    for (int i = 0; i < 2; i++) {
+        cairn_buf_init(&ctx->cand[i], CAIRN_CODEC_SCRATCH_LIMIT);
+        cairn_buf_init(&ctx->scratch[i], CAIRN_CODEC_SCRATCH_LIMIT);
+    }
+    cairn_buf_init(&ctx->base, CAIRN_CODEC_SCRATCH_LIMIT);
+    *out = ctx;
+    return 0;
+}
+
+void cairn_codec_ctx_free(struct cairn_codec_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    ZSTD_freeCCtx(ctx->cctx);
+    ZSTD_freeDCtx(ctx->dctx);
+    for (int i = 0; i < 2; i++) {
+        cairn_buf_release(&ctx->cand[i]);
+        cairn_buf_release(&ctx->scratch[i]);
+    }
+    cairn_buf_release(&ctx->base);
+    free(ctx);
+}
+
+int cairn__zstd_encode(struct cairn_codec_ctx *ctx, struct cairn_buf *out, const void *raw,
+                       size_t len, size_t limit)
+{
+    size_t bound = ZSTD_compressBound(len), r;
+    int error;
+
+    if (limit == 0)
+        return 1;
+    if (limit > bound)
+        limit = bound;
+    if (!ctx->cctx && !(ctx->cctx = ZSTD_createCCtx()))
+        return cairn_error_set(CAIRN_ENOMEM, "out of memory creating a zstd context");
+    if ((error = cairn_buf_grow(out, limit)) < 0)
+        return error;
+    r = ZSTD_compressCCtx(ctx->cctx, out->ptr + out->len, limit, raw, len, ctx->level);
+    if (ZSTD_isError(r)) {
+        if (ZSTD_getErrorCode(r) == ZSTD_error_dstSize_tooSmall)
+            return 1;
+        return cairn_error_set(CAIRN_ERROR, "zstd compression failed: %s", ZSTD_getErrorName(r));
+    }
+    out->len += r;
+    out->ptr[out->len] = '\0';
+    return 0;
+}
+
+int cairn__zstd_decode(struct cairn_codec_ctx *ctx, void *dst, size_t raw_len, const void *src,
+                       size_t src_len)
+{
+    unsigned char dummy;
+    size_t r;
+
+    if (!ctx->dctx && !(ctx->dctx = ZSTD_createDCtx()))
+        return cairn_error_set(CAIRN_ENOMEM, "out of memory creating a zstd context");
+    if (src_len == 0)
+        return cairn_error_set(CAIRN_ECORRUPT, "empty zstd frame");
+    r = ZSTD_decompressDCtx(ctx->dctx, raw_len ? dst : &dummy, raw_len, src, src_len);
+    if (ZSTD_isError(r))
+        return cairn_error_set(CAIRN_ECORRUPT, "bad zstd frame: %s", ZSTD_getErrorName(r));
+    if (r != raw_len)
+        return cairn_error_set(CAIRN_ECORRUPT, "zstd frame holds %zu bytes, expected %zu", r,
+                               raw_len);
+    return 0;
+}
+
+static int raw_encode(struct cairn_codec_ctx *ctx, struct cairn_buf *out, const void *raw,
+                      size_t len, const struct cairn_codec_args *a, size_t limit)
+{
+    (void)ctx;
+    (void)a;
+    if (len > limit)
+        return 1;
+    return cairn_buf_put(out, raw, len);
+}
+
+static int raw_decode(struct cairn_codec_ctx *ctx, void *dst, size_t raw_len, const void *src,
+                      size_t src_len, const struct cairn_codec_args *a)
+{
+    (void)ctx;
+    (void)a;
+    if (src_len != raw_len)
+        return cairn_error_set(CAIRN_ECORRUPT, "raw chunk of %zu bytes, expected %zu", src_len,
+                               raw_len);
+    if (raw_len && dst != src)
+        memmove(dst, src, raw_len);
+    return 0;
+}
+
+static int zstd_encode(struct cairn_codec_ctx *ctx, struct cairn_buf *out, const void *raw,
+                       size_t len, const struct cairn_codec_args *a, size_t limit)
+{
+    (void)a;
+    return cairn__zstd_encode(ctx, out, raw, len, limit);
+}
+
+static int zstd_decode(struct cairn_codec_ctx *ctx, void *dst, size_t raw_len, const void *src,
+                       size_t src_len, const struct cairn_codec_args *a)
+{
+    (void)a;
+    return cairn__zstd_decode(ctx, dst, raw_len, src, src_len);
+}
+
+static const struct cairn_codec_ops raw_ops = { "raw", 0, raw_encode, raw_decode };
+static const struct cairn_codec_ops zstd_ops = { "zstd", 0, zstd_encode, zstd_decode };
+
+/*
+ * One slot per on-disk codec id. The byte-grouping codecs of bytegroup.c
+ * take the slots CAIRN_CODEC_BGZSTD and CAIRN_CODEC_XORDELTA with their own
+ * ops (declared in bytegroup.h); an empty slot is an unknown codec.
+ */
+static const struct cairn_codec_ops *const codec_table[CAIRN_CODEC_SLOTS] = {
+    [CAIRN_CODEC_RAW] = &raw_ops,
+    [CAIRN_CODEC_ZSTD] = &zstd_ops,
+};
+
+const struct cairn_codec_ops *cairn__codec_ops(int codec)
+{
+    if (codec < 0 || codec >= CAIRN_CODEC_SLOTS)
+        return NULL;
+    return codec_table[codec];
+}
+
+const char *cairn__codec_name(int codec)
+{
+    const struct cairn_codec_ops *ops = cairn__codec_ops(codec);
+    return ops ? ops->name : "unknown";
+}
+
+int cairn__codec_encode_best(struct cairn_codec_ctx *ctx, struct cairn_buf *out, int *codec_out,
+                             const void *raw, size_t len, const struct cairn_codec_args *a)
+{
+    struct cairn_buf *best = NULL;
+    int best_codec = CAIRN_CODEC_RAW, cur = 0, error = 0;
+    size_t best_len = len;
+    static const struct cairn_codec_args none = { 0, NULL, 0 };
+
+    if (!a)
+        a = &none;
+    for (int c = 0; c < CAIRN_CODEC_SLOTS; c++) {
+        const struct cairn_codec_ops *ops = codec_table[c];
+        struct cairn_buf *cand = &ctx->cand[cur];
+
+        if (!ops || c == CAIRN_CODEC_RAW || (ops->uses_base && !a->base) || best_len == 0)
+            continue;
+        cairn_buf_clear(cand);
+        error = ops->encode(ctx, cand, raw, len, a, best_len - 1);
+        if (error < 0)
+            goto done;
+        if (error == 1 || cand->len >= best_len)
+            continue;
+        best = cand;
+        best_len = cand->len;
+        best_codec = c;
+        cur ^= 1; /* keep `best`, encode the next candidate into the other buffer */
+    }
+    error = best ? cairn_buf_put(out, best->ptr, best->len) : cairn_buf_put(out, raw, len);
+    if (error < 0)
+        goto done;
+    *codec_out = best_codec;
+done:
+    return error < 0 ? error : 0;
+}
+
+int cairn__codec_decode(struct cairn_codec_ctx *ctx, int codec, void *dst, size_t raw_len,
+                        const void *src, size_t src_len, const struct cairn_codec_args *a)
+{
+    const struct cairn_codec_ops *ops = cairn__codec_ops(codec);
+    static const struct cairn_codec_args none = { 0, NULL, 0 };
+
+    if (!a)
+        a = &none;
+    if (!ops)
+        return cairn_error_set(CAIRN_ECORRUPT, "unknown codec %d", codec);
+    if (ops->uses_base && !a->base)
+        return cairn_error_set(CAIRN_ECORRUPT, "%s chunk without a base", ops->name);
+    return ops->decode(ctx, dst, raw_len, src, src_len, a);
+}
