@@ -24,6 +24,7 @@
 #define WRITE_BUF_SIZE ((size_t)2 << 20)
 
 int cairn__gc_stop_after;
+uint64_t cairn__pack_target = CAIRN__PACK_TARGET;
 
 size_t cairn__entry_header_write(uint8_t *out, const struct cairn__pack_entry *e)
 {

@@ -151,6 +151,9 @@ int cairn__pack_pending_publish(struct cairn__pack_pending *p, const char *packs
 /* Remove whatever temp files remain and free. Accepts a zeroed struct. */
 void cairn__pack_pending_release(struct cairn__pack_pending *p);
 
+/* Rotation size the store writer uses; CAIRN__PACK_TARGET, lowered by tests. */
+extern uint64_t cairn__pack_target;
+
 /* Test hook: make cairn_store_gc() stop with an error after step N (0 = off). */
 extern int cairn__gc_stop_after;
 

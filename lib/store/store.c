@@ -96,6 +96,8 @@ struct cairn_store_writer {
     struct cairn_buf enc;
     uint64_t bytes;
     int skip_index; /* gc's writer: dedup only against itself */
+    cairn_oid *published; /* names of the packs committed so far (gc needs them) */
+    size_t npublished, published_cap;
 };
 
 static const char *short_hex(char *buf, const cairn_oid *id)
@@ -881,6 +883,7 @@ void cairn_store_writer_free(struct cairn_store_writer *w)
     for (size_t i = 0; i < w->npending; i++)
         cairn__pack_pending_release(&w->pending[i]);
     free(w->pending);
+    free(w->published);
     free(w->set.ids);
     free(w->set.used);
     cairn_codec_ctx_free(w->ctx);
@@ -945,7 +948,7 @@ int cairn_store_writer_add(struct cairn_store_writer *w, const cairn_oid *id, in
         return 0;
     if (!w->skip_index && (error = cairn_store_has(w->s, id)) != 0)
         return error < 0 ? error : 0;
-    if (w->pw.fd >= 0 && w->pw.size >= CAIRN__PACK_TARGET &&
+    if (w->pw.fd >= 0 && w->pw.size >= cairn__pack_target &&
         (error = writer_finish_pack(w)) < 0)
         return error;
     if (w->pw.fd < 0) {
@@ -994,9 +997,21 @@ int cairn_store_writer_commit(struct cairn_store_writer *w)
 
     if ((error = writer_finish_pack(w)) < 0)
         goto done;
-    for (; published < w->npending; published++)
+    if (w->npublished + w->npending > w->published_cap) {
+        size_t cap = w->npublished + w->npending + 8;
+        cairn_oid *n = realloc(w->published, cap * sizeof(*n));
+        if (!n) {
+            error = cairn_error_set(CAIRN_ENOMEM, "out of memory committing packs");
+            goto done;
+        }
+        w->published = n;
+        w->published_cap = cap;
+    }
+    for (; published < w->npending; published++) {
         if ((error = cairn__pack_pending_publish(&w->pending[published], s->packs_dir)) < 0)
             goto done;
+        w->published[w->npublished++] = w->pending[published].name;
+    }
     if (w->npending && (error = cairn_fs_fsync_dir(s->packs_dir)) < 0)
         goto done;
 done:
@@ -1317,6 +1332,23 @@ static int unlink_path(const char *path)
     return 0;
 }
 
+/*
+ * Pack names are a hash of their idx entries, so gc rewriting the live part
+ * of a pack can produce exactly a pack that already exists (say, left by an
+ * earlier gc that was interrupted). Such a pack must not be deleted as old:
+ * it is the new one.
+ */
+static int gc_doomed(const struct cairn_store *s, const struct cairn_store_writer *w,
+                     const uint64_t *live, size_t p)
+{
+    if (live[p] == s->packs[p]->count)
+        return 0;
+    for (size_t i = 0; w && i < w->npublished; i++)
+        if (cairn_oid_cmp(&w->published[i], &s->packs[p]->name) == 0)
+            return 0;
+    return 1;
+}
+
 static int gc_step_done(int step)
 {
     if (cairn__gc_stop_after && cairn__gc_stop_after == step)
@@ -1399,8 +1431,8 @@ int cairn_store_gc(struct cairn_store *s, cairn_live_fn is_live, void *payload, 
         if (live[p] != s->packs[p]->count)
             out->bytes_after -= s->packs[p]->size;
     if (dry_run) {
-        out->packs_written = copy_bytes ? (copy_bytes + CAIRN__PACK_TARGET - 1) /
-                                              CAIRN__PACK_TARGET : 0;
+        out->packs_written = copy_bytes ? (copy_bytes + cairn__pack_target - 1) /
+                                              cairn__pack_target : 0;
         out->bytes_after += copy_bytes + out->packs_written * CAIRN__PACK_HDR_LEN;
         goto done;
     }
@@ -1430,14 +1462,14 @@ int cairn_store_gc(struct cairn_store *s, cairn_live_fn is_live, void *payload, 
 
     /* 2. Remove the idx of every dead or rewritten pack: its chunks are gone from view. */
     for (size_t p = 0; p < npacks; p++)
-        if (live[p] != s->packs[p]->count && (error = unlink_path(s->packs[p]->idx_path)) < 0)
+        if (gc_doomed(s, w, live, p) && (error = unlink_path(s->packs[p]->idx_path)) < 0)
             goto done;
     if ((error = cairn_fs_fsync_dir(s->packs_dir)) < 0 || (error = gc_step_done(2)) < 0)
         goto done;
 
     /* 3. Remove those packs, packs without an idx and temp files (all stale: we run alone). */
     for (size_t p = 0; p < npacks; p++)
-        if (live[p] != s->packs[p]->count && (error = unlink_path(s->packs[p]->path)) < 0)
+        if (gc_doomed(s, w, live, p) && (error = unlink_path(s->packs[p]->path)) < 0)
             goto done;
     for (size_t i = 0; i < n; i++) {
         cairn_oid name;
