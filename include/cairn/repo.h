@@ -143,10 +143,25 @@ struct cairn_tree {
 int cairn_repo_read_tree(struct cairn_repo *repo, const cairn_oid *tree, struct cairn_tree *out);
 void cairn_tree_release(struct cairn_tree *t);
 
+/* The tensors of one file of a version, as the chunker recorded them. */
+struct cairn_tensor_entry {
+    const char *name;
+    const char *dtype; /* "F32", "BF16", "Q4_0", ... */
+    unsigned rank;
+    uint64_t shape[8];
+    uint64_t offset, bytes; /* where the tensor's data lies in the file */
+    uint64_t chunks;
+    const cairn_oid *chunk_ids; /* `chunks` ids, valid during the callback */
+};
+typedef int (*cairn_tensor_fn)(const struct cairn_tensor_entry *t, void *payload);
+/* Call `cb` for each tensor of the file in file order (none for a non-tensor file). */
+int cairn_repo_tensors(struct cairn_repo *repo, const struct cairn_tree_entry *e,
+                       cairn_tensor_fn cb, void *payload);
+
 struct cairn_checkout_opts {
     const char *const *include; /* fnmatch globs on paths; none means all */
     size_t ninclude;
-    int force;                  /* overwrite existing files that differ */
+    int force; /* overwrite existing files that differ */
     cairn_progress_fn progress;
     void *progress_payload;
 };

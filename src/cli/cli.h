@@ -62,4 +62,21 @@ void cli_progress_finish(struct cli_progress *p);
 /* Adapter matching the library's progress callback type. */
 void cli_progress_cb(unsigned long long done, unsigned long long total, void *payload);
 
+/* Open the repository at -C DIR / CAIRN_DIR / the cwd; prints the error and returns the exit code.
+ */
+struct cairn_repo;
+int cli_open_repo(struct cairn_repo **out);
+
+/* Print a JSON value (jansson json_t *) on stdout, indented, and free it. */
+void cli_print_json(void *json);
+
+/* Short id: the first 12 hex digits. buf >= 13 bytes. */
+const char *cli_short_id(char *buf, const cairn_oid *id);
+
+/* Seconds on the monotonic clock. */
+double cli_now(void);
+
+/* Parse a non-negative integer option value; returns -1 if not one. */
+long cli_parse_count(const char *s);
+
 #endif

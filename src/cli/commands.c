@@ -10,7 +10,18 @@
     extern int cmd_##name(int, char **);      \
     extern const char cmd_##name##_summary[]; \
     extern const char cmd_##name##_help[];
+CMD(add)
+CMD(checkout)
+CMD(commit)
+CMD(diff)
+CMD(fsck)
+CMD(gc)
 CMD(help)
+CMD(init)
+CMD(log)
+CMD(show)
+CMD(status)
+CMD(tag)
 CMD(version)
 #undef CMD
 
@@ -20,9 +31,13 @@ CMD(version)
 /* clang-format on */
 #define ROW(name) ROWN(#name, name)
 const struct cli_command cli_commands[] = {
-    ROW(help),
-    ROW(version),
-    { NULL, NULL, NULL, NULL },
+    ROW(add),     ROW(checkout),
+    ROW(commit),  ROW(diff),
+    ROW(fsck),    ROW(gc),
+    ROW(help),    ROW(init),
+    ROW(log),     ROW(show),
+    ROW(status),  ROW(tag),
+    ROW(version), { NULL, NULL, NULL, NULL },
 };
 #undef ROW
 #undef ROWN

@@ -7,7 +7,12 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+#include <stdlib.h>
+
+#include "cairn/repo.h"
 #include "cli.h"
+#include "util/hash.h"
 
 void cli_error(const char *fmt, ...)
 {
@@ -108,4 +113,50 @@ const char *cli_fmt_time(char *buf, size_t cap, long long ns)
     localtime_r(&t, &tm);
     strftime(buf, cap, "%Y-%m-%d %H:%M:%S", &tm);
     return buf;
+}
+
+int cli_open_repo(struct cairn_repo **out)
+{
+    int error = cairn_repo_open(out, cli_g.dir);
+    if (error < 0)
+        return cli_fail(error);
+    return 0;
+}
+
+void cli_print_json(void *json)
+{
+    json_t *j = json;
+    if (!j)
+        return;
+    json_dumpf(j, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
+    fputc('\n', stdout);
+    json_decref(j);
+}
+
+const char *cli_short_id(char *buf, const cairn_oid *id)
+{
+    char hex[CAIRN_OID_HEXSZ + 1];
+    cairn_oid_fmt(hex, id);
+    memcpy(buf, hex, 12);
+    buf[12] = '\0';
+    return buf;
+}
+
+long cli_parse_count(const char *s)
+{
+    char *end;
+    long v;
+    if (!s || !*s)
+        return -1;
+    v = strtol(s, &end, 10);
+    if (*end || v < 0)
+        return -1;
+    return v;
+}
+
+double cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }

@@ -1,0 +1,182 @@
+/*
+ * The registry: models, versions, params, metrics, lineage, tags, aliases
+ * with history, the staging area, the stat cache and the hash-chained audit
+ * log. All SQL lives behind this interface (lib/registry/); the embedded
+ * back end is SQLite in WAL mode, and a PostgreSQL one can implement the
+ * same functions without touching callers.
+ *
+ * Transactions: cairn_registry_begin() starts a write transaction (SQLite
+ * BEGIN IMMEDIATE, waiting up to 30 s for other writers); everything done
+ * until cairn_registry_commit() lands atomically. Read functions may be
+ * called inside or outside a transaction.
+ *
+ * Strings returned in structs are owned by the struct and released by its
+ * _release function. One struct cairn_registry per thread.
+ */
+#ifndef CAIRN_REGISTRY_H
+#define CAIRN_REGISTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cairn/common.h"
+
+struct cairn_registry;
+struct cairn_version;
+
+int cairn_registry_open(struct cairn_registry **out, const char *path, int create);
+void cairn_registry_free(struct cairn_registry *r);
+
+int cairn_registry_begin(struct cairn_registry *r);
+int cairn_registry_commit(struct cairn_registry *r);
+void cairn_registry_rollback(struct cairn_registry *r);
+
+/* Run the database's own integrity check; problems reported one per line. */
+int cairn_registry_check(struct cairn_registry *r, void (*cb)(const char *, void *), void *payload);
+
+/* ---- typed values (params and metrics) ------------------------------ */
+
+enum cairn_value_type { CAIRN_VALUE_NUMBER = 0, CAIRN_VALUE_STRING = 1, CAIRN_VALUE_BOOL = 2 };
+struct cairn_kv {
+    char *key;
+    enum cairn_value_type type;
+    double num;
+    char *str;
+    int b;
+};
+struct cairn_kv_list {
+    struct cairn_kv *items;
+    size_t n, cap;
+};
+int cairn_kv_list_add(struct cairn_kv_list *l, const char *key, enum cairn_value_type type,
+                      double num, const char *str, int b);
+const struct cairn_kv *cairn_kv_list_get(const struct cairn_kv_list *l, const char *key);
+void cairn_kv_list_release(struct cairn_kv_list *l);
+/* Format a value for humans ("0.9123", "true", "adam") into buf. */
+const char *cairn_kv_format(const struct cairn_kv *kv, char *buf, size_t cap);
+
+/* ---- models ---------------------------------------------------------- */
+
+struct cairn_model_info {
+    int64_t id;
+    char name[65];
+    char kind[16];
+    long long created_ns;
+    int nversions;
+};
+int cairn_registry_model_get(struct cairn_registry *r, const char *name,
+                             struct cairn_model_info *out);
+/* Create the model if missing; CAIRN_EINVALID if it exists with another kind. */
+int cairn_registry_model_ensure(struct cairn_registry *r, const char *name, const char *kind,
+                                struct cairn_model_info *out);
+typedef int (*cairn_model_fn)(const struct cairn_model_info *m, void *payload);
+int cairn_registry_model_list(struct cairn_registry *r, cairn_model_fn cb, void *payload);
+
+/* ---- versions -------------------------------------------------------- */
+
+/*
+ * Insert a version (the caller fills every field of `v` but `number`, which
+ * is assigned here as the model's next number and written back), its
+ * canonical record text, params, metrics, and lineage edges.
+ */
+struct cairn_lineage_edge {
+    char kind[16]; /* "parent", "data", "derived" */
+    cairn_oid target;
+    char *detail; /* may be NULL */
+};
+int cairn_registry_version_insert(struct cairn_registry *r, struct cairn_version *v,
+                                  const char *record, const struct cairn_kv_list *params,
+                                  const struct cairn_kv_list *metrics,
+                                  const struct cairn_lineage_edge *edges, size_t nedges);
+
+int cairn_registry_version_get(struct cairn_registry *r, const cairn_oid *id,
+                               struct cairn_version *out);
+int cairn_registry_version_by_number(struct cairn_registry *r, const char *model, int number,
+                                     struct cairn_version *out);
+int cairn_registry_version_latest(struct cairn_registry *r, const char *model,
+                                  struct cairn_version *out);
+/* Resolve a hex prefix; CAIRN_EAMBIGUOUS if more than one version matches. */
+int cairn_registry_version_prefix(struct cairn_registry *r, const char *hexprefix, cairn_oid *out);
+/* The canonical record text the id was computed from (caller frees). */
+int cairn_registry_version_record(struct cairn_registry *r, const cairn_oid *id, char **out);
+
+typedef int (*cairn_version_fn)(const struct cairn_version *v, void *payload);
+/* Versions of one model newest first (model NULL: every version); limit 0 = all. */
+int cairn_registry_version_list(struct cairn_registry *r, const char *model, int limit,
+                                cairn_version_fn cb, void *payload);
+
+int cairn_registry_params(struct cairn_registry *r, const cairn_oid *v, struct cairn_kv_list *out);
+int cairn_registry_metrics(struct cairn_registry *r, const cairn_oid *v, struct cairn_kv_list *out);
+/* Record metrics measured later (eval --record); replaces same-named ones. */
+int cairn_registry_metrics_set(struct cairn_registry *r, const cairn_oid *v,
+                               const struct cairn_kv_list *metrics, const char *source);
+
+typedef int (*cairn_edge_fn)(const struct cairn_lineage_edge *e, void *payload);
+int cairn_registry_lineage(struct cairn_registry *r, const cairn_oid *v, cairn_edge_fn cb,
+                           void *payload);
+
+/* ---- tags and aliases ------------------------------------------------ */
+
+int cairn_registry_tag_get(struct cairn_registry *r, const char *model, const char *tag,
+                           cairn_oid *out);
+/* CAIRN_EEXISTS if the tag exists (tags are immutable). */
+int cairn_registry_tag_add(struct cairn_registry *r, const char *model, const char *tag,
+                           const cairn_oid *v, const char *author);
+typedef int (*cairn_tag_fn)(const char *tag, const cairn_oid *v, void *payload);
+int cairn_registry_tag_list(struct cairn_registry *r, const cairn_oid *v, cairn_tag_fn cb,
+                            void *payload);
+
+int cairn_registry_alias_get(struct cairn_registry *r, const char *model, const char *alias,
+                             cairn_oid *out);
+
+/* ---- staging area and stat cache ------------------------------------- */
+
+struct cairn_stage_entry {
+    char *model; /* "" for the default stage */
+    char *path;
+    cairn_oid file, digest;
+    uint64_t size;
+    uint32_t mode;
+};
+int cairn_registry_stage_put(struct cairn_registry *r, const struct cairn_stage_entry *e);
+typedef int (*cairn_stage_fn)(const struct cairn_stage_entry *e, void *payload);
+/* model NULL: every stage. */
+int cairn_registry_stage_list(struct cairn_registry *r, const char *model, cairn_stage_fn cb,
+                              void *payload);
+int cairn_registry_stage_clear(struct cairn_registry *r, const char *model);
+
+struct cairn_stat_entry {
+    uint64_t size;
+    int64_t mtime_ns, ctime_ns;
+    uint64_t ino, dev;
+    cairn_oid file, digest;
+};
+int cairn_registry_statcache_get(struct cairn_registry *r, const char *path,
+                                 struct cairn_stat_entry *out);
+int cairn_registry_statcache_put(struct cairn_registry *r, const char *path,
+                                 const struct cairn_stat_entry *e);
+
+/* ---- audit log ------------------------------------------------------- */
+
+struct cairn_audit_entry {
+    int64_t seq;
+    long long time_ns;
+    char *actor, *action, *subject, *details; /* details: JSON text */
+    cairn_oid prev, hash;
+};
+/*
+ * Append an event. Its hash is BLAKE3(prev hash || canonical encoding of the
+ * event), so editing or deleting any row breaks every later link. Must be
+ * called inside a transaction so the event lands with the change it records.
+ */
+int cairn_registry_audit_append(struct cairn_registry *r, const char *actor, const char *action,
+                                const char *subject, const char *details_json);
+typedef int (*cairn_audit_fn)(const struct cairn_audit_entry *e, void *payload);
+int cairn_registry_audit_list(struct cairn_registry *r, cairn_audit_fn cb, void *payload);
+/*
+ * Recompute the chain. Returns 0 when intact; CAIRN_ECHECK naming the first
+ * bad entry (and its seq in *bad_seq) otherwise.
+ */
+int cairn_registry_audit_verify(struct cairn_registry *r, int64_t *bad_seq);
+
+#endif

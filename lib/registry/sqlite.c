@@ -1,0 +1,1143 @@
+/*
+ * The SQLite back end of the registry (include/cairn/registry.h). This is the
+ * only file that includes sqlite3.h.
+ *
+ * The database runs in WAL mode with synchronous=FULL, so a committed
+ * transaction survives a power cut and readers never block the writer.
+ * Writers serialise on BEGIN IMMEDIATE with a 30 s busy timeout, which is
+ * how several cairn processes committing at once take turns. Version ids,
+ * file and tree ids are stored as 32-byte blobs; versions also keep their hex
+ * id so prefix lookups are an index range scan.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "cairn/registry.h"
+#include "cairn/repo.h"
+#include "util/buf.h"
+#include "util/fs.h"
+#include "util/hash.h"
+
+#define SCHEMA_VERSION 1
+
+struct cairn_registry {
+    sqlite3 *db;
+    char *path;
+    int in_tx;
+};
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS models("
+    "  id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, kind TEXT NOT NULL,"
+    "  created_ns INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS versions("
+    "  id BLOB PRIMARY KEY, hex TEXT UNIQUE NOT NULL,"
+    "  model_id INTEGER NOT NULL REFERENCES models(id), number INTEGER NOT NULL,"
+    "  tree BLOB NOT NULL, parent BLOB, message TEXT NOT NULL, author TEXT NOT NULL,"
+    "  host TEXT NOT NULL, time_ns INTEGER NOT NULL, code_commit TEXT, code_dirty INTEGER,"
+    "  raw_size INTEGER NOT NULL, stored_new INTEGER NOT NULL, nfiles INTEGER NOT NULL,"
+    "  record TEXT NOT NULL, UNIQUE(model_id, number));"
+    "CREATE TABLE IF NOT EXISTS params("
+    "  version BLOB NOT NULL, key TEXT NOT NULL, type INTEGER NOT NULL, num REAL, str TEXT,"
+    "  PRIMARY KEY(version, key));"
+    "CREATE TABLE IF NOT EXISTS metrics("
+    "  version BLOB NOT NULL, key TEXT NOT NULL, type INTEGER NOT NULL, num REAL, str TEXT,"
+    "  source TEXT NOT NULL, time_ns INTEGER NOT NULL, PRIMARY KEY(version, key));"
+    "CREATE TABLE IF NOT EXISTS lineage("
+    "  version BLOB NOT NULL, kind TEXT NOT NULL, target BLOB NOT NULL, detail TEXT);"
+    "CREATE INDEX IF NOT EXISTS lineage_version ON lineage(version);"
+    "CREATE INDEX IF NOT EXISTS lineage_target ON lineage(target);"
+    "CREATE TABLE IF NOT EXISTS tags("
+    "  model_id INTEGER NOT NULL, name TEXT NOT NULL, version BLOB NOT NULL,"
+    "  author TEXT NOT NULL, time_ns INTEGER NOT NULL, PRIMARY KEY(model_id, name));"
+    "CREATE TABLE IF NOT EXISTS aliases("
+    "  model_id INTEGER NOT NULL, name TEXT NOT NULL, version BLOB NOT NULL,"
+    "  PRIMARY KEY(model_id, name));"
+    "CREATE TABLE IF NOT EXISTS alias_history("
+    "  id INTEGER PRIMARY KEY, model_id INTEGER NOT NULL, name TEXT NOT NULL,"
+    "  old_version BLOB, new_version BLOB, author TEXT NOT NULL, time_ns INTEGER NOT NULL,"
+    "  reason TEXT);"
+    "CREATE TABLE IF NOT EXISTS stage("
+    "  model TEXT NOT NULL, path TEXT NOT NULL, file BLOB NOT NULL, digest BLOB NOT NULL,"
+    "  size INTEGER NOT NULL, mode INTEGER NOT NULL, PRIMARY KEY(model, path));"
+    "CREATE TABLE IF NOT EXISTS statcache("
+    "  path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,"
+    "  ctime_ns INTEGER NOT NULL, ino INTEGER NOT NULL, dev INTEGER NOT NULL,"
+    "  file BLOB NOT NULL, digest BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS audit("
+    "  seq INTEGER PRIMARY KEY, time_ns INTEGER NOT NULL, actor TEXT NOT NULL,"
+    "  action TEXT NOT NULL, subject TEXT NOT NULL, details TEXT NOT NULL,"
+    "  prev BLOB NOT NULL, hash BLOB NOT NULL);";
+
+static int db_error(struct cairn_registry *r, int code, const char *what)
+{
+    return cairn_error_set(code, "%s: %s", what, sqlite3_errmsg(r->db));
+}
+
+static int exec(struct cairn_registry *r, const char *sql)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(r->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        int e = cairn_error_set(CAIRN_ERROR, "registry '%s': %s", r->path, msg ? msg : "error");
+        sqlite3_free(msg);
+        return e;
+    }
+    return 0;
+}
+
+static int prepare(struct cairn_registry *r, sqlite3_stmt **st, const char *sql)
+{
+    if (sqlite3_prepare_v2(r->db, sql, -1, st, NULL) != SQLITE_OK)
+        return db_error(r, CAIRN_ERROR, "registry query failed");
+    return 0;
+}
+
+static int step_done(struct cairn_registry *r, sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+        return 0;
+    if (rc == SQLITE_CONSTRAINT)
+        return db_error(r, CAIRN_EEXISTS, "registry constraint");
+    return db_error(r, rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB ? CAIRN_ECORRUPT : CAIRN_ERROR,
+                    "registry write failed");
+}
+
+static void bind_oid(sqlite3_stmt *st, int i, const cairn_oid *id)
+{
+    sqlite3_bind_blob(st, i, id->id, CAIRN_OID_RAWSZ, SQLITE_TRANSIENT);
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static int column_oid(sqlite3_stmt *st, int i, cairn_oid *out)
+{
+    const void *p = sqlite3_column_blob(st, i);
+    if (!p || sqlite3_column_bytes(st, i) != CAIRN_OID_RAWSZ) {
+        memset(out, 0, sizeof(*out));
+        return 0;
+    }
+    memcpy(out->id, p, CAIRN_OID_RAWSZ);
+    return 1;
+}
+
+static char *column_strdup(sqlite3_stmt *st, int i)
+{
+    const unsigned char *s = sqlite3_column_text(st, i);
+    return s ? strdup((const char *)s) : NULL;
+}
+
+int cairn_registry_open(struct cairn_registry **out, const char *path, int create)
+{
+    struct cairn_registry *r = calloc(1, sizeof(*r));
+    int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
+    int error = 0;
+    sqlite3_stmt *st = NULL;
+
+    if (!r || !(r->path = strdup(path))) {
+        free(r);
+        return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+    }
+    if (sqlite3_open_v2(path, &r->db, flags, NULL) != SQLITE_OK) {
+        error = cairn_error_set(CAIRN_ERROR, "cannot open registry '%s': %s", path,
+                                r->db ? sqlite3_errmsg(r->db) : "out of memory");
+        goto done;
+    }
+    sqlite3_busy_timeout(r->db, 30000);
+    sqlite3_extended_result_codes(r->db, 0);
+    /* journal_mode=WAL fails with SQLITE_NOTADB on a damaged file: say so. */
+    if ((error = exec(r,
+                      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                      "PRAGMA foreign_keys=ON;")) < 0) {
+        error = cairn_error_set(CAIRN_ECORRUPT, "registry '%s' is damaged or not a database: %s",
+                                path, sqlite3_errmsg(r->db));
+        goto done;
+    }
+    if (create) {
+        if ((error = exec(r, "BEGIN IMMEDIATE")) < 0 || (error = exec(r, schema)) < 0)
+            goto done;
+        if ((error =
+                 prepare(r, &st, "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', ?)")) < 0)
+            goto done;
+        sqlite3_bind_int(st, 1, SCHEMA_VERSION);
+        if ((error = step_done(r, st)) < 0 || (error = exec(r, "COMMIT")) < 0)
+            goto done;
+    } else {
+        if ((error = prepare(r, &st, "SELECT value FROM meta WHERE key = 'schema'")) < 0) {
+            error = cairn_error_set(CAIRN_ECORRUPT, "registry '%s' is damaged: %s", path,
+                                    sqlite3_errmsg(r->db));
+            goto done;
+        }
+        if (sqlite3_step(st) != SQLITE_ROW) {
+            error = cairn_error_set(CAIRN_ECORRUPT, "registry '%s' has no schema version", path);
+            goto done;
+        }
+        if (sqlite3_column_int(st, 0) > SCHEMA_VERSION) {
+            error =
+                cairn_error_set(CAIRN_ERROR, "registry '%s' was written by a newer cairn", path);
+            goto done;
+        }
+        /* Tables added by later modules are created on open. */
+        if ((error = exec(r, schema)) < 0)
+            goto done;
+    }
+done:
+    sqlite3_finalize(st);
+    if (error < 0) {
+        if (r->db && create)
+            sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+        cairn_registry_free(r);
+        return error;
+    }
+    *out = r;
+    return 0;
+}
+
+void cairn_registry_free(struct cairn_registry *r)
+{
+    if (!r)
+        return;
+    if (r->in_tx)
+        sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(r->db);
+    free(r->path);
+    free(r);
+}
+
+int cairn_registry_begin(struct cairn_registry *r)
+{
+    int error = exec(r, "BEGIN IMMEDIATE");
+    if (!error)
+        r->in_tx = 1;
+    return error;
+}
+
+int cairn_registry_commit(struct cairn_registry *r)
+{
+    int error = exec(r, "COMMIT");
+    if (error < 0) {
+        sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    r->in_tx = 0;
+    return error;
+}
+
+void cairn_registry_rollback(struct cairn_registry *r)
+{
+    if (r->in_tx)
+        sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+    r->in_tx = 0;
+}
+
+int cairn_registry_check(struct cairn_registry *r, void (*cb)(const char *, void *), void *payload)
+{
+    sqlite3_stmt *st = NULL;
+    int problems = 0, rc;
+    if (prepare(r, &st, "PRAGMA integrity_check") < 0)
+        return CAIRN_ECORRUPT;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *s = (const char *)sqlite3_column_text(st, 0);
+        if (s && strcmp(s, "ok")) {
+            char msg[512];
+            snprintf(msg, sizeof(msg), "registry: %s", s);
+            cb(msg, payload);
+            problems++;
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        char msg[512];
+        snprintf(msg, sizeof(msg), "registry: integrity check failed: %s", sqlite3_errmsg(r->db));
+        cb(msg, payload);
+        problems++;
+    }
+    sqlite3_finalize(st);
+    return problems;
+}
+
+/* ---- typed values ---------------------------------------------------- */
+
+int cairn_kv_list_add(struct cairn_kv_list *l, const char *key, enum cairn_value_type type,
+                      double num, const char *str, int b)
+{
+    struct cairn_kv *kv;
+    for (size_t i = 0; i < l->n; i++) {
+        if (!strcmp(l->items[i].key, key)) {
+            free(l->items[i].key);
+            free(l->items[i].str);
+            memmove(&l->items[i], &l->items[i + 1], (l->n - i - 1) * sizeof(*kv));
+            l->n--;
+            break;
+        }
+    }
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 8;
+        struct cairn_kv *p = realloc(l->items, cap * sizeof(*p));
+        if (!p)
+            return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+        l->items = p;
+        l->cap = cap;
+    }
+    kv = &l->items[l->n];
+    memset(kv, 0, sizeof(*kv));
+    kv->key = strdup(key);
+    kv->type = type;
+    kv->num = num;
+    kv->b = b;
+    if (type == CAIRN_VALUE_STRING)
+        kv->str = strdup(str ? str : "");
+    if (!kv->key || (type == CAIRN_VALUE_STRING && !kv->str)) {
+        free(kv->key);
+        free(kv->str);
+        return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+    }
+    l->n++;
+    return 0;
+}
+
+const struct cairn_kv *cairn_kv_list_get(const struct cairn_kv_list *l, const char *key)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (!strcmp(l->items[i].key, key))
+            return &l->items[i];
+    return NULL;
+}
+
+void cairn_kv_list_release(struct cairn_kv_list *l)
+{
+    if (!l)
+        return;
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->items[i].key);
+        free(l->items[i].str);
+    }
+    free(l->items);
+    memset(l, 0, sizeof(*l));
+}
+
+const char *cairn_kv_format(const struct cairn_kv *kv, char *buf, size_t cap)
+{
+    switch (kv->type) {
+    case CAIRN_VALUE_NUMBER:
+        snprintf(buf, cap, "%.6g", kv->num);
+        break;
+    case CAIRN_VALUE_BOOL:
+        snprintf(buf, cap, "%s", kv->b ? "true" : "false");
+        break;
+    default:
+        snprintf(buf, cap, "%s", kv->str ? kv->str : "");
+    }
+    return buf;
+}
+
+static int kv_insert(struct cairn_registry *r, const char *sql, const cairn_oid *v,
+                     const struct cairn_kv_list *l, const char *source)
+{
+    sqlite3_stmt *st = NULL;
+    int error = 0;
+    if (!l || !l->n)
+        return 0;
+    if ((error = prepare(r, &st, sql)) < 0)
+        return error;
+    for (size_t i = 0; i < l->n && !error; i++) {
+        const struct cairn_kv *kv = &l->items[i];
+        sqlite3_reset(st);
+        bind_oid(st, 1, v);
+        bind_text(st, 2, kv->key);
+        sqlite3_bind_int(st, 3, (int)kv->type);
+        if (kv->type == CAIRN_VALUE_STRING)
+            sqlite3_bind_null(st, 4);
+        else
+            sqlite3_bind_double(st, 4, kv->type == CAIRN_VALUE_BOOL ? kv->b : kv->num);
+        bind_text(st, 5, kv->type == CAIRN_VALUE_STRING ? kv->str : NULL);
+        if (source) {
+            bind_text(st, 6, source);
+            sqlite3_bind_int64(st, 7, cairn_time_now_ns());
+        }
+        error = step_done(r, st);
+    }
+    sqlite3_finalize(st);
+    return error;
+}
+
+static int kv_load(struct cairn_registry *r, const char *sql, const cairn_oid *v,
+                   struct cairn_kv_list *out)
+{
+    sqlite3_stmt *st = NULL;
+    int error, rc;
+    if ((error = prepare(r, &st, sql)) < 0)
+        return error;
+    bind_oid(st, 1, v);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && !error) {
+        int type = sqlite3_column_int(st, 1);
+        double num = sqlite3_column_double(st, 2);
+        error = cairn_kv_list_add(out, (const char *)sqlite3_column_text(st, 0),
+                                  (enum cairn_value_type)type, num,
+                                  (const char *)sqlite3_column_text(st, 3), num != 0);
+    }
+    if (!error && rc != SQLITE_DONE)
+        error = db_error(r, CAIRN_ERROR, "registry read failed");
+    sqlite3_finalize(st);
+    return error;
+}
+
+int cairn_registry_params(struct cairn_registry *r, const cairn_oid *v, struct cairn_kv_list *out)
+{
+    return kv_load(r, "SELECT key, type, num, str FROM params WHERE version = ? ORDER BY key", v,
+                   out);
+}
+
+int cairn_registry_metrics(struct cairn_registry *r, const cairn_oid *v, struct cairn_kv_list *out)
+{
+    return kv_load(r, "SELECT key, type, num, str FROM metrics WHERE version = ? ORDER BY key", v,
+                   out);
+}
+
+int cairn_registry_metrics_set(struct cairn_registry *r, const cairn_oid *v,
+                               const struct cairn_kv_list *metrics, const char *source)
+{
+    return kv_insert(r,
+                     "INSERT OR REPLACE INTO metrics(version, key, type, num, str, source, time_ns)"
+                     " VALUES(?, ?, ?, ?, ?, ?, ?)",
+                     v, metrics, source);
+}
+
+/* ---- models ---------------------------------------------------------- */
+
+static void model_from_row(sqlite3_stmt *st, struct cairn_model_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->id = sqlite3_column_int64(st, 0);
+    snprintf(out->name, sizeof(out->name), "%s", (const char *)sqlite3_column_text(st, 1));
+    snprintf(out->kind, sizeof(out->kind), "%s", (const char *)sqlite3_column_text(st, 2));
+    out->created_ns = sqlite3_column_int64(st, 3);
+    out->nversions = sqlite3_column_int(st, 4);
+}
+
+#define MODEL_COLS                               \
+    "SELECT m.id, m.name, m.kind, m.created_ns," \
+    " (SELECT count(*) FROM versions v WHERE v.model_id = m.id) FROM models m"
+
+int cairn_registry_model_get(struct cairn_registry *r, const char *name,
+                             struct cairn_model_info *out)
+{
+    sqlite3_stmt *st = NULL;
+    int error, rc;
+    if ((error = prepare(r, &st, MODEL_COLS " WHERE m.name = ?")) < 0)
+        return error;
+    bind_text(st, 1, name);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        model_from_row(st, out);
+    else if (rc == SQLITE_DONE)
+        error = cairn_error_set(CAIRN_ENOTFOUND, "no model named '%s'", name);
+    else
+        error = db_error(r, CAIRN_ERROR, "registry read failed");
+    sqlite3_finalize(st);
+    return error;
+}
+
+int cairn_registry_model_ensure(struct cairn_registry *r, const char *name, const char *kind,
+                                struct cairn_model_info *out)
+{
+    sqlite3_stmt *st = NULL;
+    int error = cairn_registry_model_get(r, name, out);
+    if (error == 0) {
+        if (strcmp(out->kind, kind))
+            return cairn_error_set(CAIRN_EINVALID, "'%s' is a %s, not a %s", name, out->kind, kind);
+        return 0;
+    }
+    if (error != CAIRN_ENOTFOUND)
+        return error;
+    if ((error = prepare(r, &st, "INSERT INTO models(name, kind, created_ns) VALUES(?, ?, ?)")) < 0)
+        return error;
+    bind_text(st, 1, name);
+    bind_text(st, 2, kind);
+    sqlite3_bind_int64(st, 3, cairn_time_now_ns());
+    error = step_done(r, st);
+    sqlite3_finalize(st);
+    if (error < 0)
+        return error;
+    return cairn_registry_model_get(r, name, out);
+}
+
+int cairn_registry_model_list(struct cairn_registry *r, cairn_model_fn cb, void *payload)
+{
+    sqlite3_stmt *st = NULL;
+    int error, rc;
+    struct cairn_model_info m;
+    if ((error = prepare(r, &st, MODEL_COLS " ORDER BY m.name")) < 0)
+        return error;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        model_from_row(st, &m);
+        if ((error = cb(&m, payload)) != 0)
+            break;
+    }
+    if (!error && rc != SQLITE_DONE)
+        error = db_error(r, CAIRN_ERROR, "registry read failed");
+    sqlite3_finalize(st);
+    return error;
+}
+
+/* ---- versions -------------------------------------------------------- */
+
+#define VERSION_COLS                                                                           \
+    "SELECT v.id, m.name, m.kind, v.number, v.tree, v.parent, v.time_ns, v.message, v.author," \
+    " v.host, v.code_commit, v.code_dirty, v.raw_size, v.stored_new, v.nfiles"                 \
+    " FROM versions v JOIN models m ON m.id = v.model_id"
+
+static int version_from_row(sqlite3_stmt *st, struct cairn_version *out)
+{
+    memset(out, 0, sizeof(*out));
+    column_oid(st, 0, &out->id);
+    snprintf(out->model, sizeof(out->model), "%s", (const char *)sqlite3_column_text(st, 1));
+    snprintf(out->kind, sizeof(out->kind), "%s", (const char *)sqlite3_column_text(st, 2));
+    out->number = sqlite3_column_int(st, 3);
+    column_oid(st, 4, &out->tree);
+    out->has_parent = column_oid(st, 5, &out->parent);
+    out->time_ns = sqlite3_column_int64(st, 6);
+    out->message = column_strdup(st, 7);
+    out->author = column_strdup(st, 8);
+    out->host = column_strdup(st, 9);
+    out->code_commit = column_strdup(st, 10);
+    out->code_dirty = sqlite3_column_type(st, 11) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 11);
+    out->raw_size = (uint64_t)sqlite3_column_int64(st, 12);
+    out->stored_new = (uint64_t)sqlite3_column_int64(st, 13);
+    out->nfiles = (uint64_t)sqlite3_column_int64(st, 14);
+    if (!out->message || !out->author || !out->host) {
+        cairn_version_release(out);
+        return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+void cairn_version_release(struct cairn_version *v)
+{
+    if (!v)
+        return;
+    free(v->message);
+    free(v->author);
+    free(v->host);
+    free(v->code_commit);
+    v->message = v->author = v->host = v->code_commit = NULL;
+}
+
+static int version_query_one(struct cairn_registry *r, sqlite3_stmt *st, struct cairn_version *out,
+                             const char *what)
+{
+    int rc = sqlite3_step(st), error;
+    if (rc == SQLITE_ROW)
+        error = version_from_row(st, out);
+    else if (rc == SQLITE_DONE)
+        error = cairn_error_set(CAIRN_ENOTFOUND, "%s", what);
+    else
+        error = db_error(r, CAIRN_ERROR, "registry read failed");
+    sqlite3_finalize(st);
+    return error;
+}
+
+int cairn_registry_version_insert(struct cairn_registry *r, struct cairn_version *v,
+                                  const char *record, const struct cairn_kv_list *params,
+                                  const struct cairn_kv_list *metrics,
+                                  const struct cairn_lineage_edge *edges, size_t nedges)
+{
+    struct cairn_model_info m;
+    sqlite3_stmt *st = NULL;
+    char hex[CAIRN_OID_HEXSZ + 1];
+    int error, number = 1;
+
+    if ((error = cairn_registry_model_ensure(r, v->model, v->kind, &m)) < 0)
+        return error;
+    if ((error = prepare(
+             r, &st, "SELECT coalesce(max(number), 0) + 1 FROM versions WHERE model_id = ?")) < 0)
+        return error;
+    sqlite3_bind_int64(st, 1, m.id);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        number = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    st = NULL;
+
+    if ((error = prepare(r, &st,
+                         "INSERT INTO versions(id, hex, model_id, number, tree, parent, message,"
+                         " author, host, time_ns, code_commit, code_dirty, raw_size, stored_new,"
+                         " nfiles, record) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")) < 0)
+        return error;
+    bind_oid(st, 1, &v->id);
+    bind_text(st, 2, cairn_oid_fmt(hex, &v->id));
+    sqlite3_bind_int64(st, 3, m.id);
+    sqlite3_bind_int(st, 4, number);
+    bind_oid(st, 5, &v->tree);
+    if (v->has_parent)
+        bind_oid(st, 6, &v->parent);
+    else
+        sqlite3_bind_null(st, 6);
+    bind_text(st, 7, v->message);
+    bind_text(st, 8, v->author);
+    bind_text(st, 9, v->host);
+    sqlite3_bind_int64(st, 10, v->time_ns);
+    bind_text(st, 11, v->code_commit);
+    if (v->code_dirty < 0)
+        sqlite3_bind_null(st, 12);
+    else
+        sqlite3_bind_int(st, 12, v->code_dirty);
+    sqlite3_bind_int64(st, 13, (sqlite3_int64)v->raw_size);
+    sqlite3_bind_int64(st, 14, (sqlite3_int64)v->stored_new);
+    sqlite3_bind_int64(st, 15, (sqlite3_int64)v->nfiles);
+    bind_text(st, 16, record);
+    error = step_done(r, st);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (error == CAIRN_EEXISTS)
+        return cairn_error_set(CAIRN_EEXISTS, "version %s exists already", hex);
+    if (error < 0)
+        return error;
+    v->number = number;
+
+    if ((error = kv_insert(r, "INSERT INTO params(version, key, type, num, str) VALUES(?,?,?,?,?)",
+                           &v->id, params, NULL)) < 0)
+        return error;
+    if ((error = kv_insert(r,
+                           "INSERT INTO metrics(version, key, type, num, str, source, time_ns)"
+                           " VALUES(?,?,?,?,?,?,?)",
+                           &v->id, metrics, "commit")) < 0)
+        return error;
+    if (!nedges)
+        return 0;
+    if ((error = prepare(r, &st,
+                         "INSERT INTO lineage(version, kind, target, detail) VALUES(?,?,?,?)")) < 0)
+        return error;
+    for (size_t i = 0; i < nedges && !error; i++) {
+        sqlite3_reset(st);
+        bind_oid(st, 1, &v->id);
+        bind_text(st, 2, edges[i].kind);
+        bind_oid(st, 3, &edges[i].target);
+        bind_text(st, 4, edges[i].detail);
+        error = step_done(r, st);
+    }
+    sqlite3_finalize(st);
+    return error;
+}
+
+int cairn_registry_version_get(struct cairn_registry *r, const cairn_oid *id,
+                               struct cairn_version *out)
+{
+    sqlite3_stmt *st = NULL;
+    char hex[CAIRN_OID_HEXSZ + 1], what[128];
+    int error;
+    if ((error = prepare(r, &st, VERSION_COLS " WHERE v.id = ?")) < 0)
+        return error;
+    bind_oid(st, 1, id);
+    cairn_oid_fmt(hex, id);
+    snprintf(what, sizeof(what), "no version %.12s", hex);
+    return version_query_one(r, st, out, what);
+}
+
+int cairn_registry_version_by_number(struct cairn_registry *r, const char *model, int number,
+                                     struct cairn_version *out)
+{
+    sqlite3_stmt *st = NULL;
+    char what[160];
+    int error;
+    if ((error = prepare(r, &st, VERSION_COLS " WHERE m.name = ? AND v.number = ?")) < 0)
+        return error;
+    bind_text(st, 1, model);
+    sqlite3_bind_int(st, 2, number);
+    snprintf(what, sizeof(what), "'%s' has no version v%d", model, number);
+    return version_query_one(r, st, out, what);
+}
+
+int cairn_registry_version_latest(struct cairn_registry *r, const char *model,
+                                  struct cairn_version *out)
+{
+    sqlite3_stmt *st = NULL;
+    char what[160];
+    int error;
+    if ((error = prepare(r, &st, VERSION_COLS " WHERE m.name = ? ORDER BY v.number DESC LIMIT 1")) <
+        0)
+        return error;
+    bind_text(st, 1, model);
+    snprintf(what, sizeof(what), "no model named '%s'", model);
+    return version_query_one(r, st, out, what);
+}
+
+int cairn_registry_version_prefix(struct cairn_registry *r, const char *hexprefix, cairn_oid *out)
+{
+    sqlite3_stmt *st = NULL;
+    char hi[CAIRN_OID_HEXSZ + 2];
+    int error, rc, n = 0;
+    size_t len = strlen(hexprefix);
+
+    if (len > CAIRN_OID_HEXSZ)
+        return cairn_error_set(CAIRN_EINVALID, "'%s' is longer than a version id", hexprefix);
+    /* Every id with the prefix sorts in [prefix, prefix + "g"). */
+    snprintf(hi, sizeof(hi), "%sg", hexprefix);
+    if ((error = prepare(r, &st, "SELECT id FROM versions WHERE hex >= ? AND hex < ? LIMIT 2")) < 0)
+        return error;
+    bind_text(st, 1, hexprefix);
+    bind_text(st, 2, hi);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n++ == 0)
+            column_oid(st, 0, out);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_error(r, CAIRN_ERROR, "registry read failed");
+    if (n == 0)
+        return cairn_error_set(CAIRN_ENOTFOUND, "no version matches '%s'", hexprefix);
+    if (n > 1)
+        return cairn_error_set(CAIRN_EAMBIGUOUS,
+                               "'%s' matches more than one version; give more digits", hexprefix);
+    return 0;
+}
+
+int cairn_registry_version_record(struct cairn_registry *r, const cairn_oid *id, char **out)
+{
+    sqlite3_stmt *st = NULL;
+    int error;
+    if ((error = prepare(r, &st, "SELECT record FROM versions WHERE id = ?")) < 0)
+        return error;
+    bind_oid(st, 1, id);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *out = column_strdup(st, 0);
+    else
+        error = cairn_error_set(CAIRN_ENOTFOUND, "no such version");
+    sqlite3_finalize(st);
+    if (!error && !*out)
+        error = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+    return error;
+}
+
+int cairn_registry_version_list(struct cairn_registry *r, const char *model, int limit,
+                                cairn_version_fn cb, void *payload)
+{
+    sqlite3_stmt *st = NULL;
+    struct cairn_version v;
+    int error, rc;
+    const char *sql = model ? VERSION_COLS " WHERE m.name = ?1 ORDER BY v.number DESC LIMIT ?2"
+                            : VERSION_COLS
+                          " ORDER BY v.time_ns DESC, m.name, v.number DESC LIMIT ?2";
+    if ((error = prepare(r, &st, sql)) < 0)
+        return error;
+    if (model)
+        bind_text(st, 1, model);
+    sqlite3_bind_int(st, 2, limit > 0 ? limit : -1);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((error = version_from_row(st, &v)) < 0)
+            break;
+        error = cb(&v, payload);
+        cairn_version_release(&v);
+        if (error)
+            break;
+    }
+    if (!error && rc != SQLITE_DONE)
+        error = db_error(r, CAIRN_ERROR, "registry read failed");
+    sqlite3_finalize(st);
+    return error;
+}
+
+int cairn_registry_lineage(struct cairn_registry *r, const cairn_oid *v, cairn_edge_fn cb,
+                           void *payload)
+{
+    sqlite3_stmt *st = NULL;
+    int error, rc;
+    if ((error = prepare(
+             r, &st, "SELECT kind, target, detail FROM lineage WHERE version = ? ORDER BY rowid")) <
+        0)
+        return error;
+    bind_oid(st, 1, v);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct cairn_lineage_edge e;
+        memset(&e, 0, sizeof(e));
+        snprintf(e.kind, sizeof(e.kind), "%s", (const char *)sqlite3_column_text(st, 0));
+        column_oid(st, 1, &e.target);
+        e.detail = (char *)sqlite3_column_text(st, 2);
+        if ((error = cb(&e, payload)) != 0)
+            break;
+    }
+    if (!error && rc != SQLITE_DONE)
+        error = db_error(r, CAIRN_ERROR, "registry read failed");
+    sqlite3_finalize(st);
+    return error;
+}
+
+/* ---- tags and aliases ------------------------------------------------ */
+
+static int lookup_model_ref(struct cairn_registry *r, const char *sql, const char *model,
+                            const char *name, cairn_oid *out)
+{
+    sqlite3_stmt *st = NULL;
+    int error, rc;
+    if ((error = prepare(r, &st, sql)) < 0)
+        return error;
+    bind_text(st, 1, model);
+    bind_text(st, 2, name);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        column_oid(st, 0, out);
+    else if (rc == SQLITE_DONE)
+        error = CAIRN_ENOTFOUND;
+    else
+        error = db_error(r, CAIRN_ERROR, "registry read failed");
+    sqlite3_finalize(st);
+    return error;
+}
+
+int cairn_registry_tag_get(struct cairn_registry *r, const char *model, const char *tag,
+                           cairn_oid *out)
+{
+    int error = lookup_model_ref(r,
+                                 "SELECT t.version FROM tags t JOIN models m ON m.id = t.model_id"
+                                 " WHERE m.name = ? AND t.name = ?",
+                                 model, tag, out);
+    if (error == CAIRN_ENOTFOUND)
+        cairn_error_set(error, "'%s' has no tag '%s'", model, tag);
+    return error;
+}
+
+int cairn_registry_alias_get(struct cairn_registry *r, const char *model, const char *alias,
+                             cairn_oid *out)
+{
+    int error =
+        lookup_model_ref(r,
+                         "SELECT a.version FROM aliases a JOIN models m ON m.id = a.model_id"
+                         " WHERE m.name = ? AND a.name = ?",
+                         model, alias, out);
+    if (error == CAIRN_ENOTFOUND)
+        cairn_error_set(error, "'%s' has no alias '%s'", model, alias);
+    return error;
+}
+
+int cairn_registry_tag_add(struct cairn_registry *r, const char *model, const char *tag,
+                           const cairn_oid *v, const char *author)
+{
+    struct cairn_model_info m;
+    sqlite3_stmt *st = NULL;
+    cairn_oid existing;
+    int error;
+    if ((error = cairn_registry_model_get(r, model, &m)) < 0)
+        return error;
+    if (cairn_registry_tag_get(r, model, tag, &existing) == 0) {
+        if (!cairn_oid_cmp(&existing, v))
+            return cairn_error_set(CAIRN_EEXISTS, "tag '%s@%s' exists already", model, tag);
+        return cairn_error_set(CAIRN_EEXISTS,
+                               "tag '%s@%s' exists and points to another version;"
+                               " tags are immutable",
+                               model, tag);
+    }
+    if ((error = prepare(r, &st,
+                         "INSERT INTO tags(model_id, name, version, author, time_ns)"
+                         " VALUES(?,?,?,?,?)")) < 0)
+        return error;
+    sqlite3_bind_int64(st, 1, m.id);
+    bind_text(st, 2, tag);
+    bind_oid(st, 3, v);
+    bind_text(st, 4, author);
+    sqlite3_bind_int64(st, 5, cairn_time_now_ns());
+    error = step_done(r, st);
+    sqlite3_finalize(st);
+    return error;
+}
+
+int cairn_registry_tag_list(struct cairn_registry *r, const cairn_oid *v, cairn_tag_fn cb,
+                            void *payload)
+{
+    sqlite3_stmt *st = NULL;
+    int error, rc;
+    if ((error =
+             prepare(r, &st, "SELECT name, version FROM tags WHERE version = ? ORDER BY name")) < 0)
+        return error;
+    bind_oid(st, 1, v);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        cairn_oid id;
+        column_oid(st, 1, &id);
+        if ((error = cb((const char *)sqlite3_column_text(st, 0), &id, payload)) != 0)
+            break;
+    }
+    if (!error && rc != SQLITE_DONE)
+        error = db_error(r, CAIRN_ERROR, "registry read failed");
+    sqlite3_finalize(st);
+    return error;
+}
+
+/* ---- stage and stat cache -------------------------------------------- */
+
+int cairn_registry_stage_put(struct cairn_registry *r, const struct cairn_stage_entry *e)
+{
+    sqlite3_stmt *st = NULL;
+    int error;
+    if ((error = prepare(r, &st,
+                         "INSERT OR REPLACE INTO stage(model, path, file, digest, size, mode)"
+                         " VALUES(?,?,?,?,?,?)")) < 0)
+        return error;
+    bind_text(st, 1, e->model ? e->model : "");
+    bind_text(st, 2, e->path);
+    bind_oid(st, 3, &e->file);
+    bind_oid(st, 4, &e->digest);
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)e->size);
+    sqlite3_bind_int(st, 6, (int)e->mode);
+    error = step_done(r, st);
+    sqlite3_finalize(st);
+    return error;
+}
+
+int cairn_registry_stage_list(struct cairn_registry *r, const char *model, cairn_stage_fn cb,
+                              void *payload)
+{
+    sqlite3_stmt *st = NULL;
+    int error, rc;
+    const char *sql =
+        model ? "SELECT model, path, file, digest, size, mode FROM stage WHERE model = ?"
+                " ORDER BY path"
+              : "SELECT model, path, file, digest, size, mode FROM stage ORDER BY model, path";
+    if ((error = prepare(r, &st, sql)) < 0)
+        return error;
+    if (model)
+        bind_text(st, 1, model);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct cairn_stage_entry e;
+        e.model = (char *)sqlite3_column_text(st, 0);
+        e.path = (char *)sqlite3_column_text(st, 1);
+        column_oid(st, 2, &e.file);
+        column_oid(st, 3, &e.digest);
+        e.size = (uint64_t)sqlite3_column_int64(st, 4);
+        e.mode = (uint32_t)sqlite3_column_int(st, 5);
+        if ((error = cb(&e, payload)) != 0)
+            break;
+    }
+    if (!error && rc != SQLITE_DONE)
+        error = db_error(r, CAIRN_ERROR, "registry read failed");
+    sqlite3_finalize(st);
+    return error;
+}
+
+int cairn_registry_stage_clear(struct cairn_registry *r, const char *model)
+{
+    sqlite3_stmt *st = NULL;
+    int error;
+    if ((error = prepare(r, &st, "DELETE FROM stage WHERE model = ?")) < 0)
+        return error;
+    bind_text(st, 1, model ? model : "");
+    error = step_done(r, st);
+    sqlite3_finalize(st);
+    return error;
+}
+
+int cairn_registry_statcache_get(struct cairn_registry *r, const char *path,
+                                 struct cairn_stat_entry *out)
+{
+    sqlite3_stmt *st = NULL;
+    int error, rc;
+    if ((error = prepare(r, &st,
+                         "SELECT size, mtime_ns, ctime_ns, ino, dev, file, digest"
+                         " FROM statcache WHERE path = ?")) < 0)
+        return error;
+    bind_text(st, 1, path);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        out->size = (uint64_t)sqlite3_column_int64(st, 0);
+        out->mtime_ns = sqlite3_column_int64(st, 1);
+        out->ctime_ns = sqlite3_column_int64(st, 2);
+        out->ino = (uint64_t)sqlite3_column_int64(st, 3);
+        out->dev = (uint64_t)sqlite3_column_int64(st, 4);
+        column_oid(st, 5, &out->file);
+        column_oid(st, 6, &out->digest);
+    } else if (rc == SQLITE_DONE) {
+        error = CAIRN_ENOTFOUND;
+    } else {
+        error = db_error(r, CAIRN_ERROR, "registry read failed");
+    }
+    sqlite3_finalize(st);
+    return error;
+}
+
+int cairn_registry_statcache_put(struct cairn_registry *r, const char *path,
+                                 const struct cairn_stat_entry *e)
+{
+    sqlite3_stmt *st = NULL;
+    int error;
+    if ((error = prepare(r, &st,
+                         "INSERT OR REPLACE INTO statcache(path, size, mtime_ns, ctime_ns,"
+                         " ino, dev, file, digest) VALUES(?,?,?,?,?,?,?,?)")) < 0)
+        return error;
+    bind_text(st, 1, path);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)e->size);
+    sqlite3_bind_int64(st, 3, e->mtime_ns);
+    sqlite3_bind_int64(st, 4, e->ctime_ns);
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)e->ino);
+    sqlite3_bind_int64(st, 6, (sqlite3_int64)e->dev);
+    bind_oid(st, 7, &e->file);
+    bind_oid(st, 8, &e->digest);
+    error = step_done(r, st);
+    sqlite3_finalize(st);
+    return error;
+}
+
+/* ---- audit ----------------------------------------------------------- */
+
+/*
+ * The hashed form of an event: every field length-prefixed, so no two
+ * different events encode the same. hash = BLAKE3(prev || encoding).
+ */
+static int audit_hash(cairn_oid *out, const cairn_oid *prev, int64_t seq, long long time_ns,
+                      const char *actor, const char *action, const char *subject,
+                      const char *details)
+{
+    struct cairn_buf b = CAIRN_BUF_INIT;
+    const char *fields[] = { actor, action, subject, details };
+    int error = cairn_buf_put(&b, "cairn-audit-v1", 15);
+    if (!error)
+        error = cairn_buf_put(&b, prev->id, CAIRN_OID_RAWSZ);
+    if (!error)
+        error = cairn_buf_put_u64le(&b, (uint64_t)seq);
+    if (!error)
+        error = cairn_buf_put_u64le(&b, (uint64_t)time_ns);
+    for (int i = 0; i < 4 && !error; i++) {
+        size_t n = strlen(fields[i]);
+        if (!(error = cairn_buf_put_varint(&b, n)))
+            error = cairn_buf_put(&b, fields[i], n);
+    }
+    if (!error)
+        cairn_hash(out, b.ptr, b.len);
+    cairn_buf_release(&b);
+    return error;
+}
+
+int cairn_registry_audit_append(struct cairn_registry *r, const char *actor, const char *action,
+                                const char *subject, const char *details_json)
+{
+    sqlite3_stmt *st = NULL;
+    cairn_oid prev, hash;
+    int64_t seq = 1;
+    long long now = cairn_time_now_ns();
+    int error;
+
+    memset(&prev, 0, sizeof(prev));
+    if (!details_json)
+        details_json = "{}";
+    if ((error = prepare(r, &st, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")) < 0)
+        return error;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        seq = sqlite3_column_int64(st, 0) + 1;
+        column_oid(st, 1, &prev);
+    }
+    sqlite3_finalize(st);
+    if ((error = audit_hash(&hash, &prev, seq, now, actor, action, subject, details_json)) < 0)
+        return error;
+    if ((error = prepare(r, &st,
+                         "INSERT INTO audit(seq, time_ns, actor, action, subject, details,"
+                         " prev, hash) VALUES(?,?,?,?,?,?,?,?)")) < 0)
+        return error;
+    sqlite3_bind_int64(st, 1, seq);
+    sqlite3_bind_int64(st, 2, now);
+    bind_text(st, 3, actor);
+    bind_text(st, 4, action);
+    bind_text(st, 5, subject);
+    bind_text(st, 6, details_json);
+    bind_oid(st, 7, &prev);
+    bind_oid(st, 8, &hash);
+    error = step_done(r, st);
+    sqlite3_finalize(st);
+    return error;
+}
+
+static int audit_each(struct cairn_registry *r, cairn_audit_fn cb, void *payload)
+{
+    sqlite3_stmt *st = NULL;
+    int error, rc;
+    if ((error = prepare(r, &st,
+                         "SELECT seq, time_ns, actor, action, subject, details, prev, hash"
+                         " FROM audit ORDER BY seq")) < 0)
+        return error;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct cairn_audit_entry e;
+        e.seq = sqlite3_column_int64(st, 0);
+        e.time_ns = sqlite3_column_int64(st, 1);
+        e.actor = (char *)sqlite3_column_text(st, 2);
+        e.action = (char *)sqlite3_column_text(st, 3);
+        e.subject = (char *)sqlite3_column_text(st, 4);
+        e.details = (char *)sqlite3_column_text(st, 5);
+        column_oid(st, 6, &e.prev);
+        column_oid(st, 7, &e.hash);
+        if (!e.actor)
+            e.actor = "";
+        if (!e.action)
+            e.action = "";
+        if (!e.subject)
+            e.subject = "";
+        if (!e.details)
+            e.details = "";
+        if ((error = cb(&e, payload)) != 0)
+            break;
+    }
+    if (!error && rc != SQLITE_DONE)
+        error = db_error(r, CAIRN_ERROR, "registry read failed");
+    sqlite3_finalize(st);
+    return error;
+}
+
+int cairn_registry_audit_list(struct cairn_registry *r, cairn_audit_fn cb, void *payload)
+{
+    return audit_each(r, cb, payload);
+}
+
+struct verify_state {
+    cairn_oid prev;
+    int64_t expect_seq;
+    int64_t bad;
+    char why[160];
+};
+
+static int verify_one(const struct cairn_audit_entry *e, void *payload)
+{
+    struct verify_state *s = payload;
+    cairn_oid h;
+    if (e->seq != s->expect_seq) {
+        snprintf(s->why, sizeof(s->why), "entry %lld is missing", (long long)s->expect_seq);
+        s->bad = s->expect_seq;
+        return 1;
+    }
+    if (cairn_oid_cmp(&e->prev, &s->prev)) {
+        snprintf(s->why, sizeof(s->why), "entry %lld does not link to the entry before it",
+                 (long long)e->seq);
+        s->bad = e->seq;
+        return 1;
+    }
+    if (audit_hash(&h, &e->prev, e->seq, e->time_ns, e->actor, e->action, e->subject, e->details) <
+        0)
+        return -1;
+    if (cairn_oid_cmp(&h, &e->hash)) {
+        snprintf(s->why, sizeof(s->why), "entry %lld was modified (hash mismatch)",
+                 (long long)e->seq);
+        s->bad = e->seq;
+        return 1;
+    }
+    s->prev = e->hash;
+    s->expect_seq++;
+    return 0;
+}
+
+int cairn_registry_audit_verify(struct cairn_registry *r, int64_t *bad_seq)
+{
+    struct verify_state s;
+    int error;
+    memset(&s, 0, sizeof(s));
+    s.expect_seq = 1;
+    error = audit_each(r, verify_one, &s);
+    if (error < 0)
+        return error;
+    if (error > 0) {
+        if (bad_seq)
+            *bad_seq = s.bad;
+        return cairn_error_set(CAIRN_ECHECK, "audit log broken: %s", s.why);
+    }
+    return 0;
+}

@@ -1,0 +1,724 @@
+/*
+ * cairn add: stage files, chunking them into the store.
+ *
+ * The ingest pipeline is the hot path of the whole tool (SPEC §9: at least
+ * half of b3sum's throughput while compressing, bounded memory). One thread
+ * reads the file sequentially into a window, hashes the whole file (the
+ * digest users can check with b3sum) and cuts chunks: tensors in fixed
+ * pieces from each tensor's start (store/layout.h), everything else with
+ * FastCDC. Each chunk is copied into one of a fixed ring of job slots and
+ * handed to the worker pool, which hashes it, asks the store whether it is
+ * new and, if so, encodes it. The reading thread retires jobs in submission
+ * order and appends new chunks to the pack writer, so packs hold a file's
+ * chunks in file order and checkout reads them sequentially.
+ *
+ * Memory is the window plus the ring: about 8 MiB + 2 x slots x 1 MiB,
+ * whatever the file size.
+ *
+ * Unchanged files are not read at all: a stat cache keyed by path (size,
+ * mtime, ctime, inode, device) maps to the file object made last time. An
+ * entry is only recorded for a file whose mtime is at least a second older
+ * than the moment we started reading it, so a write in the same timestamp
+ * tick cannot go unnoticed ("racy git").
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "repo/repo_internal.h"
+#include "store/chunker.h"
+#include "store/layout.h"
+#include "util/fs.h"
+#include "util/hash.h"
+#include "util/pool.h"
+
+#define WINDOW_SIZE        ((size_t)8 << 20)
+#define SLOTS_PER_THREAD   4
+#define ZSTD_LEVEL_DEFAULT 3
+
+struct job {
+    struct pipeline *pl;
+    unsigned char *raw;
+    size_t len, cap;
+    struct cairn_chunk_hint hint;
+    cairn_oid base;
+    /* results */
+    cairn_oid id;
+    int is_new;
+    int codec;
+    int has_enc_base;
+    cairn_oid enc_base;
+    struct cairn_buf enc;
+    int error;
+    char errmsg[256];
+    int done;
+};
+
+struct pipeline {
+    struct cairn_repo *repo;
+    struct cairn_store *store;
+    struct cairn_store_writer *w;
+    struct cairn_pool *pool;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct job *jobs;
+    unsigned nslots, head, count;
+    struct cairn_codec_ctx **ctxs;
+    unsigned nctx, ctx_cap;
+    int level;
+    struct cairn_cdc cdc;
+    unsigned char *window;
+    struct cairn_add_stats *stats;
+    const struct cairn_add_opts *opts;
+    uint64_t progress_done, progress_total;
+};
+
+static void job_run(void *arg)
+{
+    struct job *j = arg;
+    struct pipeline *pl = j->pl;
+    struct cairn_codec_ctx *ctx = NULL;
+    int has, error = 0;
+
+    cairn_hash(&j->id, j->raw, j->len);
+    pthread_mutex_lock(&pl->mu);
+    has = cairn_store_has(pl->store, &j->id);
+    if (has == 0 && pl->nctx > 0)
+        ctx = pl->ctxs[--pl->nctx];
+    pthread_mutex_unlock(&pl->mu);
+
+    if (has < 0) {
+        error = has;
+    } else if (has == 0) {
+        if (!ctx)
+            error = cairn_codec_ctx_new(&ctx, pl->level);
+        if (!error) {
+            cairn_buf_clear(&j->enc);
+            memset(&j->enc_base, 0, sizeof(j->enc_base));
+            error = cairn_store_encode(pl->store, ctx, j->raw, j->len, &j->hint, &j->enc, &j->codec,
+                                       &j->enc_base);
+            j->has_enc_base = !cairn_oid_is_zero(&j->enc_base);
+        }
+    }
+    if (error < 0)
+        snprintf(j->errmsg, sizeof(j->errmsg), "%s", cairn_error_last());
+
+    pthread_mutex_lock(&pl->mu);
+    if (ctx) {
+        if (pl->nctx < pl->ctx_cap)
+            pl->ctxs[pl->nctx++] = ctx;
+        else
+            cairn_codec_ctx_free(ctx);
+    }
+    j->is_new = has == 0;
+    j->error = error;
+    j->done = 1;
+    pthread_cond_broadcast(&pl->cv);
+    pthread_mutex_unlock(&pl->mu);
+}
+
+/* Wait for the oldest job, write it if new, and record it in the file object. */
+static int retire_one(struct pipeline *pl, struct cairn_file_object *f)
+{
+    struct job *j = &pl->jobs[pl->head];
+    int error;
+
+    pthread_mutex_lock(&pl->mu);
+    while (!j->done)
+        pthread_cond_wait(&pl->cv, &pl->mu);
+    pthread_mutex_unlock(&pl->mu);
+    pl->head = (pl->head + 1) % pl->nslots;
+    pl->count--;
+
+    if (j->error < 0)
+        return cairn_error_set(j->error, "%s", j->errmsg);
+    if (j->is_new) {
+        pthread_mutex_lock(&pl->mu);
+        error =
+            cairn_store_writer_add(pl->w, &j->id, j->codec, j->has_enc_base ? &j->enc_base : NULL,
+                                   j->len, j->enc.ptr, j->enc.len);
+        pthread_mutex_unlock(&pl->mu);
+        if (error < 0)
+            return error;
+        pl->stats->chunks_new++;
+    } else {
+        pl->stats->chunks_dedup++;
+    }
+    return cairn_file_object_add_chunk(f, &j->id, (uint32_t)j->len);
+}
+
+static int retire_all(struct pipeline *pl, struct cairn_file_object *f)
+{
+    int error = 0;
+    while (pl->count && !error)
+        error = retire_one(pl, f);
+    return error;
+}
+
+/* Drain in-flight jobs after an error, so no worker touches freed slots. */
+static void drain(struct pipeline *pl)
+{
+    pthread_mutex_lock(&pl->mu);
+    while (pl->count) {
+        struct job *j = &pl->jobs[pl->head];
+        while (!j->done)
+            pthread_cond_wait(&pl->cv, &pl->mu);
+        pl->head = (pl->head + 1) % pl->nslots;
+        pl->count--;
+    }
+    pthread_mutex_unlock(&pl->mu);
+}
+
+static int submit(struct pipeline *pl, struct cairn_file_object *f, const unsigned char *data,
+                  size_t len, unsigned elem_size, const cairn_oid *base)
+{
+    struct job *j;
+    int error;
+
+    if (pl->count == pl->nslots && (error = retire_one(pl, f)) < 0)
+        return error;
+    j = &pl->jobs[(pl->head + pl->count) % pl->nslots];
+    if (j->cap < len) {
+        unsigned char *p = realloc(j->raw, len);
+        if (!p)
+            return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+        j->raw = p;
+        j->cap = len;
+    }
+    memcpy(j->raw, data, len);
+    j->len = len;
+    j->hint.elem_size = elem_size;
+    if (base) {
+        j->base = *base;
+        j->hint.base = &j->base;
+    } else {
+        j->hint.base = NULL;
+    }
+    j->done = 0;
+    j->error = 0;
+    pl->count++;
+    return cairn_pool_submit(pl->pool, job_run, j);
+}
+
+static int pipeline_init(struct pipeline *pl, struct cairn_repo *repo,
+                         const struct cairn_add_opts *opts, struct cairn_add_stats *stats)
+{
+    unsigned threads = cairn_ncpus();
+    int error;
+
+    memset(pl, 0, sizeof(*pl));
+    pl->repo = repo;
+    pl->store = repo->store;
+    pl->opts = opts;
+    pl->stats = stats;
+    pl->level = ZSTD_LEVEL_DEFAULT;
+    {
+        const char *lv = getenv("CAIRN_ZSTD_LEVEL");
+        if (lv && *lv)
+            pl->level = atoi(lv);
+    }
+    pthread_mutex_init(&pl->mu, NULL);
+    pthread_cond_init(&pl->cv, NULL);
+    cairn_cdc_init(&pl->cdc, CAIRN_CDC_MIN_DEFAULT, CAIRN_CDC_AVG_DEFAULT, CAIRN_CDC_MAX_DEFAULT);
+    pl->nslots = threads * SLOTS_PER_THREAD;
+    pl->ctx_cap = threads + 1;
+    pl->jobs = calloc(pl->nslots, sizeof(*pl->jobs));
+    pl->ctxs = calloc(pl->ctx_cap, sizeof(*pl->ctxs));
+    pl->window = malloc(WINDOW_SIZE);
+    if (!pl->jobs || !pl->ctxs || !pl->window)
+        return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+    for (unsigned i = 0; i < pl->nslots; i++) {
+        pl->jobs[i].pl = pl;
+        cairn_buf_init(&pl->jobs[i].enc, 64 << 20);
+    }
+    if ((error = cairn_store_load_index(repo->store)) < 0)
+        return error;
+    if ((error = cairn_store_writer_new(&pl->w, repo->store)) < 0)
+        return error;
+    return cairn_pool_new(&pl->pool, threads, pl->nslots);
+}
+
+static void pipeline_release(struct pipeline *pl)
+{
+    if (pl->pool) {
+        drain(pl);
+        cairn_pool_free(pl->pool);
+    }
+    cairn_store_writer_free(pl->w);
+    for (unsigned i = 0; pl->jobs && i < pl->nslots; i++) {
+        free(pl->jobs[i].raw);
+        cairn_buf_release(&pl->jobs[i].enc);
+    }
+    for (unsigned i = 0; i < pl->nctx; i++)
+        cairn_codec_ctx_free(pl->ctxs[i]);
+    free(pl->jobs);
+    free(pl->ctxs);
+    free(pl->window);
+    pthread_mutex_destroy(&pl->mu);
+    pthread_cond_destroy(&pl->cv);
+}
+
+/*
+ * The sliding read window: bytes [win_off, win_off + win_len) of the file
+ * are in pl->window. fill() makes sure at least `need` bytes from `pos` are
+ * there (or everything up to `limit`, the end of the current region).
+ */
+struct reader {
+    int fd;
+    const char *path;
+    uint64_t size;
+    uint64_t win_off;
+    size_t win_len;
+    struct cairn_hasher hasher;
+};
+
+static int fill(struct pipeline *pl, struct reader *rd, uint64_t pos, size_t need, uint64_t limit)
+{
+    uint64_t want_end = pos + need < limit ? pos + need : limit;
+    if (rd->win_off + rd->win_len >= want_end)
+        return 0;
+    /* Slide what is still needed to the front, then read sequentially. */
+    if (pos > rd->win_off) {
+        size_t drop = (size_t)(pos - rd->win_off);
+        memmove(pl->window, pl->window + drop, rd->win_len - drop);
+        rd->win_off = pos;
+        rd->win_len -= drop;
+    }
+    while (rd->win_off + rd->win_len < want_end) {
+        uint64_t file_end = rd->win_off + rd->win_len;
+        size_t room = WINDOW_SIZE - rd->win_len;
+        ssize_t n;
+        if (room > rd->size - file_end)
+            room = (size_t)(rd->size - file_end);
+        if (room == 0)
+            break;
+        n = read(rd->fd, pl->window + rd->win_len, room);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return cairn_error_set_errno(CAIRN_ERROR, "cannot read '%s'", rd->path);
+        }
+        if (n == 0)
+            return cairn_error_set(CAIRN_ERROR, "'%s' shrank while it was being read", rd->path);
+        cairn_hasher_update(&rd->hasher, pl->window + rd->win_len, (size_t)n);
+        rd->win_len += (size_t)n;
+        pl->stats->bytes_read += (uint64_t)n;
+        pl->progress_done += (uint64_t)n;
+        if (pl->opts && pl->opts->progress)
+            pl->opts->progress(pl->progress_done, pl->progress_total, pl->opts->progress_payload);
+    }
+    return 0;
+}
+
+/* The parent's chunk for piece `piece` of tensor `name`, if shapes match. */
+static const cairn_oid *base_piece(const struct cairn_file_object *base,
+                                   const struct cairn_region *reg, uint64_t piece)
+{
+    const struct cairn_file_region *br;
+    if (!base || !reg->tensor || !reg->tensor->name)
+        return NULL;
+    br = cairn_file_object_region(base, reg->tensor->name);
+    if (!br || br->kind != CAIRN_REGION_TENSOR || br->dtype != reg->tensor->dtype ||
+        br->len != reg->len || piece >= br->nchunks)
+        return NULL;
+    return &base->chunks[br->first_chunk + piece].id;
+}
+
+static int ingest_fd(struct pipeline *pl, int fd, const char *path, uint64_t size,
+                     const struct cairn_file_object *base, cairn_oid *file_out,
+                     cairn_oid *digest_out)
+{
+    struct cairn_layout layout;
+    struct cairn_file_object f;
+    struct reader rd;
+    struct cairn_buf enc = CAIRN_BUF_INIT;
+    uint64_t submitted = 0;
+    int error;
+
+    memset(&f, 0, sizeof(f));
+    memset(&rd, 0, sizeof(rd));
+    if ((error = cairn_layout_detect(&layout, path, fd, size)) < 0)
+        return error;
+    rd.fd = fd;
+    rd.path = path;
+    rd.size = size;
+    cairn_hasher_init(&rd.hasher);
+    f.size = size;
+    f.format = layout.format;
+
+    for (size_t i = 0; i < layout.count && !error; i++) {
+        const struct cairn_region *reg = &layout.regions[i];
+        struct cairn_file_region fr;
+        uint64_t pos = reg->offset, end = reg->offset + reg->len, piece_no = 0;
+        size_t piece = reg->kind == CAIRN_REGION_TENSOR ? cairn_layout_piece_size(reg) : 0;
+
+        memset(&fr, 0, sizeof(fr));
+        fr.kind = reg->kind;
+        fr.name = reg->tensor ? reg->tensor->name : NULL;
+        fr.dtype = reg->tensor ? reg->tensor->dtype : 0;
+        fr.group = reg->group;
+        fr.offset = reg->offset;
+        fr.len = reg->len;
+        fr.first_chunk = submitted;
+        if (reg->tensor) {
+            fr.rank = reg->tensor->rank > 8 ? 8 : reg->tensor->rank;
+            memcpy(fr.shape, reg->tensor->shape, fr.rank * sizeof(fr.shape[0]));
+        }
+        while (pos < end && !error) {
+            size_t n, need = piece ? piece : pl->cdc.max;
+            if ((error = fill(pl, &rd, pos, need, end)) < 0)
+                break;
+            {
+                const unsigned char *p = pl->window + (pos - rd.win_off);
+                size_t avail = (size_t)(rd.win_off + rd.win_len - pos);
+                if (avail > end - pos)
+                    avail = (size_t)(end - pos);
+                if (piece)
+                    n = avail < piece ? avail : piece;
+                else
+                    n = cairn_cdc_next(&pl->cdc, p, avail, pos + avail == end);
+                if (n == 0 || n > avail) {
+                    error = cairn_error_set(CAIRN_ERROR, "chunker made no progress in '%s'", path);
+                    break;
+                }
+                error = submit(pl, &f, p, n, reg->group, base_piece(base, reg, piece_no));
+            }
+            pos += n;
+            piece_no++;
+            submitted++;
+        }
+        fr.nchunks = submitted - fr.first_chunk;
+        if (!error)
+            error = cairn_file_object_add_region(&f, &fr);
+    }
+    if (!error)
+        error = retire_all(pl, &f);
+    else
+        drain(pl);
+    if (!error && rd.win_off + rd.win_len != size)
+        error = cairn_error_set(CAIRN_ERROR, "'%s' changed size while it was being read", path);
+    if (!error) {
+        cairn_hasher_final(&rd.hasher, &f.digest);
+        if (!(error = cairn_file_object_encode(&enc, &f)))
+            error = cairn_store_writer_put(pl->w, enc.ptr, enc.len, file_out);
+        *digest_out = f.digest;
+    }
+    cairn_buf_release(&enc);
+    cairn_file_object_release(&f);
+    cairn_layout_release(&layout);
+    return error;
+}
+
+/* ---- walking the arguments ------------------------------------------- */
+
+struct staged {
+    char *path;
+    struct cairn_stage_entry e;
+    struct cairn_stat_entry st;
+    int cache; /* record st in the stat cache */
+};
+
+struct add_state {
+    struct cairn_repo *repo;
+    struct pipeline pl;
+    struct staged *files;
+    size_t n, cap;
+    uint64_t total;
+};
+
+static int collect(struct add_state *s, const char *abs, const struct stat *st);
+
+static int collect_dir(struct add_state *s, const char *abs)
+{
+    DIR *d = opendir(abs);
+    struct dirent *e;
+    struct cairn_buf child = CAIRN_BUF_INIT;
+    int error = 0;
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+
+    if (!d)
+        return cairn_error_set_errno(CAIRN_ERROR, "cannot open directory '%s'", abs);
+    while ((e = readdir(d)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || !strcmp(e->d_name, ".cairn") ||
+            !strcmp(e->d_name, ".git"))
+            continue;
+        if (n == cap) {
+            char **p = realloc(names, (cap = cap ? cap * 2 : 32) * sizeof(*names));
+            if (!p) {
+                error = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+                break;
+            }
+            names = p;
+        }
+        if (!(names[n++] = strdup(e->d_name))) {
+            error = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+            break;
+        }
+    }
+    closedir(d);
+    for (size_t i = 0; i < n && !error; i++) {
+        struct stat cst;
+        if ((error = cairn_fs_join(&child, abs, names[i])) < 0)
+            break;
+        if (lstat(child.ptr, &cst) < 0) {
+            error = cairn_error_set_errno(CAIRN_ERROR, "cannot stat '%s'", child.ptr);
+            break;
+        }
+        if (S_ISLNK(cst.st_mode)) {
+            cairn_warn("skipping symbolic link '%s'", child.ptr);
+            continue;
+        }
+        if (!S_ISREG(cst.st_mode) && !S_ISDIR(cst.st_mode))
+            continue;
+        error = collect(s, child.ptr, &cst);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    cairn_buf_release(&child);
+    return error;
+}
+
+static int collect(struct add_state *s, const char *abs, const struct stat *st)
+{
+    struct cairn_buf rel = CAIRN_BUF_INIT;
+    struct staged *f;
+    int error;
+
+    if (S_ISDIR(st->st_mode))
+        return collect_dir(s, abs);
+    if (!S_ISREG(st->st_mode))
+        return cairn_error_set(CAIRN_EINVALID, "'%s' is not a regular file", abs);
+    if ((error = cairn__repo_relpath(s->repo, &rel, abs)) < 0)
+        goto done;
+    if ((error = cairn_fs_path_valid(rel.ptr)) < 0)
+        goto done;
+    for (size_t i = 0; i < s->n; i++)
+        if (!strcmp(s->files[i].path, rel.ptr))
+            goto done; /* named twice */
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 16;
+        struct staged *p = realloc(s->files, cap * sizeof(*p));
+        if (!p) {
+            error = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+            goto done;
+        }
+        s->files = p;
+        s->cap = cap;
+    }
+    f = &s->files[s->n];
+    memset(f, 0, sizeof(*f));
+    f->path = cairn_buf_detach(&rel, NULL);
+    f->e.path = f->path;
+    f->e.size = (uint64_t)st->st_size;
+    f->e.mode = (st->st_mode & 0100) ? 0755 : 0644;
+    f->st.size = (uint64_t)st->st_size;
+    f->st.mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
+    f->st.ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;
+    f->st.ino = (uint64_t)st->st_ino;
+    f->st.dev = (uint64_t)st->st_dev;
+    s->total += (uint64_t)st->st_size;
+    s->n++;
+done:
+    cairn_buf_release(&rel);
+    return error;
+}
+
+/* Make an absolute path without resolving a final symlink. */
+static int absolute(struct cairn_buf *out, const char *arg)
+{
+    char dir[PATH_MAX], real[PATH_MAX];
+    const char *slash = strrchr(arg, '/');
+    const char *base;
+    size_t dlen;
+
+    cairn_buf_clear(out);
+    if (slash && slash[1] == '\0') {
+        /* "dir/": resolve it whole. */
+        if (!realpath(arg, real))
+            return cairn_error_set_errno(errno == ENOENT ? CAIRN_ENOTFOUND : CAIRN_ERROR,
+                                         "cannot open '%s'", arg);
+        return cairn_buf_puts(out, real);
+    }
+    if (slash) {
+        dlen = (size_t)(slash - arg);
+        if (dlen >= sizeof(dir))
+            return cairn_error_set(CAIRN_EINVALID, "path too long '%s'", arg);
+        memcpy(dir, arg, dlen);
+        dir[dlen ? dlen : 1] = '\0';
+        if (!dlen)
+            dir[0] = '/';
+        base = slash + 1;
+    } else {
+        dir[0] = '.';
+        dir[1] = '\0';
+        base = arg;
+    }
+    if (!realpath(dir, real))
+        return cairn_error_set_errno(errno == ENOENT ? CAIRN_ENOTFOUND : CAIRN_ERROR,
+                                     "cannot open '%s'", arg);
+    if (!strcmp(base, ".") || !strcmp(base, "..")) {
+        char joined[PATH_MAX + 4];
+        snprintf(joined, sizeof(joined), "%s/%s", real, base);
+        if (!realpath(joined, real))
+            return cairn_error_set_errno(CAIRN_ERROR, "cannot open '%s'", arg);
+        return cairn_buf_puts(out, real);
+    }
+    if (!strcmp(real, "/"))
+        return cairn_buf_printf(out, "/%s", base);
+    return cairn_buf_printf(out, "%s/%s", real, base);
+}
+
+static int add_one(struct add_state *s, struct staged *f, double started)
+{
+    struct cairn_repo *repo = s->repo;
+    struct cairn_stat_entry cached;
+    struct cairn_file_object base_obj, *base = NULL;
+    struct cairn_buf abs = CAIRN_BUF_INIT;
+    struct stat st2;
+    int fd = -1, error, have_cache;
+    long long start_ns = cairn_time_now_ns();
+
+    (void)started;
+    memset(&base_obj, 0, sizeof(base_obj));
+    have_cache = cairn_registry_statcache_get(repo->registry, f->path, &cached) == 0;
+    if (have_cache && cached.size == f->st.size && cached.mtime_ns == f->st.mtime_ns &&
+        cached.ctime_ns == f->st.ctime_ns && cached.ino == f->st.ino && cached.dev == f->st.dev &&
+        cairn_store_has(repo->store, &cached.file) == 1) {
+        f->e.file = cached.file;
+        f->e.digest = cached.digest;
+        s->pl.stats->files_unchanged++;
+        s->pl.progress_total -= f->st.size;
+        return 0;
+    }
+    /* What was at this path last time is the natural delta base. */
+    if (have_cache && cairn_store_has(repo->store, &cached.file) == 1 &&
+        cairn__repo_load_file(repo, &cached.file, &base_obj) == 0)
+        base = &base_obj;
+
+    if ((error = cairn_fs_join(&abs, repo->workdir, f->path)) < 0)
+        goto done;
+    fd = open(abs.ptr, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        error = cairn_error_set_errno(CAIRN_ERROR, "cannot open '%s'", f->path);
+        goto done;
+    }
+    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    if ((error = ingest_fd(&s->pl, fd, f->path, f->st.size, base, &f->e.file, &f->e.digest)) < 0)
+        goto done;
+    f->st.file = f->e.file;
+    f->st.digest = f->e.digest;
+    /* Cache only if the file did not change while we read it and is not racy. */
+    if (fstat(fd, &st2) == 0 && (uint64_t)st2.st_size == f->st.size &&
+        (int64_t)st2.st_mtim.tv_sec * 1000000000LL + st2.st_mtim.tv_nsec == f->st.mtime_ns &&
+        f->st.mtime_ns < start_ns - 1000000000LL)
+        f->cache = 1;
+done:
+    if (fd >= 0)
+        close(fd);
+    cairn_file_object_release(&base_obj);
+    cairn_buf_release(&abs);
+    return error;
+}
+
+int cairn_repo_add(struct cairn_repo *repo, const char *const *paths, size_t npaths,
+                   const struct cairn_add_opts *opts, struct cairn_add_stats *out)
+{
+    struct add_state s;
+    struct cairn_add_stats stats;
+    struct cairn_buf abs = CAIRN_BUF_INIT;
+    const char *model = opts && opts->model ? opts->model : "";
+    int error = 0, locked = 0;
+    double started = cairn_time_monotonic();
+
+    memset(&s, 0, sizeof(s));
+    memset(&stats, 0, sizeof(stats));
+    s.repo = repo;
+    if (!npaths)
+        return cairn_error_set(CAIRN_EINVALID, "nothing to add");
+    if (*model && (error = cairn_name_valid(model, "model name")) < 0)
+        return error;
+
+    for (size_t i = 0; i < npaths && !error; i++) {
+        struct stat st;
+        if ((error = absolute(&abs, paths[i])) < 0)
+            break;
+        if (lstat(abs.ptr, &st) < 0) {
+            error = cairn_error_set_errno(errno == ENOENT ? CAIRN_ENOTFOUND : CAIRN_ERROR,
+                                          "cannot open '%s'", paths[i]);
+            break;
+        }
+        if (S_ISLNK(st.st_mode)) {
+            error = cairn_error_set(CAIRN_EINVALID, "'%s' is a symbolic link; add its target",
+                                    paths[i]);
+            break;
+        }
+        if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+            error = cairn_error_set(CAIRN_EINVALID, "'%s' is not a regular file or directory",
+                                    paths[i]);
+            break;
+        }
+        {
+            struct cairn_buf rel = CAIRN_BUF_INIT;
+            error = cairn__repo_relpath(repo, &rel, abs.ptr);
+            if (!error && (!strcmp(rel.ptr, ".cairn") || !strncmp(rel.ptr, ".cairn/", 7)))
+                error = cairn_error_set(CAIRN_EINVALID, "'%s' is inside .cairn", paths[i]);
+            cairn_buf_release(&rel);
+            if (error < 0)
+                break;
+        }
+        error = collect(&s, abs.ptr, &st);
+    }
+    if (error < 0)
+        goto done;
+
+    if ((error = cairn__repo_lock(repo, 0)) < 0)
+        goto done;
+    locked = 1;
+    if ((error = pipeline_init(&s.pl, repo, opts, &stats)) < 0)
+        goto done;
+    s.pl.progress_total = s.total;
+    for (size_t i = 0; i < s.n && !error; i++)
+        error = add_one(&s, &s.files[i], started);
+    if (error < 0)
+        goto done;
+    stats.bytes_stored = cairn_store_writer_bytes(s.pl.w);
+    /* Chunks first, durably; only then the stage that references them. */
+    if ((error = cairn_store_writer_commit(s.pl.w)) < 0)
+        goto done;
+    if ((error = cairn_registry_begin(repo->registry)) < 0)
+        goto done;
+    for (size_t i = 0; i < s.n && !error; i++) {
+        s.files[i].e.model = (char *)model;
+        error = cairn_registry_stage_put(repo->registry, &s.files[i].e);
+        if (!error && s.files[i].cache)
+            error = cairn_registry_statcache_put(repo->registry, s.files[i].path, &s.files[i].st);
+    }
+    if (error < 0) {
+        cairn_registry_rollback(repo->registry);
+        goto done;
+    }
+    if ((error = cairn_registry_commit(repo->registry)) < 0)
+        goto done;
+    stats.files = s.n;
+    stats.bytes_total = s.total;
+done:
+    pipeline_release(&s.pl);
+    if (locked)
+        cairn__repo_unlock(repo);
+    for (size_t i = 0; i < s.n; i++)
+        free(s.files[i].path);
+    free(s.files);
+    cairn_buf_release(&abs);
+    if (out)
+        *out = stats;
+    return error;
+}

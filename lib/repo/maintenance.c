@@ -1,0 +1,233 @@
+/*
+ * fsck and gc of a repository.
+ *
+ * Both start from the roots: every version's tree and every staged file.
+ * fsck walks from them to every file object and chunk and checks each is
+ * present and sound (the store's own verify decodes and hashes every chunk
+ * of every pack); it also recomputes every version id from its record.
+ * gc collects the same set and asks the store to drop everything else.
+ *
+ * gc holds the repository lock exclusively, so no add, commit or checkout
+ * runs during it; they wait, and run after it.
+ */
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "repo/oidset.h"
+#include "repo/repo_internal.h"
+#include "util/hash.h"
+
+struct walk {
+    struct cairn_repo *repo;
+    struct cairn_oidset seen; /* file objects and trees already walked */
+    struct cairn_oidset live; /* everything reachable */
+    cairn_report_fn report;   /* fsck: report problems; gc: NULL (errors abort) */
+    void *payload;
+    int problems;
+    int error;
+};
+
+static void problem(struct walk *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void problem(struct walk *w, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    w->problems++;
+    if (w->report)
+        w->report(msg, w->payload);
+}
+
+/* Walk one file object: mark it and its chunks live; check presence when fsck. */
+static int walk_file(struct walk *w, const cairn_oid *file, const char *where)
+{
+    struct cairn_file_object f;
+    char hex[CAIRN_OID_HEXSZ + 1];
+    int error;
+
+    if ((error = cairn_oidset_add(&w->live, file)) < 0)
+        return error;
+    if ((error = cairn_oidset_add(&w->seen, file)) <= 0)
+        return error;
+    error = cairn__repo_load_file(w->repo, file, &f);
+    if (error < 0) {
+        if (!w->report)
+            return error;
+        problem(w, "%s: file object %.12s: %s", where, cairn_oid_fmt(hex, file),
+                cairn_error_last());
+        return 0;
+    }
+    for (size_t i = 0; i < f.nchunks; i++) {
+        if ((error = cairn_oidset_add(&w->live, &f.chunks[i].id)) < 0)
+            break;
+        if (w->report && error == 1 && cairn_store_has(w->repo->store, &f.chunks[i].id) != 1)
+            problem(w, "%s: chunk %.12s is missing", where, cairn_oid_fmt(hex, &f.chunks[i].id));
+        error = 0;
+    }
+    cairn_file_object_release(&f);
+    return error;
+}
+
+static int walk_version(const struct cairn_version *v, void *payload)
+{
+    struct walk *w = payload;
+    struct cairn_tree tree = { 0 };
+    char where[128], hex[CAIRN_OID_HEXSZ + 1];
+    int error;
+
+    snprintf(where, sizeof(where), "%s@v%d", v->model, v->number);
+    if (w->report) {
+        /* The id must be the hash of the stored record, and the record must name the tree. */
+        char *record = NULL;
+        if (cairn_registry_version_record(w->repo->registry, &v->id, &record) == 0) {
+            cairn_oid id;
+            json_t *j;
+            cairn_hash(&id, record, strlen(record));
+            if (cairn_oid_cmp(&id, &v->id))
+                problem(w, "%s: version record does not hash to its id", where);
+            j = json_loads(record, 0, NULL);
+            if (!j || !json_is_string(json_object_get(j, "tree")) ||
+                strcmp(json_string_value(json_object_get(j, "tree")), cairn_oid_fmt(hex, &v->tree)))
+                problem(w, "%s: version record names another tree", where);
+            json_decref(j);
+            free(record);
+        } else {
+            problem(w, "%s: version record missing", where);
+        }
+    }
+    if ((error = cairn_oidset_add(&w->live, &v->tree)) < 0)
+        return error;
+    if ((error = cairn_oidset_add(&w->seen, &v->tree)) == 0)
+        return 0;
+    error = cairn_repo_read_tree(w->repo, &v->tree, &tree);
+    if (error < 0) {
+        if (!w->report)
+            return error;
+        problem(w, "%s: tree %.12s: %s", where, cairn_oid_fmt(hex, &v->tree), cairn_error_last());
+        return 0;
+    }
+    for (size_t i = 0; i < tree.n && !error; i++) {
+        char at[512];
+        snprintf(at, sizeof(at), "%s:%.256s", where, tree.entries[i].path);
+        error = walk_file(w, &tree.entries[i].file, at);
+    }
+    cairn_tree_release(&tree);
+    return error;
+}
+
+static int walk_stage(const struct cairn_stage_entry *e, void *payload)
+{
+    char where[300];
+    snprintf(where, sizeof(where), "staged %.256s", e->path);
+    return walk_file(payload, &e->file, where);
+}
+
+static int walk_all(struct walk *w)
+{
+    int error = cairn_registry_version_list(w->repo->registry, NULL, 0, walk_version, w);
+    if (!error)
+        error = cairn_registry_stage_list(w->repo->registry, NULL, walk_stage, w);
+    return error;
+}
+
+static void store_problem(const char *msg, void *payload)
+{
+    struct walk *w = payload;
+    problem(w, "%s", msg);
+}
+
+static void registry_problem(const char *msg, void *payload)
+{
+    store_problem(msg, payload);
+}
+
+int cairn_repo_fsck(struct cairn_repo *repo, cairn_report_fn cb, void *payload)
+{
+    struct walk w;
+    int error, n;
+    int64_t bad;
+
+    memset(&w, 0, sizeof(w));
+    w.repo = repo;
+    w.report = cb;
+    w.payload = payload;
+    if ((error = cairn__repo_lock(repo, 0)) < 0)
+        return error;
+    cairn_registry_check(repo->registry, registry_problem, &w);
+    if ((error = cairn_store_load_index(repo->store)) < 0) {
+        problem(&w, "store index: %s", cairn_error_last());
+        error = 0;
+    }
+    n = cairn_store_verify(repo->store, store_problem, &w);
+    if (n < 0) {
+        error = n;
+        goto done;
+    }
+    if ((error = walk_all(&w)) < 0)
+        goto done;
+    if (cairn_registry_audit_verify(repo->registry, &bad) < 0)
+        problem(&w, "%s", cairn_error_last());
+done:
+    cairn__repo_unlock(repo);
+    cairn_oidset_release(&w.seen);
+    cairn_oidset_release(&w.live);
+    return error < 0 ? error : w.problems;
+}
+
+static int is_live(const cairn_oid *id, void *payload)
+{
+    return cairn_oidset_has(payload, id);
+}
+
+int cairn_repo_gc(struct cairn_repo *repo, int dry_run, struct cairn_repo_gc_stats *out)
+{
+    struct walk w;
+    struct cairn_gc_stats st;
+    int error;
+
+    memset(&w, 0, sizeof(w));
+    memset(&st, 0, sizeof(st));
+    w.repo = repo;
+    if ((error = cairn__repo_lock(repo, 1)) < 0)
+        return error;
+    if ((error = cairn_store_load_index(repo->store)) < 0)
+        goto done;
+    if ((error = walk_all(&w)) < 0) {
+        cairn_error_prefix("gc refused, the repository needs 'cairn fsck'");
+        goto done;
+    }
+    if ((error = cairn_store_gc(repo->store, is_live, &w.live, dry_run, &st)) < 0)
+        goto done;
+    if (out) {
+        out->chunks_kept = st.chunks_kept;
+        out->chunks_removed = st.chunks_removed;
+        out->bytes_before = st.bytes_before;
+        out->bytes_after = st.bytes_after;
+        out->packs_removed = st.packs_removed;
+    }
+    if (!dry_run && st.chunks_removed) {
+        char details[256];
+        snprintf(details, sizeof(details),
+                 "{\"chunks_removed\":%llu,\"bytes_before\":%llu,\"bytes_after\":%llu}",
+                 (unsigned long long)st.chunks_removed, (unsigned long long)st.bytes_before,
+                 (unsigned long long)st.bytes_after);
+        if ((error = cairn_registry_begin(repo->registry)) < 0)
+            goto done;
+        if ((error = cairn_registry_audit_append(repo->registry, repo->user, "gc", "store",
+                                                 details)) < 0) {
+            cairn_registry_rollback(repo->registry);
+            goto done;
+        }
+        error = cairn_registry_commit(repo->registry);
+    }
+done:
+    cairn__repo_unlock(repo);
+    cairn_oidset_release(&w.seen);
+    cairn_oidset_release(&w.live);
+    return error;
+}

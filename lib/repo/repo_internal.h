@@ -1,0 +1,42 @@
+/*
+ * What the files of lib/repo share and nobody else sees: the repository
+ * struct and the lock helpers.
+ */
+#ifndef CAIRN_REPO_INTERNAL_H
+#define CAIRN_REPO_INTERNAL_H
+
+#include "cairn/registry.h"
+#include "cairn/repo.h"
+#include "cairn/store.h"
+#include "repo/object.h"
+#include "util/buf.h"
+
+struct cairn_repo {
+    char *workdir;  /* absolute, no trailing slash */
+    char *cairndir; /* workdir/.cairn */
+    char *user;
+    struct cairn_store *store;
+    struct cairn_registry *registry;
+    int lock_fd;    /* -1 when not held */
+    int lock_depth; /* nested holders in this process */
+    int lock_exclusive;
+};
+
+/*
+ * Take the repository lock: shared for everything but gc, exclusive for gc.
+ * Nested calls in one process are counted; the mode of the outermost wins.
+ */
+int cairn__repo_lock(struct cairn_repo *repo, int exclusive);
+void cairn__repo_unlock(struct cairn_repo *repo);
+
+/* Read and decode objects from the store. */
+int cairn__repo_load_file(struct cairn_repo *repo, const cairn_oid *id,
+                          struct cairn_file_object *out);
+
+/* Map a path given by the user (relative to the cwd) to a repository path. */
+int cairn__repo_relpath(struct cairn_repo *repo, struct cairn_buf *out, const char *abs_path);
+
+/* Load a flat JSON or YAML object of numbers, strings and booleans (params, metrics). */
+int cairn__load_kv_file(struct cairn_kv_list *out, const char *path, const char *what);
+
+#endif

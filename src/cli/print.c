@@ -1,0 +1,72 @@
+/*
+ * JSON forms of library objects shared by several commands (log, show,
+ * commit). The schemas are documented in docs/cli-json.md; keep them stable.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cairn/registry.h"
+#include "cairn/repo.h"
+#include "cli.h"
+#include "print.h"
+#include "util/hash.h"
+
+json_t *cli_oid_json(const cairn_oid *id)
+{
+    char hex[CAIRN_OID_HEXSZ + 1];
+    return json_string(cairn_oid_fmt(hex, id));
+}
+
+json_t *cli_kv_json(const struct cairn_kv_list *l)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < l->n; i++) {
+        const struct cairn_kv *kv = &l->items[i];
+        json_object_set_new(o, kv->key,
+                            kv->type == CAIRN_VALUE_NUMBER ? json_real(kv->num)
+                            : kv->type == CAIRN_VALUE_BOOL ? json_boolean(kv->b)
+                                                           : json_string(kv->str));
+    }
+    return o;
+}
+
+json_t *cli_version_json(struct cairn_repo *repo, const struct cairn_version *v, int full)
+{
+    struct cairn_registry *r = cairn_repo_registry(repo);
+    json_t *o = json_object();
+    char when[64];
+
+    json_object_set_new(o, "id", cli_oid_json(&v->id));
+    json_object_set_new(o, "model", json_string(v->model));
+    json_object_set_new(o, "kind", json_string(v->kind));
+    json_object_set_new(o, "number", json_integer(v->number));
+    json_object_set_new(o, "ref", json_sprintf("%s@v%d", v->model, v->number));
+    json_object_set_new(o, "time_ns", json_integer(v->time_ns));
+    json_object_set_new(o, "time", json_string(cli_fmt_time(when, sizeof(when), v->time_ns)));
+    json_object_set_new(o, "author", json_string(v->author));
+    json_object_set_new(o, "host", json_string(v->host));
+    json_object_set_new(o, "message", json_string(v->message));
+    json_object_set_new(o, "parent", v->has_parent ? cli_oid_json(&v->parent) : json_null());
+    json_object_set_new(o, "code_commit",
+                        v->code_commit ? json_string(v->code_commit) : json_null());
+    json_object_set_new(o, "code_dirty",
+                        v->code_dirty < 0 ? json_null() : json_boolean(v->code_dirty));
+    json_object_set_new(o, "files", json_integer((json_int_t)v->nfiles));
+    json_object_set_new(o, "raw_bytes", json_integer((json_int_t)v->raw_size));
+    json_object_set_new(o, "stored_bytes", json_integer((json_int_t)v->stored_new));
+    {
+        struct cairn_kv_list m = { 0 };
+        if (cairn_registry_metrics(r, &v->id, &m) == 0)
+            json_object_set_new(o, "metrics", cli_kv_json(&m));
+        cairn_kv_list_release(&m);
+    }
+    if (full) {
+        struct cairn_kv_list p = { 0 };
+        if (cairn_registry_params(r, &v->id, &p) == 0)
+            json_object_set_new(o, "params", cli_kv_json(&p));
+        cairn_kv_list_release(&p);
+        json_object_set_new(o, "tree", cli_oid_json(&v->tree));
+    }
+    return o;
+}
