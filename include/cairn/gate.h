@@ -254,7 +254,8 @@ void cairn_evalcmd_result_release(struct cairn_evalcmd_result *r);
  * 0 when the command exited 0 and was not truncated, else CAIRN_ERROR with
  * a precise message ("command exited with status 2", "command killed by
  * signal 9 (Killed)", "command timed out after 30s", "command output larger
- * than 1048576 bytes"), plus the stderr tail when one was captured.
+ * than the limit"), plus the last line of the stderr tail when one was
+ * captured.
  */
 int cairn_evalcmd_check(const struct cairn_evalcmd_result *r);
 
