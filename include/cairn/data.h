@@ -67,11 +67,11 @@ struct cairn_data_example {
  * "null_rate", "rows", "class_share".
  */
 struct cairn_data_check {
-    char *column;    /* NULL for dataset-level rules (rows, parse) */
+    char *column; /* NULL for dataset-level rules (rows, parse) */
     const char *rule;
-    char *expect;    /* the rule in words: "float", "[0, 16]", "<= 0.05" */
-    char *observed;  /* aggregate rules: what was seen ("0.12"); else NULL */
-    char *message;   /* extra explanation (parse errors, class details) or NULL */
+    char *expect;     /* the rule in words: "float", "[0, 16]", "<= 0.05" */
+    char *observed;   /* aggregate rules: what was seen ("0.12"); else NULL */
+    char *message;    /* extra explanation (parse errors, class details) or NULL */
     uint64_t checked; /* values (or files, for present/parse) checked */
     uint64_t failed;  /* values that broke the rule */
     bool passed;
@@ -81,13 +81,13 @@ struct cairn_data_check {
 
 struct cairn_data_report {
     bool passed;
-    uint64_t rows;     /* data rows read (headers excluded) */
+    uint64_t rows; /* data rows read (headers excluded) */
     size_t nfiles;
-    char **files;      /* paths as found, for examples */
+    char **files; /* paths as found, for examples */
     size_t nchecks;
     struct cairn_data_check *checks;
     size_t nnotes;
-    char **notes;      /* things a reader should know ("'id' uniqueness checked by hash") */
+    char **notes; /* things a reader should know ("'id' uniqueness checked by hash") */
 };
 
 /*
@@ -152,7 +152,7 @@ struct cairn_drift_column {
     double cramers_v; /* categorical only */
     unsigned df;      /* chi-square degrees of freedom */
     bool drifted;
-    char *reason;     /* why drifted or skipped, else NULL */
+    char *reason; /* why drifted or skipped, else NULL */
 };
 
 struct cairn_drift_report {

@@ -43,15 +43,15 @@ struct cairn_csv {
     char delim;
     size_t max_field, max_record, max_fields, read_size;
 
-    char *buf;  /* cap bytes; data in [start, end), end < cap so buf[end] is writable */
+    char *buf; /* cap bytes; data in [start, end), end < cap so buf[end] is writable */
     size_t cap;
     size_t start, end;
     bool eof;
     bool bom_done;
     int failed;
 
-    size_t partial;     /* start of the field in progress when parse ran out of data */
-    size_t rec_end;     /* offset just past the record (and its terminator) */
+    size_t partial;      /* start of the field in progress when parse ran out of data */
+    size_t rec_end;      /* offset just past the record (and its terminator) */
     size_t rec_newlines; /* '\n' bytes inside [start, rec_end) */
 
     uint64_t line, next_line, records, consumed;
@@ -262,8 +262,8 @@ static int fill(struct cairn_csv *c)
         size_t ncap;
         char *nbuf;
         if (c->cap - 1 >= c->max_record)
-            return cairn_error_set(CAIRN_ENOMEM, "%s:%llu: record larger than %zu bytes",
-                                   c->name, (unsigned long long)c->next_line, c->max_record);
+            return cairn_error_set(CAIRN_ENOMEM, "%s:%llu: record larger than %zu bytes", c->name,
+                                   (unsigned long long)c->next_line, c->max_record);
         ncap = (c->cap - 1) * 2;
         if (ncap > c->max_record)
             ncap = c->max_record;
@@ -391,10 +391,9 @@ static int parse_quoted(struct cairn_csv *c)
                 const char *x = memchr(r, '"', (size_t)(end - r));
                 if (!x) {
                     if (c->eof)
-                        return cairn_error_set(CAIRN_EINVALID,
-                                               "%s:%llu: unterminated quoted field", c->name,
-                                               (unsigned long long)(c->next_line +
-                                                                    count_newlines(p, q)));
+                        return cairn_error_set(
+                            CAIRN_EINVALID, "%s:%llu: unterminated quoted field", c->name,
+                            (unsigned long long)(c->next_line + count_newlines(p, q)));
                     return P_MORE;
                 }
                 if (x + 1 == end && !c->eof)
@@ -409,8 +408,8 @@ static int parse_quoted(struct cairn_csv *c)
             }
             if ((size_t)(close - cs) > c->max_field)
                 return cairn_error_set(CAIRN_ENOMEM, "%s:%llu: field %zu larger than %zu bytes",
-                                       c->name, (unsigned long long)c->next_line,
-                                       c->nslots + 1, c->max_field);
+                                       c->name, (unsigned long long)c->next_line, c->nslots + 1,
+                                       c->max_field);
             if (escaped)
                 error = unescape(c, cs, close);
             else
@@ -438,12 +437,11 @@ static int parse_quoted(struct cairn_csv *c)
                     break;
                 }
             }
-            return cairn_error_set(CAIRN_EINVALID,
-                                   "%s:%llu: unexpected character after closing quote of field "
-                                   "%zu",
-                                   c->name,
-                                   (unsigned long long)(c->next_line + count_newlines(p, q)),
-                                   c->nslots);
+            return cairn_error_set(
+                CAIRN_EINVALID,
+                "%s:%llu: unexpected character after closing quote of field "
+                "%zu",
+                c->name, (unsigned long long)(c->next_line + count_newlines(p, q)), c->nslots);
         } else {
             const char *r = q;
             while (r < end && *r != delim && *r != '\n')
@@ -563,8 +561,8 @@ int cairn_csv_next(struct cairn_csv *c, const struct cairn_csv_field **fields_ou
             goto done;
         if (r == P_MORE) {
             if (c->end - c->partial > c->max_field) {
-                r = cairn_error_set(CAIRN_ENOMEM, "%s:%llu: field larger than %zu bytes",
-                                    c->name, (unsigned long long)c->next_line, c->max_field);
+                r = cairn_error_set(CAIRN_ENOMEM, "%s:%llu: field larger than %zu bytes", c->name,
+                                    (unsigned long long)c->next_line, c->max_field);
                 goto done;
             }
             if ((r = fill(c)) < 0)

@@ -28,17 +28,17 @@
 
 #include "cairn/common.h"
 
-#define CAIRN_CSV_DEFAULT_MAX_FIELD ((size_t)16 << 20)  /* 16 MiB */
+#define CAIRN_CSV_DEFAULT_MAX_FIELD  ((size_t)16 << 20) /* 16 MiB */
 #define CAIRN_CSV_DEFAULT_MAX_RECORD ((size_t)64 << 20) /* 64 MiB */
 #define CAIRN_CSV_DEFAULT_MAX_FIELDS 65536
-#define CAIRN_CSV_READ_SIZE ((size_t)1 << 20) /* initial buffer and read size */
+#define CAIRN_CSV_READ_SIZE          ((size_t)1 << 20) /* initial buffer and read size */
 
 struct cairn_csv_opts {
-    char delim;          /* 0: from the name (".tsv" → tab, anything else → ',') */
-    size_t max_field;    /* 0: CAIRN_CSV_DEFAULT_MAX_FIELD */
-    size_t max_record;   /* 0: CAIRN_CSV_DEFAULT_MAX_RECORD (raw bytes of one record) */
-    size_t max_fields;   /* 0: CAIRN_CSV_DEFAULT_MAX_FIELDS (fields per record) */
-    size_t read_size;    /* 0: CAIRN_CSV_READ_SIZE; tests use tiny values to hit refills */
+    char delim;        /* 0: from the name (".tsv" → tab, anything else → ',') */
+    size_t max_field;  /* 0: CAIRN_CSV_DEFAULT_MAX_FIELD */
+    size_t max_record; /* 0: CAIRN_CSV_DEFAULT_MAX_RECORD (raw bytes of one record) */
+    size_t max_fields; /* 0: CAIRN_CSV_DEFAULT_MAX_FIELDS (fields per record) */
+    size_t read_size;  /* 0: CAIRN_CSV_READ_SIZE; tests use tiny values to hit refills */
 };
 
 /*

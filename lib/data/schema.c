@@ -35,8 +35,9 @@
 #define SCHEMA_MAX_NODES 200000
 
 static const char *const type_names[] = {
-    [CAIRN_DATA_STRING] = "string", [CAIRN_DATA_INT] = "int",         [CAIRN_DATA_FLOAT] = "float",
-    [CAIRN_DATA_BOOL] = "bool",     [CAIRN_DATA_CATEGORY] = "category",
+    [CAIRN_DATA_STRING] = "string",     [CAIRN_DATA_INT] = "int",
+    [CAIRN_DATA_FLOAT] = "float",       [CAIRN_DATA_BOOL] = "bool",
+    [CAIRN_DATA_CATEGORY] = "category",
 };
 
 const char *cairn_data_type_name(enum cairn_data_type t)
@@ -220,9 +221,8 @@ static int parse_type(enum cairn_data_type *out, const struct cairn_yaml_node *n
             return 0;
         }
     }
-    return cairn_yaml_error(node->doc, node,
-                            "unknown type '%.60s' (expected int, float, string, bool or category)",
-                            s);
+    return cairn_yaml_error(
+        node->doc, node, "unknown type '%.60s' (expected int, float, string, bool or category)", s);
 }
 
 static int parse_rate(double *out, const struct cairn_yaml_node *node)
@@ -238,8 +238,8 @@ static int parse_rate(double *out, const struct cairn_yaml_node *node)
 static int parse_column(struct cairn__column_rule *c, const struct cairn_yaml_node *key,
                         const struct cairn_yaml_node *spec)
 {
-    static const char *const keys[] = { "type",   "required", "range", "values", "max_null_rate",
-                                        "unique", "regex",    NULL };
+    static const char *const keys[] = { "type",          "required", "range", "values",
+                                        "max_null_rate", "unique",   "regex", NULL };
     const struct cairn_yaml_node *n;
     int error;
 
@@ -257,7 +257,8 @@ static int parse_column(struct cairn__column_rule *c, const struct cairn_yaml_no
         return cairn_yaml_error(spec->doc, key, "column '%.100s' needs a type", c->name);
     if ((error = parse_type(&c->type, n)) < 0)
         return error;
-    if ((n = cairn_yaml_map_get(spec, "required")) && (error = cairn_yaml_bool(&c->required, n)) < 0)
+    if ((n = cairn_yaml_map_get(spec, "required")) &&
+        (error = cairn_yaml_bool(&c->required, n)) < 0)
         return error;
     if ((n = cairn_yaml_map_get(spec, "unique")) && (error = cairn_yaml_bool(&c->unique, n)) < 0)
         return error;
@@ -577,7 +578,8 @@ struct filelist {
 static bool is_data_name(const char *name)
 {
     size_t n = strlen(name);
-    return n > 4 && (strcasecmp(name + n - 4, ".csv") == 0 || strcasecmp(name + n - 4, ".tsv") == 0);
+    return n > 4 &&
+           (strcasecmp(name + n - 4, ".csv") == 0 || strcasecmp(name + n - 4, ".tsv") == 0);
 }
 
 static int list_add(struct filelist *l, const char *path)

@@ -75,7 +75,7 @@ struct cairn__strmap {
         uint64_t hash;
         size_t off, len;
         uint64_t count;
-    } *entries;
+    } * entries;
     size_t n, cap;
     size_t max_entries;
     struct cairn_buf keys;

@@ -25,10 +25,10 @@
 #include "data/schema.h"
 #include "util/buf.h"
 
-#define UNIQUE_EXACT_MAX ((size_t)1 << 20)
+#define UNIQUE_EXACT_MAX   ((size_t)1 << 20)
 #define UNIQUE_EXACT_BYTES ((size_t)32 << 20)
-#define UNIQUE_HASH_MAX ((size_t)8 << 20)
-#define MAX_CLASSES 100000
+#define UNIQUE_HASH_MAX    ((size_t)8 << 20)
+#define MAX_CLASSES        100000
 
 enum rule {
     R_PRESENT,
@@ -187,10 +187,10 @@ static int setup(struct vctx *v)
         cairn__strmap_init(&cs->classes, MAX_CLASSES, 0);
         cairn__strmap_init(&cs->uniq.exact, UNIQUE_EXACT_MAX, UNIQUE_EXACT_BYTES);
 
-#define ADD(k, expr)                                                                       \
-    do {                                                                                   \
-        if ((cs->check[k] = add_check(v, r->name, rule_names[k], (expr))) < 0)             \
-            return (int)cs->check[k];                                                      \
+#define ADD(k, expr)                                                           \
+    do {                                                                       \
+        if ((cs->check[k] = add_check(v, r->name, rule_names[k], (expr))) < 0) \
+            return (int)cs->check[k];                                          \
     } while (0)
         ADD(R_PRESENT, strdup("in the header"));
         if (r->type != CAIRN_DATA_STRING && r->type != CAIRN_DATA_CATEGORY)
@@ -382,7 +382,8 @@ static void check_value(struct vctx *v, struct colstate *cs, const struct cairn_
             record_fail(&ch[cs->check[R_RANGE]], file, line);
     }
     if (cs->check[R_VALUES] >= 0) {
-        bool ok = numeric ? num_allowed(r, d) : cairn__strmap_find(&cs->allowed, f->ptr, f->len) >= 0;
+        bool ok =
+            numeric ? num_allowed(r, d) : cairn__strmap_find(&cs->allowed, f->ptr, f->len) >= 0;
         ch[cs->check[R_VALUES]].checked++;
         if (!ok)
             record_fail(&ch[cs->check[R_VALUES]], file, line);
@@ -531,9 +532,8 @@ static int finish(struct vctx *v)
             c->message = xprintf("more than %d distinct classes in '%s'", MAX_CLASSES, r->name);
         } else {
             for (size_t j = 0; j < cs->classes.n; j++) {
-                double share = cs->values ? (double)cs->classes.entries[j].count /
-                                                (double)cs->values
-                                          : 0.0;
+                double share =
+                    cs->values ? (double)cs->classes.entries[j].count / (double)cs->values : 0.0;
                 if (share < min_share)
                     min_share = share;
                 if (share < s->min_class_share) {
@@ -655,15 +655,14 @@ int cairn_data_report_json(char **out, const struct cairn_data_report *rep)
         const struct cairn_data_check *c = &rep->checks[i];
         json_t *ex = json_array(), *o;
         for (size_t k = 0; ex && k < c->nexamples; k++)
-            json_array_append_new(ex, json_pack("{s:s, s:I}", "file",
-                                                rep->files[c->examples[k].file], "line",
-                                                (json_int_t)c->examples[k].line));
+            json_array_append_new(ex,
+                                  json_pack("{s:s, s:I}", "file", rep->files[c->examples[k].file],
+                                            "line", (json_int_t)c->examples[k].line));
         o = json_pack("{s:o, s:s, s:o, s:o, s:o, s:I, s:I, s:b, s:o}", "column",
                       jstr_or_null(c->column), "rule", c->rule, "expect", jstr_or_null(c->expect),
-                      "observed", jstr_or_null(c->observed), "message",
-                      jstr_or_null(c->message), "checked", (json_int_t)c->checked, "failed",
-                      (json_int_t)c->failed, "passed", c->passed, "examples",
-                      ex ? ex : json_null());
+                      "observed", jstr_or_null(c->observed), "message", jstr_or_null(c->message),
+                      "checked", (json_int_t)c->checked, "failed", (json_int_t)c->failed, "passed",
+                      c->passed, "examples", ex ? ex : json_null());
         if (!o || json_array_append_new(checks, o) < 0) {
             error = oom();
             goto done;

@@ -77,8 +77,8 @@ static void check_error_len(const char *in, size_t len, const char *name, int co
             fail_msg("read size %zu: got %d want %d (%s)", read_sizes[i], r, code,
                      cairn_error_last());
         if (!strstr(cairn_error_last(), msg))
-            fail_msg("read size %zu: message '%s' lacks '%s'", read_sizes[i],
-                     cairn_error_last(), msg);
+            fail_msg("read size %zu: message '%s' lacks '%s'", read_sizes[i], cairn_error_last(),
+                     msg);
     }
     cairn_buf_release(&out);
 }
@@ -92,11 +92,11 @@ static void test_plain(void **state)
 {
     (void)state;
     check("a,b,c\n1,2,3\n4,5,6\n", "<1>a|b|c;<2>1|2|3;<3>4|5|6;");
-    check("a,b\n1,2", "<1>a|b;<2>1|2;");         /* no final newline */
+    check("a,b\n1,2", "<1>a|b;<2>1|2;"); /* no final newline */
     check("", "");
     check("\n\n", "");
     check("x\n", "<1>x;");
-    check("a,b\n,\n", "<1>a|b;<2>|;");           /* empty fields */
+    check("a,b\n,\n", "<1>a|b;<2>|;"); /* empty fields */
     check("a,b,c\n,,\n1,,3\n", "<1>a|b|c;<2>||;<3>1||3;");
 }
 
@@ -133,7 +133,10 @@ static void test_quotes(void **state)
 static void test_bom_and_utf8(void **state)
 {
     (void)state;
-    check("\xef\xbb\xbf" "a,b\n1,2\n", "<1>a|b;<2>1|2;");
+    check(
+        "\xef\xbb\xbf"
+        "a,b\n1,2\n",
+        "<1>a|b;<2>1|2;");
     check("\xef\xbb\xbf", "");
     check("name\nJos\xc3\xa9\n\xe2\x82\xac\n\xf0\x9f\x98\x80\n",
           "<1>name;<2>Jos\xc3\xa9;<3>\xe2\x82\xac;<4>\xf0\x9f\x98\x80;");
@@ -150,11 +153,11 @@ static void test_invalid_utf8(void **state)
     (void)state;
     check_error("a,b\n1,\xff\n", CAIRN_EINVALID, "t.csv:2: invalid UTF-8 at column 3");
     check_error("a,b\nxxxxxxxxxxxxxxxxxx\xc3,2\n", CAIRN_EINVALID, "t.csv:2: invalid UTF-8");
-    check_error("\xc0\xaf\n", CAIRN_EINVALID, "t.csv:1: invalid UTF-8 at column 1");  /* overlong */
+    check_error("\xc0\xaf\n", CAIRN_EINVALID, "t.csv:1: invalid UTF-8 at column 1"); /* overlong */
     check_error("a\n\xed\xa0\x80\n", CAIRN_EINVALID, "t.csv:2:");                    /* surrogate */
-    check_error("a\n\xf4\x90\x80\x80\n", CAIRN_EINVALID, "t.csv:2:");                /* > U+10FFFF */
-    check_error("a\nb\n\xe2\x82\n", CAIRN_EINVALID, "t.csv:3:");                     /* truncated */
-    check_error("a\nb\nok\xe2\x82", CAIRN_EINVALID, "t.csv:3:");             /* truncated at EOF */
+    check_error("a\n\xf4\x90\x80\x80\n", CAIRN_EINVALID, "t.csv:2:"); /* > U+10FFFF */
+    check_error("a\nb\n\xe2\x82\n", CAIRN_EINVALID, "t.csv:3:");      /* truncated */
+    check_error("a\nb\nok\xe2\x82", CAIRN_EINVALID, "t.csv:3:");      /* truncated at EOF */
     /* Inside a quoted field with newlines: the line of the bad byte. */
     check_error("a\n\"x\ny\nz\x80\"\n", CAIRN_EINVALID, "t.csv:4: invalid UTF-8 at column 2");
     check_error_len("a\nx\0y\n", 6, "t.csv", CAIRN_EINVALID, "t.csv:2: NUL byte at column 2");
@@ -177,9 +180,12 @@ static void test_utf8_check(void **state)
 static void test_ragged(void **state)
 {
     (void)state;
-    check_error("a,b,c\n1,2,3\n4,5\n", CAIRN_EINVALID, "t.csv:3: record has 2 fields, header has 3");
-    check_error("a,b\n1,2\n\n3,4,5\n", CAIRN_EINVALID, "t.csv:4: record has 3 fields, header has 2");
-    check_error("a,b\n\"x\ny\",1\n2\n", CAIRN_EINVALID, "t.csv:4: record has 1 field, header has 2");
+    check_error("a,b,c\n1,2,3\n4,5\n", CAIRN_EINVALID,
+                "t.csv:3: record has 2 fields, header has 3");
+    check_error("a,b\n1,2\n\n3,4,5\n", CAIRN_EINVALID,
+                "t.csv:4: record has 3 fields, header has 2");
+    check_error("a,b\n\"x\ny\",1\n2\n", CAIRN_EINVALID,
+                "t.csv:4: record has 1 field, header has 2");
 }
 
 static void test_unterminated_and_garbage(void **state)

@@ -32,14 +32,15 @@ static void schema_error(const char *text, const char *msg)
 static void test_schema_ok(void **state)
 {
     (void)state;
-    const char *text = "columns:\n"
-                       "  pixel_0: {type: float, range: [0, 16], max_null_rate: 0.0}\n"
-                       "  label:   {type: category, values: [0,1,2,3,4,5,6,7,8,9], required: true}\n"
-                       "  id:      {type: int, unique: true, values: [3, 1, 2]}\n"
-                       "  name:    {type: string, regex: '^[a-z]+$'}\n"
-                       "rows: {min: 100, max: 1000000}\n"
-                       "label: {column: label, min_class_share: 0.05}\n"
-                       "nulls: ['', NA]\n";
+    const char *text =
+        "columns:\n"
+        "  pixel_0: {type: float, range: [0, 16], max_null_rate: 0.0}\n"
+        "  label:   {type: category, values: [0,1,2,3,4,5,6,7,8,9], required: true}\n"
+        "  id:      {type: int, unique: true, values: [3, 1, 2]}\n"
+        "  name:    {type: string, regex: '^[a-z]+$'}\n"
+        "rows: {min: 100, max: 1000000}\n"
+        "label: {column: label, min_class_share: 0.05}\n"
+        "nulls: ['', NA]\n";
     struct cairn_data_schema *s;
     assert_int_equal(cairn_data_schema_parse(&s, "s.yaml", text, strlen(text)), 0);
     assert_int_equal(s->ncols, 4);
@@ -74,11 +75,13 @@ static void test_schema_errors(void **state)
     schema_error("rows: {min: 1}\n", "schema needs a 'columns' mapping");
     schema_error("columns: {}\n", "s.yaml:1:10: 'columns' is empty");
     schema_error("columns:\n  a: {type: float}\nbogus: 1\n", "s.yaml:3:1: unknown key 'bogus'");
-    schema_error("columns:\n  a: {type: float, rnage: [0, 1]}\n", "s.yaml:2:20: unknown key 'rnage'");
+    schema_error("columns:\n  a: {type: float, rnage: [0, 1]}\n",
+                 "s.yaml:2:20: unknown key 'rnage'");
     schema_error("columns:\n  a: {type: double}\n", "s.yaml:2:13: unknown type 'double'");
     schema_error("columns:\n  a: {required: true}\n", "s.yaml:2:3: column 'a' needs a type");
     schema_error("columns:\n  a: float\n", "s.yaml:2:6: expected a mapping");
-    schema_error("columns:\n  a: {type: float, range: [0]}\n", "s.yaml:2:27: range is [min, max], found 1 items");
+    schema_error("columns:\n  a: {type: float, range: [0]}\n",
+                 "s.yaml:2:27: range is [min, max], found 1 items");
     schema_error("columns:\n  a: {type: float, range: [2, 1]}\n", "empty range");
     schema_error("columns:\n  a: {type: float, range: [0, x]}\n", "s.yaml:2:31: expected a number");
     schema_error("columns:\n  a: {type: string, range: [0, 1]}\n", "range needs an int or float");
@@ -86,8 +89,10 @@ static void test_schema_errors(void **state)
     schema_error("columns:\n  a: {type: string, regex: '(['}\n", "s.yaml:2:28: bad regex '(['");
     schema_error("columns:\n  a: {type: int, values: [1, x]}\n", "s.yaml:2:30: expected a number");
     schema_error("columns:\n  a: {type: int, values: []}\n", "values is empty");
-    schema_error("columns:\n  a: {type: int, required: maybe}\n", "s.yaml:2:28: expected true or false");
-    schema_error("columns:\n  a: {type: int, max_null_rate: 2}\n", "expected a rate between 0 and 1");
+    schema_error("columns:\n  a: {type: int, required: maybe}\n",
+                 "s.yaml:2:28: expected true or false");
+    schema_error("columns:\n  a: {type: int, max_null_rate: 2}\n",
+                 "expected a rate between 0 and 1");
     schema_error("columns:\n  a: {type: int}\nlabel: {column: b}\n",
                  "s.yaml:3:17: label column 'b' is not in 'columns'");
     schema_error("columns:\n  a: {type: int}\nrows: {min: -1}\n", "s.yaml:3:13: expected a count");
@@ -190,24 +195,26 @@ static int teardown_dir(void **state)
 static void test_validate_counts(void **state)
 {
     (void)state;
-    const char *schema_text = "columns:\n"
-                              "  x:     {type: float, range: [0, 16], max_null_rate: 0.2}\n"
-                              "  label: {type: category, values: [a, b, c], required: true}\n"
-                              "  id:    {type: int, unique: true}\n"
-                              "  name:  {type: string, regex: '^[a-z]+$'}\n"
-                              "  flag:  {type: bool}\n"
-                              "rows: {min: 10}\n"
-                              "label: {column: label, min_class_share: 0.2}\n";
+    const char *schema_text =
+        "columns:\n"
+        "  x:     {type: float, range: [0, 16], max_null_rate: 0.2}\n"
+        "  label: {type: category, values: [a, b, c], required: true}\n"
+        "  id:    {type: int, unique: true}\n"
+        "  name:  {type: string, regex: '^[a-z]+$'}\n"
+        "  flag:  {type: bool}\n"
+        "rows: {min: 10}\n"
+        "label: {column: label, min_class_share: 0.2}\n";
     /* Line numbers:   1 header, then data on lines 2..9. */
-    write_file("d.csv", "id,x,label,name,flag,extra\n"
-                        "1,0.5,a,abc,true,z\n"          /* 2 ok */
-                        "2,17,b,abc,false,z\n"          /* 3 range */
-                        "3,,a,Abc,yes,z\n"              /* 4 null x, regex */
-                        "3,x1,a,abc,maybe,z\n"          /* 5 dup id, type x, type flag */
-                        "4,-1,,abc,0,z\n"               /* 6 range, required label */
-                        "5,nan,d,abc,1,z\n"             /* 7 range (nan), values */
-                        "\"6\",\"2\",\"a\",\"Q1\",t,z\n" /* 8 regex, quoted */
-                        "3,1,b,abc,f,z\n");             /* 9 dup id */
+    write_file("d.csv",
+               "id,x,label,name,flag,extra\n"
+               "1,0.5,a,abc,true,z\n"           /* 2 ok */
+               "2,17,b,abc,false,z\n"           /* 3 range */
+               "3,,a,Abc,yes,z\n"               /* 4 null x, regex */
+               "3,x1,a,abc,maybe,z\n"           /* 5 dup id, type x, type flag */
+               "4,-1,,abc,0,z\n"                /* 6 range, required label */
+               "5,nan,d,abc,1,z\n"              /* 7 range (nan), values */
+               "\"6\",\"2\",\"a\",\"Q1\",t,z\n" /* 8 regex, quoted */
+               "3,1,b,abc,f,z\n");              /* 9 dup id */
     struct cairn_data_schema *s;
     struct cairn_data_report *r;
     char path[256];
@@ -272,15 +279,16 @@ static void test_validate_counts(void **state)
 static void test_validate_dir_missing_and_broken(void **state)
 {
     (void)state;
-    const char *schema_text = "columns:\n"
-                              "  a: {type: int, required: true}\n"
-                              "  b: {type: int}\n";
+    const char *schema_text =
+        "columns:\n"
+        "  a: {type: int, required: true}\n"
+        "  b: {type: int}\n";
     char sub[128];
     snprintf(sub, sizeof(sub), "%s/sub", tmpdir);
     assert_int_equal(mkdir(sub, 0777), 0);
     write_file("sub/1.csv", "a,b\n1,2\n3,4\n");
-    write_file("sub/2.tsv", "a\n5\n");                  /* b missing from the header */
-    write_file("sub/3.csv", "b,a\n1,2\n3,4,5\n6,7\n");  /* ragged at line 3 */
+    write_file("sub/2.tsv", "a\n5\n");                 /* b missing from the header */
+    write_file("sub/3.csv", "b,a\n1,2\n3,4,5\n6,7\n"); /* ragged at line 3 */
     write_file("sub/notes.txt", "not data\n");
     struct cairn_data_schema *s;
     struct cairn_data_report *r;
@@ -317,10 +325,11 @@ static void test_validate_dir_missing_and_broken(void **state)
 static void test_validate_pass_and_unique_many(void **state)
 {
     (void)state;
-    const char *schema_text = "columns:\n"
-                              "  id: {type: int, unique: true, range: [0, 100000]}\n"
-                              "rows: {min: 1, max: 100000}\n"
-                              "nulls: [NA]\n";
+    const char *schema_text =
+        "columns:\n"
+        "  id: {type: int, unique: true, range: [0, 100000]}\n"
+        "rows: {min: 1, max: 100000}\n"
+        "nulls: [NA]\n";
     char path[256];
     FILE *f;
     snprintf(path, sizeof(path), "%s/many.csv", tmpdir);
