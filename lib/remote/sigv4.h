@@ -27,7 +27,7 @@
 #include "util/buf.h"
 
 #define CAIRN_SIGV4_EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-#define CAIRN_SIGV4_UNSIGNED "UNSIGNED-PAYLOAD"
+#define CAIRN_SIGV4_UNSIGNED     "UNSIGNED-PAYLOAD"
 
 struct cairn_sigv4_header {
     const char *name;  /* any case; lowercased for signing */
@@ -35,9 +35,9 @@ struct cairn_sigv4_header {
 };
 
 struct cairn_sigv4_request {
-    const char *method;   /* "GET", "PUT", ... */
-    const char *path;     /* encoded absolute path, e.g. "/bucket/a%20b" */
-    const char *query;    /* raw query without '?', or NULL/"" */
+    const char *method;                       /* "GET", "PUT", ... */
+    const char *path;                         /* encoded absolute path, e.g. "/bucket/a%20b" */
+    const char *query;                        /* raw query without '?', or NULL/"" */
     const struct cairn_sigv4_header *headers; /* must include host and x-amz-date */
     size_t nheaders;
     const char *payload_hash; /* 64 hex digits or CAIRN_SIGV4_UNSIGNED */
@@ -46,8 +46,8 @@ struct cairn_sigv4_request {
 struct cairn_sigv4_key {
     const char *access_key;
     const char *secret_key;
-    const char *region;  /* "us-east-1" */
-    const char *service; /* "s3" */
+    const char *region;   /* "us-east-1" */
+    const char *service;  /* "s3" */
     const char *amz_date; /* "YYYYMMDDTHHMMSSZ", the value of x-amz-date */
 };
 

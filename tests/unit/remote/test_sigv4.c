@@ -18,7 +18,7 @@
 #include "remote/sigv4.h"
 
 static const struct cairn_sigv4_key suite_key = {
-    "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "us-east-1", "service",
+    "AKIDEXAMPLE",      "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "us-east-1", "service",
     "20150830T123600Z",
 };
 
@@ -46,18 +46,21 @@ static void test_get_vanilla(void **state)
     struct cairn_buf b = CAIRN_BUF_INIT;
 
     assert_int_equal(cairn_sigv4_canonical_request(&b, &req), 0);
-    assert_string_equal(b.ptr, "GET\n/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\n"
-                               "host;x-amz-date\n" CAIRN_SIGV4_EMPTY_SHA256);
+    assert_string_equal(b.ptr,
+                        "GET\n/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\n"
+                        "host;x-amz-date\n" CAIRN_SIGV4_EMPTY_SHA256);
     cairn_buf_clear(&b);
     assert_int_equal(cairn_sigv4_string_to_sign(&b, &suite_key, &req), 0);
-    assert_string_equal(b.ptr, "AWS4-HMAC-SHA256\n20150830T123600Z\n"
-                               "20150830/us-east-1/service/aws4_request\n"
-                               "bb579772317eb040ac9ed261061d46c1f17a8133879d6129b6e1c25292927e63");
+    assert_string_equal(b.ptr,
+                        "AWS4-HMAC-SHA256\n20150830T123600Z\n"
+                        "20150830/us-east-1/service/aws4_request\n"
+                        "bb579772317eb040ac9ed261061d46c1f17a8133879d6129b6e1c25292927e63");
     cairn_buf_clear(&b);
     assert_int_equal(cairn_sigv4_authorization(&b, &suite_key, &req), 0);
-    assert_string_equal(b.ptr, "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/"
-                               "aws4_request, SignedHeaders=host;x-amz-date, Signature="
-                               "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31");
+    assert_string_equal(b.ptr,
+                        "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/"
+                        "aws4_request, SignedHeaders=host;x-amz-date, Signature="
+                        "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31");
     cairn_buf_release(&b);
 }
 
@@ -68,8 +71,8 @@ static void test_get_vanilla_query_order_key_case(void **state)
         { "Host", "example.amazonaws.com" },
         { "X-Amz-Date", "20150830T123600Z" },
     };
-    struct cairn_sigv4_request req = { "GET", "/", "Param2=value2&Param1=value1", h, 2,
-                                       CAIRN_SIGV4_EMPTY_SHA256 };
+    struct cairn_sigv4_request req = { "GET", "/", "Param2=value2&Param1=value1",
+                                       h,     2,   CAIRN_SIGV4_EMPTY_SHA256 };
     check_sig(&suite_key, &req, "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500");
 }
 
@@ -110,10 +113,12 @@ static void test_post_x_www_form_urlencoded(void **state)
     };
     struct cairn_buf b = CAIRN_BUF_INIT;
     cairn_sigv4_sha256_hex(body_hash, "Param1=value1", 13);
-    assert_string_equal(body_hash, "9095672bbd1f56dfc5b65f3e153adc8731a4a654192329106275f4c7b24d0b6e");
+    assert_string_equal(body_hash,
+                        "9095672bbd1f56dfc5b65f3e153adc8731a4a654192329106275f4c7b24d0b6e");
     struct cairn_sigv4_request req = { "POST", "/", "", h, 3, body_hash };
     assert_int_equal(cairn_sigv4_string_to_sign(&b, &suite_key, &req), 0);
-    assert_non_null(strstr(b.ptr, "\n42a5e5bb34198acb3e84da4f085bb7927f2bc277ca766e6d19c73c2154021281"));
+    assert_non_null(
+        strstr(b.ptr, "\n42a5e5bb34198acb3e84da4f085bb7927f2bc277ca766e6d19c73c2154021281"));
     check_sig(&suite_key, &req, "ff11897932ad3f4e8b18135d722051e5ac45fc38421b1da7b9d196a0fe09473a");
     cairn_buf_release(&b);
 }
@@ -131,7 +136,8 @@ static void test_s3_get_object_range(void **state)
     struct cairn_sigv4_request req = { "GET", "/test.txt", NULL, h, 4, CAIRN_SIGV4_EMPTY_SHA256 };
     struct cairn_buf b = CAIRN_BUF_INIT;
     assert_int_equal(cairn_sigv4_string_to_sign(&b, &s3_key, &req), 0);
-    assert_non_null(strstr(b.ptr, "7344ae5b7ee6c3e7e6b0fe0640412a37625d1fbfff95c48bbb2dc43964946972"));
+    assert_non_null(
+        strstr(b.ptr, "7344ae5b7ee6c3e7e6b0fe0640412a37625d1fbfff95c48bbb2dc43964946972"));
     check_sig(&s3_key, &req, "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41");
     cairn_buf_release(&b);
 }
@@ -143,7 +149,8 @@ static void test_s3_put_object(void **state)
     char body_hash[65];
     struct cairn_buf path = CAIRN_BUF_INIT;
     cairn_sigv4_sha256_hex(body_hash, "Welcome to Amazon S3.", 21);
-    assert_string_equal(body_hash, "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072");
+    assert_string_equal(body_hash,
+                        "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072");
     struct cairn_sigv4_header h[] = {
         { "Host", "examplebucket.s3.amazonaws.com" },
         { "Date", "Fri, 24 May 2013 00:00:00 GMT" },
