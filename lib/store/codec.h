@@ -31,9 +31,9 @@
 #define CAIRN_CODEC_SCRATCH_LIMIT ((size_t)1 << 30)
 
 struct cairn_codec_ctx {
-    int level;          /* zstd level: 1..22, or negative for the fast levels */
-    ZSTD_CCtx *cctx;    /* created on first encode */
-    ZSTD_DCtx *dctx;    /* created on first decode */
+    int level;                /* zstd level: 1..22, or negative for the fast levels */
+    ZSTD_CCtx *cctx;          /* created on first encode */
+    ZSTD_DCtx *dctx;          /* created on first decode */
     struct cairn_buf cand[2]; /* candidate encodings while picking the smallest */
     struct cairn_buf base;    /* raw bytes of a delta base (cairn_store_encode) */
     /* Free for any codec's use within one encode or decode call (planes). */
@@ -55,8 +55,8 @@ struct cairn_codec_ops {
      * Returns 0 when appended, 1 when the codec does not apply or cannot beat
      * `limit` (out unchanged), negative CAIRN_E* on a real failure.
      */
-    int (*encode)(struct cairn_codec_ctx *ctx, struct cairn_buf *out, const void *raw,
-                  size_t len, const struct cairn_codec_args *a, size_t limit);
+    int (*encode)(struct cairn_codec_ctx *ctx, struct cairn_buf *out, const void *raw, size_t len,
+                  const struct cairn_codec_args *a, size_t limit);
     /*
      * Decode src[0..src_len) into exactly raw_len bytes at dst. Anything that
      * does not decode to exactly raw_len bytes is CAIRN_ECORRUPT. Must survive

@@ -48,8 +48,7 @@ static int check_lengths(const struct cairn__pack_entry *e)
         return cairn_error_set(CAIRN_ECORRUPT, "entry length out of range");
     if (e->codec == CAIRN_CODEC_RAW && e->stored_len != e->raw_len)
         return cairn_error_set(CAIRN_ECORRUPT, "raw entry with stored length %llu != %llu",
-                               (unsigned long long)e->stored_len,
-                               (unsigned long long)e->raw_len);
+                               (unsigned long long)e->stored_len, (unsigned long long)e->raw_len);
     if (e->flags & ~CAIRN__PACK_F_BASE)
         return cairn_error_set(CAIRN_ECORRUPT, "unknown entry flags 0x%02x", e->flags);
     return 0;
@@ -83,8 +82,8 @@ int cairn__entry_header_parse(struct cairn__pack_entry *out, const void *buf, si
     return 0;
 }
 
-void cairn__entry_check_compute(uint8_t *out16, const void *hdr, size_t hdr_len,
-                                const void *data, size_t data_len)
+void cairn__entry_check_compute(uint8_t *out16, const void *hdr, size_t hdr_len, const void *data,
+                                size_t data_len)
 {
     struct cairn_hasher h;
     cairn_oid full;
@@ -178,8 +177,7 @@ int cairn__idx_validate(uint32_t *count_out, uint64_t *pack_size_out, cairn_oid 
             return CAIRN_ECORRUPT;
         }
         if (!(e.flags & CAIRN__PACK_F_BASE) && memcmp(e.base.id, zero, CAIRN_OID_RAWSZ) != 0)
-            return cairn_error_set(CAIRN_ECORRUPT, "index entry %u has a base but no base flag",
-                                   i);
+            return cairn_error_set(CAIRN_ECORRUPT, "index entry %u has a base but no base flag", i);
         if (e.offset < CAIRN__PACK_HDR_LEN || e.offset > recorded ||
             cairn__entry_total_len(&e) > recorded - e.offset)
             return cairn_error_set(CAIRN_ECORRUPT, "index entry %u lies outside the pack", i);
@@ -248,10 +246,9 @@ static int create_temp(int *fd_out, char **path_out, const char *dir, const char
 
     for (int tries = 0; tries < 100; tries++) {
         cairn_buf_clear(&path);
-        if ((error = cairn_buf_printf(&path, "%s/tmp-%d-%u-%llx.%s", dir, (int)getpid(),
-                                      atomic_fetch_add(&counter, 1),
-                                      (unsigned long long)cairn_time_now_ns() & 0xffffff,
-                                      suffix)) < 0)
+        if ((error = cairn_buf_printf(
+                 &path, "%s/tmp-%d-%u-%llx.%s", dir, (int)getpid(), atomic_fetch_add(&counter, 1),
+                 (unsigned long long)cairn_time_now_ns() & 0xffffff, suffix)) < 0)
             goto done;
         fd = open(path.ptr, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
         if (fd >= 0 || errno != EEXIST)
@@ -341,8 +338,7 @@ int cairn__pack_writer_append(struct cairn__pack_writer *w, const struct cairn__
     }
     hdr_len = cairn__entry_header_write(hdr, e);
     cairn__entry_check_compute(check, hdr, hdr_len, data, e->stored_len);
-    if ((error = wbuf_put(w, hdr, hdr_len)) < 0 ||
-        (error = wbuf_put(w, data, e->stored_len)) < 0 ||
+    if ((error = wbuf_put(w, hdr, hdr_len)) < 0 || (error = wbuf_put(w, data, e->stored_len)) < 0 ||
         (error = wbuf_put(w, check, sizeof(check))) < 0)
         return error;
     slot = &w->entries[w->count++];
@@ -450,8 +446,8 @@ int cairn__pack_pending_publish(struct cairn__pack_pending *p, const char *packs
     if ((error = cairn__pack_filename(&path, packs_dir, &p->name, "pack")) < 0)
         goto done;
     if (rename(p->tmp_pack, path.ptr) < 0) {
-        error = cairn_error_set_errno(CAIRN_ERROR, "cannot rename '%s' to '%s'", p->tmp_pack,
-                                      path.ptr);
+        error =
+            cairn_error_set_errno(CAIRN_ERROR, "cannot rename '%s' to '%s'", p->tmp_pack, path.ptr);
         goto done;
     }
     free(p->tmp_pack);
@@ -459,8 +455,8 @@ int cairn__pack_pending_publish(struct cairn__pack_pending *p, const char *packs
     if ((error = cairn__pack_filename(&path, packs_dir, &p->name, "idx")) < 0)
         goto done;
     if (rename(p->tmp_idx, path.ptr) < 0) {
-        error = cairn_error_set_errno(CAIRN_ERROR, "cannot rename '%s' to '%s'", p->tmp_idx,
-                                      path.ptr);
+        error =
+            cairn_error_set_errno(CAIRN_ERROR, "cannot rename '%s' to '%s'", p->tmp_idx, path.ptr);
         goto done;
     }
     free(p->tmp_idx);

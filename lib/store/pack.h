@@ -23,17 +23,17 @@
 #include "cairn/common.h"
 #include "util/buf.h"
 
-#define CAIRN__PACK_MAGIC "CAIRNPK\001"
-#define CAIRN__IDX_MAGIC "CAIRNIX\001"
-#define CAIRN__PACK_HDR_LEN 8
-#define CAIRN__ENTRY_MARKER 0x31544e45u /* "ENT1" little-endian */
-#define CAIRN__ENTRY_HDR_LEN 56         /* without the base id */
-#define CAIRN__ENTRY_HDR_MAX 88         /* with it */
-#define CAIRN__ENTRY_CHECK_LEN 16       /* BLAKE3 of the entry bytes, truncated */
-#define CAIRN__IDX_HDR_LEN 24
-#define CAIRN__IDX_ENTRY_LEN 96
+#define CAIRN__PACK_MAGIC      "CAIRNPK\001"
+#define CAIRN__IDX_MAGIC       "CAIRNIX\001"
+#define CAIRN__PACK_HDR_LEN    8
+#define CAIRN__ENTRY_MARKER    0x31544e45u /* "ENT1" little-endian */
+#define CAIRN__ENTRY_HDR_LEN   56          /* without the base id */
+#define CAIRN__ENTRY_HDR_MAX   88          /* with it */
+#define CAIRN__ENTRY_CHECK_LEN 16          /* BLAKE3 of the entry bytes, truncated */
+#define CAIRN__IDX_HDR_LEN     24
+#define CAIRN__IDX_ENTRY_LEN   96
 #define CAIRN__IDX_TRAILER_LEN 32
-#define CAIRN__PACK_F_BASE 0x01
+#define CAIRN__PACK_F_BASE     0x01
 
 /* Rotate to a new pack once this many bytes are written. */
 #define CAIRN__PACK_TARGET ((uint64_t)64 << 20)
@@ -42,7 +42,7 @@
 
 struct cairn__pack_entry {
     cairn_oid id;
-    cairn_oid base; /* all zero unless flags & CAIRN__PACK_F_BASE */
+    cairn_oid base;  /* all zero unless flags & CAIRN__PACK_F_BASE */
     uint64_t offset; /* of the entry marker in the pack */
     uint64_t raw_len, stored_len;
     uint8_t codec, flags;
@@ -77,8 +77,8 @@ int cairn__entry_header_parse(struct cairn__pack_entry *out, const void *buf, si
  * Compute (check != NULL: compare, else write into `out16`) the entry check
  * over header and data. Returns 0, or CAIRN_ECORRUPT on a mismatch.
  */
-void cairn__entry_check_compute(uint8_t *out16, const void *hdr, size_t hdr_len,
-                                const void *data, size_t data_len);
+void cairn__entry_check_compute(uint8_t *out16, const void *hdr, size_t hdr_len, const void *data,
+                                size_t data_len);
 int cairn__entry_check_verify(const void *check16, const void *hdr, size_t hdr_len,
                               const void *data, size_t data_len);
 

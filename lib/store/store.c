@@ -21,6 +21,7 @@
  * the caller's buffer; then one BLAKE3 pass. No allocation once the thread's
  * buffers are warm.
  */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -42,8 +43,8 @@
 
 /* Longest delta chain a read follows; the encoder never builds longer ones. */
 #define MAX_CHAIN CAIRN_STORE_MAX_CHAIN
-#define EMPTY UINT32_MAX
-#define NO_BASE UINT32_MAX
+#define EMPTY     UINT32_MAX
+#define NO_BASE   UINT32_MAX
 /* Largest idx we read: 2^22 entries of 96 bytes, far above a 64 MiB pack's. */
 #define IDX_LIMIT ((size_t)400 << 20)
 /* Per-thread read buffers above this are released after use. */
@@ -95,7 +96,7 @@ struct cairn_store_writer {
     struct cairn_codec_ctx *ctx; /* for put(), created on first use */
     struct cairn_buf enc;
     uint64_t bytes;
-    int skip_index; /* gc's writer: dedup only against itself */
+    int skip_index;       /* gc's writer: dedup only against itself */
     cairn_oid *published; /* names of the packs committed so far (gc needs them) */
     size_t npublished, published_cap;
 };
@@ -927,8 +928,7 @@ static int writer_finish_pack(struct cairn_store_writer *w)
 }
 
 int cairn_store_writer_add(struct cairn_store_writer *w, const cairn_oid *id, int codec,
-                           const cairn_oid *base, uint64_t raw_len, const void *enc,
-                           size_t enc_len)
+                           const cairn_oid *base, uint64_t raw_len, const void *enc, size_t enc_len)
 {
     const struct cairn_codec_ops *ops = cairn__codec_ops(codec);
     struct cairn__pack_entry e;
@@ -940,16 +940,15 @@ int cairn_store_writer_add(struct cairn_store_writer *w, const cairn_oid *id, in
         return cairn_error_set(CAIRN_EINVALID, "chunk of %llu bytes is too large",
                                (unsigned long long)raw_len);
     if (codec == CAIRN_CODEC_RAW && enc_len != raw_len)
-        return cairn_error_set(CAIRN_EINVALID, "raw chunk with encoded length %zu != %llu",
-                               enc_len, (unsigned long long)raw_len);
+        return cairn_error_set(CAIRN_EINVALID, "raw chunk with encoded length %zu != %llu", enc_len,
+                               (unsigned long long)raw_len);
     if (ops->uses_base && (!base || cairn_oid_is_zero(base)))
         return cairn_error_set(CAIRN_EINVALID, "%s chunk without a base", ops->name);
     if (idset_has(&w->set, id))
         return 0;
     if (!w->skip_index && (error = cairn_store_has(w->s, id)) != 0)
         return error < 0 ? error : 0;
-    if (w->pw.fd >= 0 && w->pw.size >= cairn__pack_target &&
-        (error = writer_finish_pack(w)) < 0)
+    if (w->pw.fd >= 0 && w->pw.size >= cairn__pack_target && (error = writer_finish_pack(w)) < 0)
         return error;
     if (w->pw.fd < 0) {
         if ((error = cairn__pack_writer_open(&w->pw, w->s->packs_dir)) < 0)
@@ -1126,8 +1125,7 @@ static void verify_chunk(struct verify *v, const char *pname, const struct cairn
 
 static int verify_pair(struct verify *v, const cairn_oid *name, const char *pname)
 {
-    struct cairn_buf idx = CAIRN_BUF_INIT, pack_path = CAIRN_BUF_INIT,
-                     idx_path = CAIRN_BUF_INIT;
+    struct cairn_buf idx = CAIRN_BUF_INIT, pack_path = CAIRN_BUF_INIT, idx_path = CAIRN_BUF_INIT;
     uint8_t hdr[CAIRN__ENTRY_HDR_MAX], *seen = NULL;
     uint64_t size, pos;
     uint32_t count;
@@ -1164,11 +1162,9 @@ static int verify_pair(struct verify *v, const cairn_oid *name, const char *pnam
         long k;
 
         n = cairn_fs_pread_full(fd, hdr, want, (off_t)pos);
-        if (n < 0 || (size_t)n != want ||
-            cairn__entry_header_parse(&e, hdr, want, pos) < 0) {
-            report(v, 1, "'%s': damaged entry at offset %llu: %s", pname,
-                   (unsigned long long)pos, n < 0 || (size_t)n != want ? "short read"
-                                                                       : cairn_error_last());
+        if (n < 0 || (size_t)n != want || cairn__entry_header_parse(&e, hdr, want, pos) < 0) {
+            report(v, 1, "'%s': damaged entry at offset %llu: %s", pname, (unsigned long long)pos,
+                   n < 0 || (size_t)n != want ? "short read" : cairn_error_last());
             pos = next_offset(idx.ptr, count, pos);
             continue;
         }
@@ -1235,8 +1231,8 @@ done:
 int cairn_store_verify_ex(struct cairn_store *s, cairn_problem_fn problem, cairn_problem_fn note,
                           void *payload)
 {
-    struct verify v = { s, problem, note, payload, 0, NULL, CAIRN_BUF_INIT, CAIRN_BUF_INIT,
-                        CAIRN_BUF_INIT, CAIRN_BUF_INIT };
+    struct verify v = { s,    problem,        note,           payload,        0,
+                        NULL, CAIRN_BUF_INIT, CAIRN_BUF_INIT, CAIRN_BUF_INIT, CAIRN_BUF_INIT };
     char **names = NULL, want[5 + CAIRN_OID_HEXSZ + 6];
     size_t n = 0;
     int error;
@@ -1366,6 +1362,7 @@ int cairn_store_gc(struct cairn_store *s, cairn_live_fn is_live, void *payload, 
     size_t n = 0, npacks;
     int error;
 
+    assert(is_live);
     memset(out, 0, sizeof(*out));
     if ((error = ensure_loaded(s)) < 0 || (error = list_packs_dir(&names, &n, s->packs_dir)) < 0)
         goto done;
@@ -1393,8 +1390,8 @@ int cairn_store_gc(struct cairn_store *s, cairn_live_fn is_live, void *payload, 
         if (sl->pack == EMPTY || !sl->mark)
             continue;
         live[sl->pack]++;
-        live_bytes[sl->pack] += cairn__entry_hdr_len(sl->flags) + sl->stored_len +
-                                CAIRN__ENTRY_CHECK_LEN;
+        live_bytes[sl->pack] +=
+            cairn__entry_hdr_len(sl->flags) + sl->stored_len + CAIRN__ENTRY_CHECK_LEN;
         out->chunks_kept++;
     }
     /* Plan: what goes, what is rewritten. Sizes for the stats. */
@@ -1431,8 +1428,8 @@ int cairn_store_gc(struct cairn_store *s, cairn_live_fn is_live, void *payload, 
         if (live[p] != s->packs[p]->count)
             out->bytes_after -= s->packs[p]->size;
     if (dry_run) {
-        out->packs_written = copy_bytes ? (copy_bytes + cairn__pack_target - 1) /
-                                              cairn__pack_target : 0;
+        out->packs_written =
+            copy_bytes ? (copy_bytes + cairn__pack_target - 1) / cairn__pack_target : 0;
         out->bytes_after += copy_bytes + out->packs_written * CAIRN__PACK_HDR_LEN;
         goto done;
     }

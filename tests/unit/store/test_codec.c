@@ -37,8 +37,7 @@ static void roundtrip(struct cairn_codec_ctx *ctx, const uint8_t *data, size_t l
     /* Appended, never more than the raw size. */
     assert_memory_equal(enc.ptr, "prefix", 6);
     assert_true(enc.len - 6 <= len);
-    assert_int_equal(cairn__codec_decode(ctx, codec, dec, len, enc.ptr + 6, enc.len - 6, NULL),
-                     0);
+    assert_int_equal(cairn__codec_decode(ctx, codec, dec, len, enc.ptr + 6, enc.len - 6, NULL), 0);
     if (len)
         assert_memory_equal(dec, data, len);
     cairn_buf_release(&enc);
@@ -112,27 +111,24 @@ static void test_decode_bad_input(void **state)
     assert_int_equal(cairn__codec_encode_best(ctx, &enc, &codec, data, sizeof(data), NULL), 0);
     assert_int_equal(codec, CAIRN_CODEC_ZSTD);
     /* Unknown codec ids (from disk) are corruption, not a crash. */
-    assert_int_equal(cairn__codec_decode(ctx, 15, out, 10, enc.ptr, enc.len, NULL),
-                     CAIRN_ECORRUPT);
+    assert_int_equal(cairn__codec_decode(ctx, 15, out, 10, enc.ptr, enc.len, NULL), CAIRN_ECORRUPT);
     assert_int_equal(cairn__codec_decode(ctx, 200, out, 10, enc.ptr, enc.len, NULL),
                      CAIRN_ECORRUPT);
-    assert_int_equal(cairn__codec_decode(ctx, -1, out, 10, enc.ptr, enc.len, NULL),
-                     CAIRN_ECORRUPT);
+    assert_int_equal(cairn__codec_decode(ctx, -1, out, 10, enc.ptr, enc.len, NULL), CAIRN_ECORRUPT);
     assert_null(cairn__codec_ops(99));
     assert_string_equal(cairn__codec_name(99), "unknown");
     /* The recorded raw length bounds the output both ways. */
-    assert_int_equal(cairn__codec_decode(ctx, CAIRN_CODEC_ZSTD, out, sizeof(data) - 1, enc.ptr,
-                                         enc.len, NULL),
-                     CAIRN_ECORRUPT);
-    assert_int_equal(cairn__codec_decode(ctx, CAIRN_CODEC_ZSTD, out, sizeof(data) + 1, enc.ptr,
-                                         enc.len, NULL),
-                     CAIRN_ECORRUPT);
+    assert_int_equal(
+        cairn__codec_decode(ctx, CAIRN_CODEC_ZSTD, out, sizeof(data) - 1, enc.ptr, enc.len, NULL),
+        CAIRN_ECORRUPT);
+    assert_int_equal(
+        cairn__codec_decode(ctx, CAIRN_CODEC_ZSTD, out, sizeof(data) + 1, enc.ptr, enc.len, NULL),
+        CAIRN_ECORRUPT);
     /* Truncated and garbage frames. */
-    assert_int_equal(cairn__codec_decode(ctx, CAIRN_CODEC_ZSTD, out, sizeof(data), enc.ptr,
-                                         enc.len - 1, NULL),
-                     CAIRN_ECORRUPT);
-    assert_int_equal(cairn__codec_decode(ctx, CAIRN_CODEC_ZSTD, out, sizeof(data), data, 100,
-                                         NULL),
+    assert_int_equal(
+        cairn__codec_decode(ctx, CAIRN_CODEC_ZSTD, out, sizeof(data), enc.ptr, enc.len - 1, NULL),
+        CAIRN_ECORRUPT);
+    assert_int_equal(cairn__codec_decode(ctx, CAIRN_CODEC_ZSTD, out, sizeof(data), data, 100, NULL),
                      CAIRN_ECORRUPT);
     assert_int_equal(cairn__codec_decode(ctx, CAIRN_CODEC_ZSTD, out, 0, data, 0, NULL),
                      CAIRN_ECORRUPT);

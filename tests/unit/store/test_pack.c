@@ -90,8 +90,8 @@ static void test_writer_output_validates(void **state)
         assert_true(pe.raw_len == ie.raw_len && pe.stored_len == ie.stored_len);
         assert_int_equal(pe.flags, ie.flags);
         hl = cairn__entry_hdr_len(pe.flags);
-        assert_int_equal(cairn__entry_check_verify(at + hl + pe.stored_len, at, hl, at + hl,
-                                                   pe.stored_len), 0);
+        assert_int_equal(
+            cairn__entry_check_verify(at + hl + pe.stored_len, at, hl, at + hl, pe.stored_len), 0);
         assert_int_equal(cairn__idx_find(b.idx.ptr, count, &ie.id), (long)i);
     }
     {
@@ -100,8 +100,9 @@ static void test_writer_output_validates(void **state)
         assert_int_equal(cairn__idx_find(b.idx.ptr, count, &nope), -1);
     }
     /* A wrong pack size is refused. */
-    assert_int_equal(cairn__idx_validate(&count, &size, &name, b.idx.ptr, b.idx.len,
-                                         b.pack.len + 1), CAIRN_ECORRUPT);
+    assert_int_equal(
+        cairn__idx_validate(&count, &size, &name, b.idx.ptr, b.idx.len, b.pack.len + 1),
+        CAIRN_ECORRUPT);
     unbuild(&b);
 }
 
@@ -116,8 +117,9 @@ static void test_every_flipped_idx_byte_is_caught(void **state)
     build(&b, 5);
     for (size_t i = 0; i < b.idx.len; i++) {
         b.idx.ptr[i] ^= 0x01;
-        assert_int_equal(cairn__idx_validate(&count, &size, &name, b.idx.ptr, b.idx.len,
-                                             UINT64_MAX), CAIRN_ECORRUPT);
+        assert_int_equal(
+            cairn__idx_validate(&count, &size, &name, b.idx.ptr, b.idx.len, UINT64_MAX),
+            CAIRN_ECORRUPT);
         b.idx.ptr[i] ^= 0x01;
     }
     /* Every truncation too. */
@@ -177,8 +179,9 @@ static void test_sealed_but_wrong_idx(void **state)
         else
             cairn_put_u64le(e0 + 32, 3); /* inside the pack header */
         reseal(&b.idx);
-        assert_int_equal(cairn__idx_validate(&count, &size, &name, b.idx.ptr, b.idx.len,
-                                             UINT64_MAX), CAIRN_ECORRUPT);
+        assert_int_equal(
+            cairn__idx_validate(&count, &size, &name, b.idx.ptr, b.idx.len, UINT64_MAX),
+            CAIRN_ECORRUPT);
         unbuild(&b);
     }
 }
