@@ -342,6 +342,33 @@ enum cairn_sig_status cairn_keyring_check(const struct cairn_keyring *ring,
                                           const struct cairn_signature *sig,
                                           const cairn_oid *version);
 
+/*
+ * Signatures of a repository's versions. The registry has no table for
+ * them, so they are files beside it: CAIRNDIR/signatures/<version hex>/
+ * <key id>.sig, one formatted signature each, written atomically (a
+ * re-signature by the same key replaces the file). Trusted keys are the
+ * *.pub files of CAIRNDIR/trusted_keys/.
+ */
+#define CAIRN_SIGNATURES_DIR "signatures"
+#define CAIRN_TRUSTED_KEYS_DIR "trusted_keys"
+
+int cairn_signature_store(const char *cairndir, const cairn_oid *version,
+                          const struct cairn_signature *sig);
+
+/*
+ * The signature state of `version` against the repository's trusted keys:
+ * INVALID if any signature by a trusted key fails to verify (or a stored
+ * signature file is damaged), else VALID if one verifies, else UNTRUSTED if
+ * there are signatures by other keys, else MISSING. *detail (malloc'd, may
+ * be NULL) names the key concerned. This is what a gate context's
+ * signature_status callback needs.
+ */
+int cairn_signature_status(enum cairn_sig_status *out, char **detail, const char *cairndir,
+                           const cairn_oid *version);
+
+/* "valid", "missing", "untrusted", "invalid". */
+const char *cairn_sig_status_name(enum cairn_sig_status s);
+
 #ifdef __cplusplus
 }
 #endif

@@ -398,3 +398,133 @@ enum cairn_sig_status cairn_keyring_check(const struct cairn_keyring *ring,
         return CAIRN_SIG_UNTRUSTED;
     return cairn_verify_version(sig, k, version) == 0 ? CAIRN_SIG_VALID : CAIRN_SIG_INVALID;
 }
+
+const char *cairn_sig_status_name(enum cairn_sig_status s)
+{
+    switch (s) {
+    case CAIRN_SIG_VALID:
+        return "valid";
+    case CAIRN_SIG_MISSING:
+        return "missing";
+    case CAIRN_SIG_UNTRUSTED:
+        return "untrusted";
+    case CAIRN_SIG_INVALID:
+        return "invalid";
+    }
+    return "invalid";
+}
+
+static int version_sig_dir(struct cairn_buf *out, const char *cairndir, const cairn_oid *version)
+{
+    char hex[CAIRN_OID_HEXSZ + 1];
+    cairn_oid_fmt(hex, version);
+    cairn_buf_clear(out);
+    return cairn_buf_printf(out, "%s/" CAIRN_SIGNATURES_DIR "/%s", cairndir, hex);
+}
+
+int cairn_signature_store(const char *cairndir, const cairn_oid *version,
+                          const struct cairn_signature *sig)
+{
+    struct cairn_buf dir = CAIRN_BUF_INIT, path = CAIRN_BUF_INIT;
+    char *text = NULL;
+    int error;
+
+    if ((error = version_sig_dir(&dir, cairndir, version)) < 0 ||
+        (error = cairn_fs_mkdir_p(dir.ptr)) < 0 ||
+        (error = cairn_buf_printf(&path, "%s/%s.sig", dir.ptr, sig->key_id)) < 0 ||
+        (error = cairn_signature_format(&text, sig)) < 0)
+        goto done;
+    /* Reuse dir for the file body: one line. */
+    cairn_buf_clear(&dir);
+    if ((error = cairn_buf_printf(&dir, "%s\n", text)) < 0)
+        goto done;
+    error = cairn_fs_write_atomic(path.ptr, dir.ptr, dir.len, 0644);
+done:
+    free(text);
+    cairn_buf_release(&dir);
+    cairn_buf_release(&path);
+    return error;
+}
+
+/* Severity order for combining several signatures: the worst news wins over good news. */
+static int rank(enum cairn_sig_status s)
+{
+    switch (s) {
+    case CAIRN_SIG_INVALID:
+        return 3;
+    case CAIRN_SIG_VALID:
+        return 2;
+    case CAIRN_SIG_UNTRUSTED:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+int cairn_signature_status(enum cairn_sig_status *out, char **detail, const char *cairndir,
+                           const cairn_oid *version)
+{
+    struct cairn_buf dir = CAIRN_BUF_INIT, path = CAIRN_BUF_INIT, body = CAIRN_BUF_INIT;
+    struct cairn_keyring ring = { 0 };
+    enum cairn_sig_status best = CAIRN_SIG_MISSING;
+    char best_key[CAIRN_KEY_ID_HEXSZ + 1] = "";
+    struct dirent *de;
+    DIR *d = NULL;
+    int error;
+
+    *out = CAIRN_SIG_MISSING;
+    if (detail)
+        *detail = NULL;
+    if ((error = cairn_buf_printf(&path, "%s/" CAIRN_TRUSTED_KEYS_DIR, cairndir)) < 0 ||
+        (error = cairn_keyring_load_dir(&ring, path.ptr)) < 0 ||
+        (error = version_sig_dir(&dir, cairndir, version)) < 0)
+        goto done;
+    if (!(d = opendir(dir.ptr))) {
+        if (errno != ENOENT)
+            error = cairn_error_set_errno(CAIRN_ERROR, "cannot open '%s'", dir.ptr);
+        goto done;
+    }
+    while ((de = readdir(d))) {
+        struct cairn_signature sig;
+        enum cairn_sig_status s;
+        size_t n = strlen(de->d_name);
+        char id[CAIRN_KEY_ID_HEXSZ + 1];
+        if (n < 5 || strcmp(de->d_name + n - 4, ".sig") != 0 || de->d_name[0] == '.')
+            continue;
+        snprintf(id, sizeof(id), "%.*s", (int)(n - 4 < CAIRN_KEY_ID_HEXSZ ? n - 4 : CAIRN_KEY_ID_HEXSZ),
+                 de->d_name);
+        cairn_buf_clear(&body);
+        if ((error = cairn_fs_join(&path, dir.ptr, de->d_name)) < 0 ||
+            (error = cairn_fs_read_file(&body, path.ptr, 1024)) < 0) {
+            if (error != CAIRN_EINVALID)
+                goto done;
+            error = 0; /* an oversized file is a damaged signature */
+            s = CAIRN_SIG_INVALID;
+        } else {
+            while (body.len && (body.ptr[body.len - 1] == '\n' || body.ptr[body.len - 1] == '\r'))
+                body.ptr[--body.len] = '\0';
+            if (cairn_signature_parse(&sig, body.ptr) < 0)
+                s = CAIRN_SIG_INVALID;
+            else
+                s = cairn_keyring_check(&ring, &sig, version);
+        }
+        if (rank(s) > rank(best)) {
+            best = s;
+            memcpy(best_key, id, sizeof(best_key));
+        }
+    }
+    *out = best;
+    if (detail && best != CAIRN_SIG_MISSING &&
+        asprintf(detail, "key %s", best_key) < 0) {
+        *detail = NULL;
+        error = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+    }
+done:
+    if (d)
+        closedir(d);
+    cairn_keyring_release(&ring);
+    cairn_buf_release(&dir);
+    cairn_buf_release(&path);
+    cairn_buf_release(&body);
+    return error;
+}

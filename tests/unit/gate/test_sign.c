@@ -220,6 +220,63 @@ static void test_secret_mode_warning(void **state)
     assert_int_equal(cairn_seckey_load(&sk, "/nonexistent/key"), CAIRN_ENOTFOUND);
 }
 
+
+static void test_repo_store(void **state)
+{
+    struct fixture *f = *state;
+    struct cairn_pubkey pub1;
+    struct cairn_seckey sk1, sk2;
+    struct cairn_signature sig;
+    enum cairn_sig_status st;
+    char trusted[160], pubpath[200], sec2[160], pub2[160], path[300], hex[CAIRN_OID_HEXSZ + 1];
+    char *detail = NULL;
+    cairn_oid v, w;
+    FILE *fp;
+
+    snprintf(trusted, sizeof(trusted), "%s/" CAIRN_TRUSTED_KEYS_DIR, f->dir);
+    assert_int_equal(cairn_fs_mkdir_p(trusted), 0);
+    snprintf(pubpath, sizeof(pubpath), "%s/me.pub", trusted);
+    snprintf(sec2, sizeof(sec2), "%s/two.key", f->dir);
+    snprintf(pub2, sizeof(pub2), "%s/two.pub", f->dir);
+    assert_int_equal(cairn_keygen(&pub1, f->sec, pubpath), 0);
+    assert_int_equal(cairn_keygen(NULL, sec2, pub2), 0);
+    assert_int_equal(cairn_seckey_load(&sk1, f->sec), 0);
+    assert_int_equal(cairn_seckey_load(&sk2, sec2), 0);
+    version_id(&v, "v");
+    version_id(&w, "w");
+
+    assert_int_equal(cairn_signature_status(&st, &detail, f->dir, &v), 0);
+    assert_int_equal(st, CAIRN_SIG_MISSING);
+    assert_null(detail);
+    /* Only an untrusted signature. */
+    assert_int_equal(cairn_sign_version(&sig, &sk2, &v), 0);
+    assert_int_equal(cairn_signature_store(f->dir, &v, &sig), 0);
+    assert_int_equal(cairn_signature_status(&st, NULL, f->dir, &v), 0);
+    assert_int_equal(st, CAIRN_SIG_UNTRUSTED);
+    /* Plus a trusted one: valid, naming the trusted key. */
+    assert_int_equal(cairn_sign_version(&sig, &sk1, &v), 0);
+    assert_int_equal(cairn_signature_store(f->dir, &v, &sig), 0);
+    assert_int_equal(cairn_signature_status(&st, &detail, f->dir, &v), 0);
+    assert_int_equal(st, CAIRN_SIG_VALID);
+    assert_non_null(strstr(detail, pub1.id));
+    free(detail);
+    /* A signature for v stored under w (a replay) is invalid. */
+    assert_int_equal(cairn_signature_store(f->dir, &w, &sig), 0);
+    assert_int_equal(cairn_signature_status(&st, NULL, f->dir, &w), 0);
+    assert_int_equal(st, CAIRN_SIG_INVALID);
+    /* A damaged file beside a good signature makes the whole state invalid. */
+    snprintf(path, sizeof(path), "%s/" CAIRN_SIGNATURES_DIR "/%s/junk.sig", f->dir,
+             cairn_oid_fmt(hex, &v));
+    fp = fopen(path, "w");
+    fputs("ed25519:nothex\n", fp);
+    fclose(fp);
+    assert_int_equal(cairn_signature_status(&st, NULL, f->dir, &v), 0);
+    assert_int_equal(st, CAIRN_SIG_INVALID);
+    assert_string_equal(cairn_sig_status_name(st), "invalid");
+    cairn_seckey_release(&sk1);
+    cairn_seckey_release(&sk2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -228,6 +285,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_other_key_and_ring, setup, teardown),
         cmocka_unit_test(test_key_parse_hostile),
         cmocka_unit_test_setup_teardown(test_secret_mode_warning, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_repo_store, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
