@@ -769,13 +769,13 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     conn_feed(c, buf->base, (size_t)nread);
 }
 
-static void on_connection(uv_stream_t *server, int status)
+/* Set up a connection around an accepted socket (server != NULL) or `fd`. */
+static int conn_start(struct cairn_http_server *s, uv_stream_t *server, uv_os_sock_t fd)
 {
-    struct cairn_http_server *s = server->data;
     struct conn *c;
 
-    if (status < 0 || !(c = calloc(1, sizeof(*c))))
-        return;
+    if (!(c = calloc(1, sizeof(*c))))
+        return cairn_error_set(CAIRN_ENOMEM, "out of memory");
     uv_tcp_init(s->loop, &c->tcp);
     uv_timer_init(s->loop, &c->timer);
     c->tcp.data = c;
@@ -792,9 +792,9 @@ static void on_connection(uv_stream_t *server, int status)
     llhttp_init(&c->m.parser, HTTP_REQUEST, server_settings());
     cairn_buf_init(&c->out, 0);
     c->state = ST_IDLE;
-    if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
+    if (server ? uv_accept(server, (uv_stream_t *)&c->tcp) < 0 : uv_tcp_open(&c->tcp, fd) < 0) {
         conn_close(c);
-        return;
+        return cairn_error_set(CAIRN_ERROR, "cannot accept a connection");
     }
     uv_tcp_nodelay(&c->tcp, 1);
     timer_set(c, s->opts.idle_timeout_ms);
@@ -802,6 +802,18 @@ static void on_connection(uv_stream_t *server, int status)
         c->reading = 1;
     else
         conn_close(c);
+    return 0;
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    if (status == 0)
+        conn_start(server->data, server, -1);
+}
+
+int cairn__http_server_adopt(struct cairn_http_server *s, uv_os_sock_t fd)
+{
+    return conn_start(s, NULL, fd);
 }
 
 int cairn_http_server_new(struct cairn_http_server **out, uv_loop_t *loop, const char *addr,

@@ -145,6 +145,12 @@ int cairn_http_respond(struct cairn_http_req *req, const struct cairn_http_respo
 int cairn_http_respond_simple(struct cairn_http_req *req, int status, const char *content_type,
                               const void *body, size_t len);
 
+/*
+ * For tests and fuzzing only: serve an already connected stream socket `fd`
+ * (a socketpair end, say) as if it had been accepted. The server owns it.
+ */
+int cairn__http_server_adopt(struct cairn_http_server *s, uv_os_sock_t fd);
+
 /* ---- client ---- */
 
 struct cairn_http_client;
