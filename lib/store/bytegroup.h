@@ -30,4 +30,21 @@ void cairn_bytegroup_merge(void *dst, const void *src, size_t len, unsigned w);
 /* dst[i] = a[i] ^ b[i] for i < len; dst may be a or b. */
 void cairn_xor(void *dst, const void *a, const void *b, size_t len);
 
+/* For tests: 0 forces the portable loops, 1 (the default) allows SIMD. Not
+ * thread-safe; call before any other thread uses these functions. */
+void cairn__bytegroup_set_simd(int on);
+
+/*
+ * The BGZSTD and XORDELTA codecs (struct cairn_codec_ops, lib/store/codec.h),
+ * registered in codec.c's table. BGZSTD groups by the hint's elem_size (2..8;
+ * otherwise it does not apply) and stores each plane zstd-compressed or raw,
+ * whichever is smaller. XORDELTA XORs with the base's raw bytes (same length
+ * required) and then does the same, with one plane when the width is unknown.
+ * Both encodings record their width, so decoding needs no hint; decoding
+ * checks every length against the input and the recorded raw length.
+ */
+struct cairn_codec_ops;
+extern const struct cairn_codec_ops cairn__bgzstd_ops;
+extern const struct cairn_codec_ops cairn__xordelta_ops;
+
 #endif

@@ -15,6 +15,7 @@
 #include <zstd_errors.h>
 
 #include "cairn/common.h"
+#include "store/bytegroup.h"
 #include "store/codec.h"
 #include "util/buf.h"
 
@@ -147,6 +148,8 @@ static const struct cairn_codec_ops zstd_ops = { "zstd", 0, zstd_encode, zstd_de
 static const struct cairn_codec_ops *const codec_table[CAIRN_CODEC_SLOTS] = {
     [CAIRN_CODEC_RAW] = &raw_ops,
     [CAIRN_CODEC_ZSTD] = &zstd_ops,
+    [CAIRN_CODEC_BGZSTD] = &cairn__bgzstd_ops,
+    [CAIRN_CODEC_XORDELTA] = &cairn__xordelta_ops,
 };
 
 const struct cairn_codec_ops *cairn__codec_ops(int codec)

@@ -18,10 +18,13 @@ CMD(fsck)
 CMD(gc)
 CMD(help)
 CMD(init)
+CMD(keygen)
 CMD(log)
 CMD(show)
+CMD(sign)
 CMD(status)
 CMD(tag)
+CMD(verify)
 CMD(version)
 #undef CMD
 
@@ -35,8 +38,11 @@ const struct cli_command cli_commands[] = {
     ROW(commit),  ROW(diff),
     ROW(fsck),    ROW(gc),
     ROW(help),    ROW(init),
+    ROW(keygen),
     ROW(log),     ROW(show),
+    ROW(sign),
     ROW(status),  ROW(tag),
+    ROW(verify),
     ROW(version), { NULL, NULL, NULL, NULL },
 };
 #undef ROW
