@@ -13,6 +13,7 @@
 CMD(add)
 CMD(checkout)
 CMD(commit)
+CMD(data)
 CMD(diff)
 CMD(fsck)
 CMD(gc)
@@ -20,6 +21,7 @@ CMD(help)
 CMD(init)
 CMD(keygen)
 CMD(log)
+CMD(serve_model)
 CMD(show)
 CMD(sign)
 CMD(status)
@@ -35,11 +37,12 @@ CMD(version)
 #define ROW(name) ROWN(#name, name)
 const struct cli_command cli_commands[] = {
     ROW(add),     ROW(checkout),
-    ROW(commit),  ROW(diff),
+    ROW(commit),  ROW(data),  ROW(diff),
     ROW(fsck),    ROW(gc),
     ROW(help),    ROW(init),
     ROW(keygen),
-    ROW(log),     ROW(show),
+    ROW(log),     ROWN("serve-model", serve_model),
+    ROW(show),
     ROW(sign),
     ROW(status),  ROW(tag),
     ROW(verify),
