@@ -1,0 +1,160 @@
+/*
+ * cairn serve-model REF [--listen ADDR]: check a version out into a private
+ * temporary directory and serve it with the reference MLP backend (OIP v2)
+ * until SIGINT/SIGTERM; --dir serves a plain directory instead (tests,
+ * quick experiments). The temporary checkout is removed on the way out.
+ */
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cairn/repo.h"
+#include "cli.h"
+#include "serve/serve_model.h"
+#include "util/fs.h"
+#include "util/hash.h"
+
+const char cmd_serve_model_summary[] = "serve a version with the reference MLP backend (OIP v2)";
+const char cmd_serve_model_help[] =
+    "usage: cairn serve-model (REF | --dir DIR [--name NAME]) [--listen ADDR]\n"
+    "                         [--fail-rate F] [--latency-ms N] [--wrong-rate F] [--seed N]\n"
+    "\n"
+    "Serve an MLP classifier stored as safetensors (docs/serve-model.md) with the\n"
+    "Open Inference Protocol v2: GET /v2/health/live, /v2/health/ready,\n"
+    "/v2/models/NAME and POST /v2/models/NAME/infer. REF is checked out into a\n"
+    "temporary directory first. Runs until interrupted (SIGINT or SIGTERM).\n"
+    "\n"
+    "  --listen ADDR     HOST:PORT, [V6]:PORT or :PORT (default 127.0.0.1:8081;\n"
+    "                    port 0 picks a free one, printed on start)\n"
+    "  --dir DIR         serve the model files in DIR instead of a version\n"
+    "  --name NAME       model name to serve DIR under (default: model)\n"
+    "\n"
+    "Fault injection, for rollout tests:\n"
+    "  --fail-rate F     answer this share (0..1) of infer requests with 500\n"
+    "  --latency-ms N    add N ms before every infer answer\n"
+    "  --wrong-rate F    give this share (0..1) of rows a wrong argmax\n"
+    "  --seed N          seed of the fault draws (default 0)\n";
+
+static const char *listen_addr;
+
+static void on_listening(int port, void *arg)
+{
+    const char **what = arg;
+    const char *colon = strrchr(listen_addr, ':');
+    fprintf(stderr, "serving %s (version %s) on %.*s:%d\n", what[0], what[1],
+            (int)(colon - listen_addr), listen_addr, port);
+    fflush(stderr);
+}
+
+static int parse_rate(double *out, const char *s)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (!*s || *end || !(v >= 0 && v <= 1))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int cmd_serve_model(int argc, char **argv)
+{
+    static const struct option opts[] = { { "listen", required_argument, NULL, 'l' },
+                                          { "dir", required_argument, NULL, 'd' },
+                                          { "name", required_argument, NULL, 'n' },
+                                          { "fail-rate", required_argument, NULL, 'f' },
+                                          { "latency-ms", required_argument, NULL, 'L' },
+                                          { "wrong-rate", required_argument, NULL, 'w' },
+                                          { "seed", required_argument, NULL, 's' },
+                                          { NULL, 0, NULL, 0 } };
+    struct cairn_serve_model_opts so;
+    struct cairn_version v;
+    struct cairn_repo *repo = NULL;
+    const char *dir = NULL, *name = NULL, *what[2];
+    char tmp[PATH_MAX] = "", hex[CAIRN_OID_HEXSZ + 1];
+    long n;
+    int c, error = 0, rc = EXIT_OK, have_version = 0;
+
+    cairn_serve_model_opts_init(&so);
+    listen_addr = "127.0.0.1:8081";
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'l':
+            listen_addr = optarg;
+            break;
+        case 'd':
+            dir = optarg;
+            break;
+        case 'n':
+            name = optarg;
+            break;
+        case 'f':
+            if (parse_rate(&so.error_rate, optarg) < 0)
+                return cli_usage("serve-model", "--fail-rate takes a number from 0 to 1");
+            break;
+        case 'w':
+            if (parse_rate(&so.wrong_rate, optarg) < 0)
+                return cli_usage("serve-model", "--wrong-rate takes a number from 0 to 1");
+            break;
+        case 'L':
+            if ((n = cli_parse_count(optarg)) < 0)
+                return cli_usage("serve-model", "--latency-ms takes a whole number");
+            so.extra_latency_ms = (uint64_t)n;
+            break;
+        case 's':
+            if ((n = cli_parse_count(optarg)) < 0)
+                return cli_usage("serve-model", "--seed takes a whole number");
+            so.seed = (uint64_t)n;
+            break;
+        default:
+            return cli_usage("serve-model", "unknown option or missing value '%s'",
+                             argv[optind - 1]);
+        }
+    }
+    if (dir ? optind != argc : optind != argc - 1)
+        return cli_usage("serve-model", dir ? "give either REF or --dir, not both"
+                         : optind >= argc ? "which version? give a REF or --dir DIR"
+                                          : "too many arguments");
+    if (!dir && name)
+        return cli_usage("serve-model", "--name only goes with --dir (a REF names its model)");
+    if (name && (error = cairn_name_valid(name, "model name")) < 0)
+        return cli_fail(error);
+    if (!dir) {
+        const char *base = getenv("TMPDIR");
+        if ((rc = cli_open_repo(&repo)) != 0)
+            return rc;
+        if ((error = cairn_repo_resolve(repo, argv[optind], &v)) < 0)
+            goto done;
+        have_version = 1;
+        snprintf(tmp, sizeof(tmp), "%s/cairn-serve-XXXXXX", base && *base ? base : "/tmp");
+        if (!mkdtemp(tmp)) {
+            error = cairn_error_set_errno(CAIRN_ERROR, "cannot create a directory in '%s'",
+                                          base && *base ? base : "/tmp");
+            tmp[0] = '\0';
+            goto done;
+        }
+        if ((error = cairn_repo_checkout(repo, argv[optind], tmp, NULL, NULL)) < 0)
+            goto done;
+        cairn_repo_free(repo);
+        repo = NULL;
+        dir = tmp;
+        name = v.model;
+        cairn_oid_fmt(hex, &v.id);
+        so.version = hex;
+    }
+    what[0] = name ? name : "model";
+    what[1] = so.version ? so.version : "1";
+    so.on_listening = on_listening;
+    so.arg = what;
+    error = cairn_serve_model_run(dir, what[0], listen_addr, &so);
+done:
+    if (tmp[0])
+        cairn_fs_rm_rf(tmp);
+    if (have_version)
+        cairn_version_release(&v);
+    cairn_repo_free(repo);
+    return error < 0 ? cli_fail(error) : rc;
+}
