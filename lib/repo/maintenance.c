@@ -127,11 +127,78 @@ static int walk_stage(const struct cairn_stage_entry *e, void *payload)
     return walk_file(payload, &e->file, where);
 }
 
+/*
+ * The roots, read from the registry before the store's index is loaded: a
+ * writer makes chunks durable in the store before it commits rows that
+ * reference them, so an index loaded after the rows were read has every
+ * chunk they need, even while other processes keep adding.
+ */
+struct roots {
+    struct cairn_version *v;
+    size_t nv, capv;
+    struct cairn_stage_entry *s;
+    size_t ns, caps;
+};
+
+static int root_version(const struct cairn_version *v, void *payload)
+{
+    struct roots *r = payload;
+    if (r->nv == r->capv) {
+        size_t cap = r->capv ? r->capv * 2 : 64;
+        struct cairn_version *p = realloc(r->v, cap * sizeof(*p));
+        if (!p)
+            return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+        r->v = p;
+        r->capv = cap;
+    }
+    r->v[r->nv] = *v;
+    r->v[r->nv].message = r->v[r->nv].author = r->v[r->nv].host = r->v[r->nv].code_commit = NULL;
+    r->nv++;
+    return 0;
+}
+
+static int root_stage(const struct cairn_stage_entry *e, void *payload)
+{
+    struct roots *r = payload;
+    if (r->ns == r->caps) {
+        size_t cap = r->caps ? r->caps * 2 : 64;
+        struct cairn_stage_entry *p = realloc(r->s, cap * sizeof(*p));
+        if (!p)
+            return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+        r->s = p;
+        r->caps = cap;
+    }
+    r->s[r->ns] = *e;
+    r->s[r->ns].model = NULL;
+    if (!(r->s[r->ns].path = strdup(e->path)))
+        return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+    r->ns++;
+    return 0;
+}
+
+static void roots_release(struct roots *r)
+{
+    for (size_t i = 0; i < r->ns; i++)
+        free(r->s[i].path);
+    free(r->s);
+    free(r->v);
+}
+
 static int walk_all(struct walk *w)
 {
-    int error = cairn_registry_version_list(w->repo->registry, NULL, 0, walk_version, w);
+    struct roots r = { 0 };
+    int error = cairn_registry_version_list(w->repo->registry, NULL, 0, root_version, &r);
     if (!error)
-        error = cairn_registry_stage_list(w->repo->registry, NULL, walk_stage, w);
+        error = cairn_registry_stage_list(w->repo->registry, NULL, root_stage, &r);
+    if (!error && (error = cairn_store_load_index(w->repo->store)) < 0 && w->report) {
+        problem(w, "store index: %s", cairn_error_last());
+        error = 0;
+    }
+    for (size_t i = 0; i < r.nv && !error; i++)
+        error = walk_version(&r.v[i], w);
+    for (size_t i = 0; i < r.ns && !error; i++)
+        error = walk_stage(&r.s[i], w);
+    roots_release(&r);
     return error;
 }
 
@@ -159,17 +226,13 @@ int cairn_repo_fsck(struct cairn_repo *repo, cairn_report_fn cb, void *payload)
     if ((error = cairn__repo_lock(repo, 0)) < 0)
         return error;
     cairn_registry_check(repo->registry, registry_problem, &w);
-    if ((error = cairn_store_load_index(repo->store)) < 0) {
-        problem(&w, "store index: %s", cairn_error_last());
-        error = 0;
-    }
+    if ((error = walk_all(&w)) < 0)
+        goto done;
     n = cairn_store_verify(repo->store, store_problem, &w);
     if (n < 0) {
         error = n;
         goto done;
     }
-    if ((error = walk_all(&w)) < 0)
-        goto done;
     if (cairn_registry_audit_verify(repo->registry, &bad) < 0)
         problem(&w, "%s", cairn_error_last());
 done:
@@ -195,8 +258,6 @@ int cairn_repo_gc(struct cairn_repo *repo, int dry_run, struct cairn_repo_gc_sta
     w.repo = repo;
     if ((error = cairn__repo_lock(repo, 1)) < 0)
         return error;
-    if ((error = cairn_store_load_index(repo->store)) < 0)
-        goto done;
     if ((error = walk_all(&w)) < 0) {
         cairn_error_prefix("gc refused, the repository needs 'cairn fsck'");
         goto done;
