@@ -369,6 +369,27 @@ int cairn_signature_status(enum cairn_sig_status *out, char **detail, const char
 /* "valid", "missing", "untrusted", "invalid". */
 const char *cairn_sig_status_name(enum cairn_sig_status s);
 
+/* ---- a gate context answered by a repository ---------------------------- */
+
+struct cairn_repo;
+
+/*
+ * Facts from a repository for versions of `model`: numeric metrics from the
+ * registry, the metric of the version an alias of `model` points to, and
+ * cairn_signature_status(). data_validated is left NULL (so `data:
+ * validated` checks give verdict ERROR) until dataset validation results
+ * are stored; a caller that has them sets ctx.data_validated itself. A
+ * metric recorded as a string or boolean is an ERROR for a metric check.
+ * Pass &x.ctx to cairn_gate_evaluate(); `repo` must outlive it.
+ */
+struct cairn_gate_repo_ctx {
+    struct cairn_gate_ctx ctx;
+    struct cairn_repo *repo;
+    char model[65];
+};
+void cairn_gate_repo_ctx_init(struct cairn_gate_repo_ctx *out, struct cairn_repo *repo,
+                              const char *model);
+
 #ifdef __cplusplus
 }
 #endif
