@@ -21,6 +21,7 @@ CMD(help)
 CMD(init)
 CMD(keygen)
 CMD(log)
+CMD(serve_model)
 CMD(show)
 CMD(sign)
 CMD(status)
@@ -40,7 +41,8 @@ const struct cli_command cli_commands[] = {
     ROW(fsck),    ROW(gc),
     ROW(help),    ROW(init),
     ROW(keygen),
-    ROW(log),     ROW(show),
+    ROW(log),     ROWN("serve-model", serve_model),
+    ROW(show),
     ROW(sign),
     ROW(status),  ROW(tag),
     ROW(verify),
