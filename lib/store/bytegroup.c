@@ -18,6 +18,9 @@
 #include <math.h>
 #include <string.h>
 
+#include <zstd.h>
+#include <zstd_errors.h>
+
 #include "cairn/common.h"
 #include "store/bytegroup.h"
 #include "store/codec.h"
@@ -357,6 +360,45 @@ static int looks_random(const unsigned char *p, size_t n)
     return bits > 0.97 * 8.0 * (double)n;
 }
 
+/*
+ * zstd for one plane, with parameters of its own: level 1 with the smallest
+ * hash table and 7-byte minimum matches, which leaves zstd mostly doing
+ * Huffman coding of literals - what a plane of exponents needs (ZipNN uses
+ * Huffman alone). Measured on bf16 exponent planes: 0.34 of raw at about 4x
+ * the speed of level 3, which gives 0.42. The context's parameters are reset
+ * on each call; cairn__zstd_encode() ignores them (ZSTD_compressCCtx). Returns
+ * as cairn__zstd_encode().
+ */
+static int plane_zstd(struct cairn_codec_ctx *ctx, struct cairn_buf *out, const void *p, size_t n,
+                      size_t limit)
+{
+    size_t bound = ZSTD_compressBound(n), r;
+    int error;
+
+    if (limit == 0)
+        return 1;
+    if (limit > bound)
+        limit = bound;
+    if (!ctx->cctx && !(ctx->cctx = ZSTD_createCCtx()))
+        return cairn_error_set(CAIRN_ENOMEM, "out of memory creating a zstd context");
+    if (ZSTD_isError(ZSTD_CCtx_reset(ctx->cctx, ZSTD_reset_session_and_parameters)) ||
+        ZSTD_isError(ZSTD_CCtx_setParameter(ctx->cctx, ZSTD_c_compressionLevel, 1)) ||
+        ZSTD_isError(ZSTD_CCtx_setParameter(ctx->cctx, ZSTD_c_hashLog, 6)) ||
+        ZSTD_isError(ZSTD_CCtx_setParameter(ctx->cctx, ZSTD_c_minMatch, 7)))
+        return cairn_error_set(CAIRN_ERROR, "cannot set zstd parameters");
+    if ((error = cairn_buf_grow(out, limit)) < 0)
+        return error;
+    r = ZSTD_compress2(ctx->cctx, out->ptr + out->len, limit, p, n);
+    if (ZSTD_isError(r)) {
+        if (ZSTD_getErrorCode(r) == ZSTD_error_dstSize_tooSmall)
+            return 1;
+        return cairn_error_set(CAIRN_ERROR, "zstd compression failed: %s", ZSTD_getErrorName(r));
+    }
+    out->len += r;
+    out->ptr[out->len] = '\0';
+    return 0;
+}
+
 /* Group `raw` into `w` planes and append the encoding (format above), at most `limit` bytes. */
 static int bg_encode_w(struct cairn_codec_ctx *ctx, struct cairn_buf *out, const void *raw,
                        size_t len, unsigned w, size_t limit)
@@ -386,7 +428,7 @@ static int bg_encode_w(struct cairn_codec_ctx *ctx, struct cairn_buf *out, const
         const unsigned char *p = planes + (size_t)k * n;
         size_t budget = limit - used, before = out->len;
         if (n && !looks_random(p, n)) {
-            error = cairn__zstd_encode(ctx, out, p, n, n - 1 < budget ? n - 1 : budget);
+            error = plane_zstd(ctx, out, p, n, n - 1 < budget ? n - 1 : budget);
             if (error < 0)
                 goto fail;
             if (error == 0) {
