@@ -19,8 +19,7 @@ static void roundtrip(const struct cairn_metrics *m)
     cairn_metrics_init(&back);
     if (cairn_metrics_to_json(&json, m) != 0)
         return;
-    if (cairn_metrics_parse_json(&back, "again", json, strlen(json)) != 0 ||
-        back.count != m->count)
+    if (cairn_metrics_parse_json(&back, "again", json, strlen(json)) != 0 || back.count != m->count)
         __builtin_trap();
     for (size_t i = 0; i < m->count; i++) {
         const struct cairn_metric *a = &m->items[i], *b = &back.items[i];

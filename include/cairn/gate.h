@@ -36,7 +36,7 @@ extern "C" {
 
 #define CAIRN_METRICS_MAX_BYTES ((size_t)1 << 20) /* input size cap */
 #define CAIRN_METRICS_MAX_COUNT 4096              /* entries */
-#define CAIRN_METRIC_NAME_MAX 128
+#define CAIRN_METRIC_NAME_MAX   128
 #define CAIRN_METRIC_STRING_MAX 4096 /* bytes of one string value */
 
 enum cairn_metric_type { CAIRN_METRIC_NUMBER, CAIRN_METRIC_STRING, CAIRN_METRIC_BOOL };
@@ -44,9 +44,9 @@ enum cairn_metric_type { CAIRN_METRIC_NUMBER, CAIRN_METRIC_STRING, CAIRN_METRIC_
 struct cairn_metric {
     char *name;
     enum cairn_metric_type type;
-    double number;  /* CAIRN_METRIC_NUMBER: always finite */
-    char *string;   /* CAIRN_METRIC_STRING: NUL-free UTF-8 */
-    bool boolean;   /* CAIRN_METRIC_BOOL */
+    double number; /* CAIRN_METRIC_NUMBER: always finite */
+    char *string;  /* CAIRN_METRIC_STRING: NUL-free UTF-8 */
+    bool boolean;  /* CAIRN_METRIC_BOOL */
 };
 
 /* A flat set in input order; names are unique. Caller-owned: _init/_release. */
@@ -170,20 +170,20 @@ const char *cairn_verdict_name(enum cairn_verdict v);
 int cairn_verdict_parse(const char *s);
 
 struct cairn_check_result {
-    char *kind;       /* "metric", "signature", "data", ... */
-    char *metric;     /* metric checks: the metric name; else NULL */
-    bool has_value;   /* numeric value present */
+    char *kind;     /* "metric", "signature", "data", ... */
+    char *metric;   /* metric checks: the metric name; else NULL */
+    bool has_value; /* numeric value present */
     double value;
     char *value_text; /* human form of the value ("0.912", "signed by 1a2b…", "missing") */
     char *bound;      /* "≥ 0.900", "≥ production 0.912 - 0.005", "required" */
     enum cairn_verdict verdict;
-    char *reason;     /* why it failed or errored; NULL on pass */
-    int line, col;    /* position of the check in the policy file */
+    char *reason;  /* why it failed or errored; NULL on pass */
+    int line, col; /* position of the check in the policy file */
 };
 
 struct cairn_gate_result {
-    char *version;        /* hex id evaluated */
-    cairn_oid policy;     /* cairn_policy_digest() of the policy */
+    char *version;              /* hex id evaluated */
+    cairn_oid policy;           /* cairn_policy_digest() of the policy */
     enum cairn_verdict verdict; /* PASS only if every check passed; FAIL if any failed */
     size_t count;
     struct cairn_check_result *checks;
@@ -214,26 +214,26 @@ int cairn_gate_result_from_json(struct cairn_gate_result **out, const char *json
 #define CAIRN_EVALCMD_DEFAULT_STDOUT_LIMIT ((size_t)1 << 20)
 
 struct cairn_evalcmd_opts {
-    const char *command;     /* run as `/bin/sh -c COMMAND` */
-    const char *const *env;  /* NULL-terminated "NAME=VALUE" additions/overrides; may be NULL */
-    const char *cwd;         /* working directory, NULL for ours */
-    uint64_t timeout_ms;     /* 0: no timeout */
-    uint64_t kill_grace_ms;  /* SIGTERM to SIGKILL delay; 0 means 2000 */
-    size_t stdout_limit;     /* 0 means CAIRN_EVALCMD_DEFAULT_STDOUT_LIMIT */
-    size_t stderr_tail;      /* 0: stderr goes to ours; else keep its last N bytes */
+    const char *command;    /* run as `/bin/sh -c COMMAND` */
+    const char *const *env; /* NULL-terminated "NAME=VALUE" additions/overrides; may be NULL */
+    const char *cwd;        /* working directory, NULL for ours */
+    uint64_t timeout_ms;    /* 0: no timeout */
+    uint64_t kill_grace_ms; /* SIGTERM to SIGKILL delay; 0 means 2000 */
+    size_t stdout_limit;    /* 0 means CAIRN_EVALCMD_DEFAULT_STDOUT_LIMIT */
+    size_t stderr_tail;     /* 0: stderr goes to ours; else keep its last N bytes */
 };
 
 struct cairn_evalcmd_result {
-    char *out;            /* captured stdout, NUL-terminated (malloc'd) */
+    char *out; /* captured stdout, NUL-terminated (malloc'd) */
     size_t out_len;
-    char *err_tail;       /* last stderr_tail bytes of stderr, or NULL */
-    bool exited;          /* normal exit: exit_code is valid */
+    char *err_tail; /* last stderr_tail bytes of stderr, or NULL */
+    bool exited;    /* normal exit: exit_code is valid */
     int exit_code;
-    bool signaled;        /* killed by a signal: term_signal is valid */
+    bool signaled; /* killed by a signal: term_signal is valid */
     int term_signal;
-    bool timed_out;       /* we killed it at the deadline */
-    bool truncated;       /* stdout went over the limit; we killed it */
-    double elapsed;       /* seconds */
+    bool timed_out; /* we killed it at the deadline */
+    bool truncated; /* stdout went over the limit; we killed it */
+    double elapsed; /* seconds */
 };
 
 /*
@@ -268,9 +268,9 @@ int cairn_evalcmd_metrics(struct cairn_metrics *out, const struct cairn_evalcmd_
 
 /* ---- signatures -------------------------------------------------------- */
 
-#define CAIRN_KEY_ID_HEXSZ 16
+#define CAIRN_KEY_ID_HEXSZ    16
 #define CAIRN_SIGNATURE_BYTES 64
-#define CAIRN_PUBKEY_BYTES 32
+#define CAIRN_PUBKEY_BYTES    32
 /* The domain prefix every version signature covers, NUL included. */
 #define CAIRN_SIGN_DOMAIN_VERSION "cairn-version-v1"
 
@@ -349,7 +349,7 @@ enum cairn_sig_status cairn_keyring_check(const struct cairn_keyring *ring,
  * re-signature by the same key replaces the file). Trusted keys are the
  * *.pub files of CAIRNDIR/trusted_keys/.
  */
-#define CAIRN_SIGNATURES_DIR "signatures"
+#define CAIRN_SIGNATURES_DIR   "signatures"
 #define CAIRN_TRUSTED_KEYS_DIR "trusted_keys"
 
 int cairn_signature_store(const char *cairndir, const cairn_oid *version,

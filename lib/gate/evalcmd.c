@@ -80,7 +80,7 @@ static int build_env(char ***out, const char *const *add)
 
 static int spawn(pid_t *out, const struct cairn_evalcmd_opts *opts, int outfd, int errfd)
 {
-    static const int reset[] = { SIGPIPE, SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGCHLD,
+    static const int reset[] = { SIGPIPE, SIGINT,  SIGTERM, SIGQUIT, SIGHUP,  SIGCHLD,
                                  SIGALRM, SIGUSR1, SIGUSR2, SIGTSTP, SIGTTIN, SIGTTOU };
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;

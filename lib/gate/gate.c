@@ -80,7 +80,7 @@ struct metric_check {
     bool higher_is_better;
 };
 
-static const char *const metric_keys[] = { "metric", "min", "max", "no_regression_vs",
+static const char *const metric_keys[] = { "metric",    "min",       "max", "no_regression_vs",
                                            "tolerance", "direction", NULL };
 
 /* Names that measure a cost: lower is better unless the policy says otherwise. */
@@ -103,8 +103,8 @@ static bool alias_name_valid(const char *s)
         return false;
     for (i = 1; s[i]; i++) {
         char c = s[i];
-        if (i >= 64 || !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
-                         c == '_' || c == '-'))
+        if (i >= 64 ||
+            !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
             return false;
     }
     return true;
@@ -134,9 +134,8 @@ static int metric_parse(struct cairn_check *out, const struct cairn_yaml_node *m
     if ((error = cairn_yaml_expect(n, CAIRN_YAML_SCALAR)) < 0)
         goto done;
     if (strlen(n->str) != n->len || !cairn_metric_name_valid(n->str)) {
-        error = cairn_yaml_error(map->doc, n,
-                                 "invalid metric name '%.140s' (allowed: [A-Za-z0-9_.:-]{1,128})",
-                                 n->str);
+        error = cairn_yaml_error(
+            map->doc, n, "invalid metric name '%.140s' (allowed: [A-Za-z0-9_.:-]{1,128})", n->str);
         goto done;
     }
     if (!(m->metric = strdup(n->str))) {
@@ -168,9 +167,8 @@ static int metric_parse(struct cairn_check *out, const struct cairn_yaml_node *m
         if ((error = cairn_yaml_str(&s, n)) < 0)
             goto done;
         if (strlen(s) != n->len || !alias_name_valid(s)) {
-            error = cairn_yaml_error(map->doc, n,
-                                     "invalid alias '%.100s' (allowed: [a-z0-9][a-z0-9._-]{0,63})",
-                                     s);
+            error = cairn_yaml_error(
+                map->doc, n, "invalid alias '%.100s' (allowed: [a-z0-9][a-z0-9._-]{0,63})", s);
             goto done;
         }
         if (!(m->alias = strdup(s))) {
@@ -235,9 +233,9 @@ static json_t *metric_to_json(const struct cairn_check *check)
     if (m->alias) {
         bad |= json_object_set_new(o, "no_regression_vs", json_string(m->alias));
         bad |= json_object_set_new(o, "tolerance", json_real(m->tolerance));
-        bad |= json_object_set_new(o, "direction", json_string(m->higher_is_better
-                                                                   ? "higher_is_better"
-                                                                   : "lower_is_better"));
+        bad |= json_object_set_new(
+            o, "direction",
+            json_string(m->higher_is_better ? "higher_is_better" : "lower_is_better"));
     }
     if (bad) {
         json_decref(o);
@@ -260,9 +258,8 @@ static int metric_bound_text(char **out, const struct metric_check *m, const cha
         const char *op = m->higher_is_better ? "≥" : "≤";
         const char *sign = m->higher_is_better ? "-" : "+";
         if (m->tolerance > 0)
-            return cairn__strdupf(out, "%s %s %s %s %s", op, m->alias,
-                                  base_known ? base : "(none)", sign,
-                                  cairn__fmt_number(a, sizeof(a), m->tolerance));
+            return cairn__strdupf(out, "%s %s %s %s %s", op, m->alias, base_known ? base : "(none)",
+                                  sign, cairn__fmt_number(a, sizeof(a), m->tolerance));
         return cairn__strdupf(out, "%s %s %s", op, m->alias, base_known ? base : "(none)");
     }
     if (m->has_min && m->has_max)
@@ -303,7 +300,8 @@ static int metric_evaluate(struct cairn_check_result *out, const struct cairn_ch
         out->value = value;
     }
     if ((error = cairn__strdupf(&out->value_text, "%s",
-                                found ? cairn__fmt_number(num, sizeof(num), value) : "missing")) < 0)
+                                found ? cairn__fmt_number(num, sizeof(num), value) : "missing")) <
+        0)
         return error;
 
     if (m->alias) {
@@ -336,10 +334,8 @@ static int metric_evaluate(struct cairn_check_result *out, const struct cairn_ch
         char d[NUMSZ];
         out->verdict = ok ? CAIRN_VERDICT_PASS : CAIRN_VERDICT_FAIL;
         error = ok ? 0
-                   : cairn__strdupf(&out->reason, "%s regressed by %s against %s",
-                                    m->metric,
-                                    cairn__fmt_number(d, sizeof(d), fabs(value - base)),
-                                    m->alias);
+                   : cairn__strdupf(&out->reason, "%s regressed by %s against %s", m->metric,
+                                    cairn__fmt_number(d, sizeof(d), fabs(value - base)), m->alias);
     } else if (m->has_min && !at_least(value, m->min)) {
         out->verdict = CAIRN_VERDICT_FAIL;
         error = cairn__strdupf(&out->reason, "%s is below the minimum", m->metric);
@@ -584,9 +580,9 @@ int cairn_gate_result_to_json(char **out, const struct cairn_gate_result *r)
         json_t *o = json_pack("{s:s, s:o, s:o, s:o, s:o, s:s, s:o, s:i, s:i}", "kind", c->kind,
                               "metric", str_or_null(c->metric), "value",
                               c->has_value ? json_real(c->value) : json_null(), "value_text",
-                              str_or_null(c->value_text), "bound", str_or_null(c->bound),
-                              "verdict", cairn_verdict_name(c->verdict), "reason",
-                              str_or_null(c->reason), "line", c->line, "col", c->col);
+                              str_or_null(c->value_text), "bound", str_or_null(c->bound), "verdict",
+                              cairn_verdict_name(c->verdict), "reason", str_or_null(c->reason),
+                              "line", c->line, "col", c->col);
         if (!o || json_array_append_new(list, o) < 0)
             goto nomem;
     }
@@ -635,8 +631,8 @@ int cairn_gate_result_from_json(struct cairn_gate_result **out, const char *json
         goto done;
     }
     if (!root || !json_is_object(root)) {
-        error = cairn_error_set(CAIRN_ECORRUPT, "gate result: %s",
-                                root ? "not an object" : jerr.text);
+        error =
+            cairn_error_set(CAIRN_ECORRUPT, "gate result: %s", root ? "not an object" : jerr.text);
         goto done;
     }
     if ((error = dup_opt(&r->version, root, "version", true)) < 0 ||

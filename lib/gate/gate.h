@@ -8,7 +8,8 @@
 
 #include "gate/policy.h"
 
-extern const struct cairn_check_kind cairn__check_metric;    /* metric: NAME, min/max/no_regression_vs */
+extern const struct cairn_check_kind
+    cairn__check_metric; /* metric: NAME, min/max/no_regression_vs */
 extern const struct cairn_check_kind cairn__check_signature; /* signature: required */
 extern const struct cairn_check_kind cairn__check_data;      /* data: validated */
 

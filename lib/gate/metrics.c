@@ -73,9 +73,8 @@ static int slot(struct cairn_metric **out, struct cairn_metrics *m, const char *
     char *copy;
 
     if (!cairn_metric_name_valid(name))
-        return cairn_error_set(CAIRN_EINVALID,
-                               "invalid metric name '%.140s' (allowed: [A-Za-z0-9_.:-]{1,128})",
-                               name);
+        return cairn_error_set(
+            CAIRN_EINVALID, "invalid metric name '%.140s' (allowed: [A-Za-z0-9_.:-]{1,128})", name);
     if (e) {
         free(e->string);
         e->string = NULL;
@@ -176,8 +175,8 @@ int cairn_metrics_parse_json(struct cairn_metrics *out, const char *source, cons
     root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
         if (jerr.line > 0)
-            error = cairn_error_set(CAIRN_EINVALID, "%s:%d:%d: %s", source, jerr.line,
-                                    jerr.column, jerr.text);
+            error = cairn_error_set(CAIRN_EINVALID, "%s:%d:%d: %s", source, jerr.line, jerr.column,
+                                    jerr.text);
         else
             error = cairn_error_set(CAIRN_EINVALID, "%s: %s", source, jerr.text);
         goto done;
@@ -190,9 +189,9 @@ int cairn_metrics_parse_json(struct cairn_metrics *out, const char *source, cons
     json_object_foreach(root, key, v)
     {
         if (!cairn_metric_name_valid(key)) {
-            error = cairn_error_set(CAIRN_EINVALID,
-                                    "%s: invalid metric name '%.140s' (allowed: [A-Za-z0-9_.:-]{1,128})",
-                                    source, key);
+            error = cairn_error_set(
+                CAIRN_EINVALID,
+                "%s: invalid metric name '%.140s' (allowed: [A-Za-z0-9_.:-]{1,128})", source, key);
             goto done;
         }
         if (cairn_metrics_get(out, key)) {
@@ -262,9 +261,8 @@ int cairn_metrics_parse_yaml(struct cairn_metrics *out, const char *source, cons
         const struct cairn_yaml_node *k = root->keys[i], *v = root->items[i];
         double d;
         if (strlen(k->str) != k->len || !cairn_metric_name_valid(k->str)) {
-            error = cairn_yaml_error(doc, k,
-                                     "invalid metric name '%.140s' (allowed: [A-Za-z0-9_.:-]{1,128})",
-                                     k->str);
+            error = cairn_yaml_error(
+                doc, k, "invalid metric name '%.140s' (allowed: [A-Za-z0-9_.:-]{1,128})", k->str);
         } else if (v->type != CAIRN_YAML_SCALAR) {
             error = cairn_yaml_error(doc, v,
                                      "metric '%s' is a %s; only numbers, strings and booleans "
@@ -274,12 +272,13 @@ int cairn_metrics_parse_yaml(struct cairn_metrics *out, const char *source, cons
             error = cairn_yaml_error(doc, v, "metric '%s' has no value", k->str);
         } else if (strlen(v->str) != v->len) {
             error = cairn_yaml_error(doc, v, "value of '%s' contains a NUL byte", k->str);
-        } else if (!v->quoted && (looks_numeric(v->str) || strcasecmp(v->str, ".nan") == 0 ||
-                                  strcasecmp(v->str, ".inf") == 0 ||
-                                  strcasecmp(v->str, "-.inf") == 0 ||
-                                  strcasecmp(v->str, "+.inf") == 0) &&
+        } else if (!v->quoted &&
+                   (looks_numeric(v->str) || strcasecmp(v->str, ".nan") == 0 ||
+                    strcasecmp(v->str, ".inf") == 0 || strcasecmp(v->str, "-.inf") == 0 ||
+                    strcasecmp(v->str, "+.inf") == 0) &&
                    cairn_parse_double(&d, v->str) < 0) {
-            error = cairn_yaml_error(doc, v, "metric '%s' is not a finite decimal number (quote "
+            error = cairn_yaml_error(doc, v,
+                                     "metric '%s' is not a finite decimal number (quote "
                                      "it to keep it as text)",
                                      k->str);
         } else {

@@ -26,7 +26,7 @@
 #include "util/yaml.h"
 
 #define POLICY_MAX_BYTES ((size_t)256 << 10)
-#define POLICY_VERSION 1
+#define POLICY_VERSION   1
 
 static const char *const top_keys[] = { "checks", "description", NULL };
 
@@ -86,8 +86,9 @@ static int find_kind(const struct cairn_check_kind **out, const struct cairn_yam
         if (!key)
             continue;
         if (found) {
-            error = cairn_yaml_error(entry->doc, key, "a check has one kind; found both '%s' and '%s'",
-                                     found->key, k->key);
+            error =
+                cairn_yaml_error(entry->doc, key, "a check has one kind; found both '%s' and '%s'",
+                                 found->key, k->key);
             goto done;
         }
         found = k;
@@ -114,8 +115,9 @@ static int find_kind(const struct cairn_check_kind **out, const struct cairn_yam
             }
         }
     }
-    error = cairn_yaml_error(entry->doc, entry->keys[0], "unknown check '%.100s' (expected one of: %s)",
-                             entry->keys[0]->str, names.ptr ? names.ptr : "");
+    error =
+        cairn_yaml_error(entry->doc, entry->keys[0], "unknown check '%.100s' (expected one of: %s)",
+                         entry->keys[0]->str, names.ptr ? names.ptr : "");
 done:
     cairn_buf_release(&names);
     return error;

@@ -51,8 +51,8 @@ static int repo_metric(const struct cairn_gate_ctx *ctx, const char *version, co
     return number_of(self(ctx), &id, name, value, found);
 }
 
-static int repo_alias_metric(const struct cairn_gate_ctx *ctx, const char *alias,
-                             const char *name, double *value, bool *alias_found, bool *found)
+static int repo_alias_metric(const struct cairn_gate_ctx *ctx, const char *alias, const char *name,
+                             double *value, bool *alias_found, bool *found)
 {
     const struct cairn_gate_repo_ctx *x = self(ctx);
     cairn_oid id;

@@ -35,8 +35,8 @@
 
 #define SECRET_HEADER "cairn-ed25519-secret-v1"
 #define PUBLIC_HEADER "cairn-ed25519-public-v1"
-#define KEYFILE_MAX 4096
-#define KEYRING_MAX 1024
+#define KEYFILE_MAX   4096
+#define KEYRING_MAX   1024
 
 static int sodium_ready(void)
 {
@@ -87,9 +87,9 @@ static int write_new(const char *path, const void *data, size_t len, mode_t mode
         goto done;
     }
     if (link(tmp, path) < 0) {
-        error = errno == EEXIST
-                    ? cairn_error_set(CAIRN_EEXISTS, "'%s' exists; refusing to overwrite a key", path)
-                    : cairn_error_set_errno(CAIRN_ERROR, "cannot create '%s'", path);
+        error = errno == EEXIST ? cairn_error_set(CAIRN_EEXISTS,
+                                                  "'%s' exists; refusing to overwrite a key", path)
+                                : cairn_error_set_errno(CAIRN_ERROR, "cannot create '%s'", path);
         goto done;
     }
     error = cairn_fs_fsync_parent(path);
@@ -161,13 +161,12 @@ done:
  * Split a key file into its body: "HEADER\nHEX\n" with optional \r and
  * trailing blank lines; `hex` receives exactly `hexlen` digits.
  */
-static int parse_keyfile(char *hex, size_t hexlen, const char *source, const char *data,
-                         size_t len, const char *header)
+static int parse_keyfile(char *hex, size_t hexlen, const char *source, const char *data, size_t len,
+                         const char *header)
 {
     size_t hl = strlen(header), i;
 
-    if (len < hl + 1 || memcmp(data, header, hl) != 0 ||
-        (data[hl] != '\n' && data[hl] != '\r'))
+    if (len < hl + 1 || memcmp(data, header, hl) != 0 || (data[hl] != '\n' && data[hl] != '\r'))
         return cairn_error_set(CAIRN_EINVALID, "'%s' is not a %s file", source, header);
     i = hl;
     if (data[i] == '\r')
@@ -228,8 +227,8 @@ int cairn_seckey_load(struct cairn_seckey *out, const char *path)
     if ((error = cairn_fs_read_file(&buf, path, KEYFILE_MAX)) < 0)
         goto done;
     if (stat(path, &st) == 0 && (st.st_mode & 077))
-        cairn_warn("secret key '%s' is accessible by other users (mode %03o); chmod 600 it",
-                   path, (unsigned)(st.st_mode & 0777));
+        cairn_warn("secret key '%s' is accessible by other users (mode %03o); chmod 600 it", path,
+                   (unsigned)(st.st_mode & 0777));
     if ((error = parse_keyfile(hex, sizeof(hex) - 1, path, buf.ptr, buf.len, SECRET_HEADER)) < 0)
         goto done;
     if (cairn_hex_decode(out->key, hex, sizeof(out->key)) < 0) {
@@ -491,8 +490,8 @@ int cairn_signature_status(enum cairn_sig_status *out, char **detail, const char
         char id[CAIRN_KEY_ID_HEXSZ + 1];
         if (n < 5 || strcmp(de->d_name + n - 4, ".sig") != 0 || de->d_name[0] == '.')
             continue;
-        snprintf(id, sizeof(id), "%.*s", (int)(n - 4 < CAIRN_KEY_ID_HEXSZ ? n - 4 : CAIRN_KEY_ID_HEXSZ),
-                 de->d_name);
+        snprintf(id, sizeof(id), "%.*s",
+                 (int)(n - 4 < CAIRN_KEY_ID_HEXSZ ? n - 4 : CAIRN_KEY_ID_HEXSZ), de->d_name);
         cairn_buf_clear(&body);
         if ((error = cairn_fs_join(&path, dir.ptr, de->d_name)) < 0 ||
             (error = cairn_fs_read_file(&body, path.ptr, 1024)) < 0) {
@@ -514,8 +513,7 @@ int cairn_signature_status(enum cairn_sig_status *out, char **detail, const char
         }
     }
     *out = best;
-    if (detail && best != CAIRN_SIG_MISSING &&
-        asprintf(detail, "key %s", best_key) < 0) {
+    if (detail && best != CAIRN_SIG_MISSING && asprintf(detail, "key %s", best_key) < 0) {
         *detail = NULL;
         error = cairn_error_set(CAIRN_ENOMEM, "out of memory");
     }

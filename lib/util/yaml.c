@@ -365,15 +365,13 @@ static ssize_t map_index(const struct cairn_yaml_node *map, const char *key)
     return -1;
 }
 
-const struct cairn_yaml_node *cairn_yaml_map_get(const struct cairn_yaml_node *map,
-                                                 const char *key)
+const struct cairn_yaml_node *cairn_yaml_map_get(const struct cairn_yaml_node *map, const char *key)
 {
     ssize_t i = map_index(map, key);
     return i < 0 ? NULL : map->items[i];
 }
 
-const struct cairn_yaml_node *cairn_yaml_map_key(const struct cairn_yaml_node *map,
-                                                 const char *key)
+const struct cairn_yaml_node *cairn_yaml_map_key(const struct cairn_yaml_node *map, const char *key)
 {
     ssize_t i = map_index(map, key);
     return i < 0 ? NULL : map->keys[i];
@@ -433,7 +431,8 @@ static void c_locale_init(void)
     c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
 }
 
-/* Length of a YAML 1.2 core-schema decimal at s, or 0: [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)? */
+/* Length of a YAML 1.2 core-schema decimal at s, or 0:
+ * [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)? */
 static size_t number_span(const char *s, bool allow_sign)
 {
     size_t i = 0, digits = 0;
@@ -516,7 +515,8 @@ bad:
 
 int cairn_yaml_bool(bool *out, const struct cairn_yaml_node *node)
 {
-    static const char *const yes[] = { "true", "yes", "on" }, *const no[] = { "false", "no", "off" };
+    static const char *const yes[] = { "true", "yes", "on" }, *const no[] = { "false", "no",
+                                                                              "off" };
 
     if (node->type == CAIRN_YAML_SCALAR && !node->quoted) {
         for (size_t i = 0; i < 3; i++) {

@@ -31,8 +31,8 @@ struct cairn_yaml_doc;
 
 struct cairn_yaml_node {
     enum cairn_yaml_type type;
-    int line; /* 1-based */
-    int col;  /* 1-based */
+    int line;                         /* 1-based */
+    int col;                          /* 1-based */
     const struct cairn_yaml_doc *doc; /* for error messages */
 
     /* CAIRN_YAML_SCALAR: NUL-terminated text (may contain NUL if quoted; see len). */

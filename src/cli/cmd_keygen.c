@@ -43,8 +43,9 @@ int cli_signing_key_path(struct cairn_buf *out, const char *opt)
         return cairn_buf_printf(out, "%s/cairn/signing.key", xdg);
     if (home && *home)
         return cairn_buf_printf(out, "%s/.config/cairn/signing.key", home);
-    return cairn_error_set(CAIRN_EINVALID, "no key path: set HOME or CAIRN_SIGNING_KEY, or "
-                                           "pass --key");
+    return cairn_error_set(CAIRN_EINVALID,
+                           "no key path: set HOME or CAIRN_SIGNING_KEY, or "
+                           "pass --key");
 }
 
 static int public_path(struct cairn_buf *out, const char *secret)
@@ -94,8 +95,9 @@ int cmd_keygen(int argc, char **argv)
     /* Open the repository first: --trust outside one should fail before any key is made. */
     if (trust && (rc = cli_open_repo(&repo)) != 0)
         return rc;
-    if ((error = cli_signing_key_path(&sec, key_opt)) < 0 || (error = public_path(&pub, sec.ptr)) < 0 ||
-        (error = parent_dir(sec.ptr)) < 0 || (error = cairn_keygen(&key, sec.ptr, pub.ptr)) < 0)
+    if ((error = cli_signing_key_path(&sec, key_opt)) < 0 ||
+        (error = public_path(&pub, sec.ptr)) < 0 || (error = parent_dir(sec.ptr)) < 0 ||
+        (error = cairn_keygen(&key, sec.ptr, pub.ptr)) < 0)
         goto done;
     printf("key id:      %s\nsecret key:  %s\npublic key:  %s\n", key.id, sec.ptr, pub.ptr);
     if (trust) {

@@ -86,8 +86,9 @@ int cmd_sign(int argc, char **argv)
            sig.key_id);
     if (cairn_signature_status(&st, NULL, cairn_repo_cairndir(repo), &v.id) == 0 &&
         st != CAIRN_SIG_VALID)
-        fprintf(stderr, "cairn: note: key %s is not trusted by this repository; add its .pub "
-                        "to .cairn/" CAIRN_TRUSTED_KEYS_DIR "/ for 'cairn verify' to accept it\n",
+        fprintf(stderr,
+                "cairn: note: key %s is not trusted by this repository; add its .pub "
+                "to .cairn/" CAIRN_TRUSTED_KEYS_DIR "/ for 'cairn verify' to accept it\n",
                 sig.key_id);
 done:
     if (have_key)

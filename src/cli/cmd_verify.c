@@ -54,9 +54,8 @@ int cmd_verify(int argc, char **argv)
         goto done;
     if (json) {
         json_t *j = json_pack("{s:s, s:i, s:s, s:s, s:o}", "model", v.model, "version", v.number,
-                              "id", cairn_oid_fmt(hex, &v.id), "status",
-                              cairn_sig_status_name(st), "detail",
-                              detail ? json_string(detail) : json_null());
+                              "id", cairn_oid_fmt(hex, &v.id), "status", cairn_sig_status_name(st),
+                              "detail", detail ? json_string(detail) : json_null());
         cli_print_json(j);
     } else if (st == CAIRN_SIG_VALID) {
         printf("%s@v%d (%s): signature valid, %s (trusted)\n", v.model, v.number,

@@ -40,8 +40,9 @@ static void test_exit_zero_json(void **state)
     (void)state;
     const char *env[] = { "CAIRN_MODEL_DIR=/models/x", "CAIRN_DATA_DIR=/data/y", NULL };
     struct cairn_evalcmd_opts o = {
-        .command = "printf '{\"acc\": 0.9, \"dir\": \"%s\", \"data\": \"%s\"}' "
-                   "\"$CAIRN_MODEL_DIR\" \"$CAIRN_DATA_DIR\"",
+        .command =
+            "printf '{\"acc\": 0.9, \"dir\": \"%s\", \"data\": \"%s\"}' "
+            "\"$CAIRN_MODEL_DIR\" \"$CAIRN_DATA_DIR\"",
         .env = env,
         .timeout_ms = 5000,
     };
@@ -59,7 +60,9 @@ static void test_env_override_and_cwd(void **state)
     (void)state;
     const char *env[] = { "HOME=/nowhere", NULL };
     struct cairn_evalcmd_opts o = { .command = "echo \"$HOME\"; pwd; read x || echo eof",
-                                    .env = env, .cwd = "/tmp", .timeout_ms = 5000 };
+                                    .env = env,
+                                    .cwd = "/tmp",
+                                    .timeout_ms = 5000 };
     struct cairn_evalcmd_result r;
     assert_int_equal(cairn_evalcmd_run(&r, &o), 0);
     assert_true(r.exited);
@@ -73,8 +76,9 @@ static void test_env_override_and_cwd(void **state)
 static void test_nonzero_exit(void **state)
 {
     (void)state;
-    struct cairn_evalcmd_opts o = { .command = "echo '{\"a\": 1}'; echo 'boom: bad data' >&2; "
-                                               "exit 3",
+    struct cairn_evalcmd_opts o = { .command =
+                                        "echo '{\"a\": 1}'; echo 'boom: bad data' >&2; "
+                                        "exit 3",
                                     .stderr_tail = 1024 };
     struct cairn_evalcmd_result r;
     struct cairn_metrics m;
@@ -142,8 +146,9 @@ static void test_timeout_kills_group(void **state)
 static void test_output_cap(void **state)
 {
     (void)state;
-    struct cairn_evalcmd_opts o = { .command = "yes 0123456789", .stdout_limit = 4096,
-                                    .timeout_ms = 5000, .kill_grace_ms = 100 };
+    struct cairn_evalcmd_opts o = {
+        .command = "yes 0123456789", .stdout_limit = 4096, .timeout_ms = 5000, .kill_grace_ms = 100
+    };
     struct cairn_evalcmd_result r;
     assert_int_equal(cairn_evalcmd_run(&r, &o), 0);
     assert_true(r.truncated);
@@ -164,9 +169,10 @@ static void test_output_cap(void **state)
 static void test_bad_output(void **state)
 {
     (void)state;
-    static const char *cmds[] = { "echo 'accuracy=0.9'", "true", "echo '[1,2]'",
-                                  "echo '{\"a\": {\"b\": 1}}'", "exit 127",
-                                  "/nonexistent/evaluator" };
+    static const char *cmds[] = {
+        "echo 'accuracy=0.9'",        "true",     "echo '[1,2]'",
+        "echo '{\"a\": {\"b\": 1}}'", "exit 127", "/nonexistent/evaluator"
+    };
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
         struct cairn_evalcmd_opts o = { .command = cmds[i], .stderr_tail = 256 };
         struct cairn_metrics m;
@@ -190,12 +196,9 @@ static void test_bad_output(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_exit_zero_json),
-        cmocka_unit_test(test_env_override_and_cwd),
-        cmocka_unit_test(test_nonzero_exit),
-        cmocka_unit_test(test_signal),
-        cmocka_unit_test(test_timeout_kills_group),
-        cmocka_unit_test(test_output_cap),
+        cmocka_unit_test(test_exit_zero_json),      cmocka_unit_test(test_env_override_and_cwd),
+        cmocka_unit_test(test_nonzero_exit),        cmocka_unit_test(test_signal),
+        cmocka_unit_test(test_timeout_kills_group), cmocka_unit_test(test_output_cap),
         cmocka_unit_test(test_bad_output),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -36,8 +36,9 @@ static void test_json_ok(void **state)
     const struct cairn_metric *e;
     char *json;
     cairn_metrics_init(&m);
-    assert_int_equal(parse_json(&m, " {\"accuracy\": 0.91, \"n\": 1000, \"ok\": true, "
-                                    "\"opt\": \"adam\", \"a.b:c-d_E\": -1e-3}\n"),
+    assert_int_equal(parse_json(&m,
+                                " {\"accuracy\": 0.91, \"n\": 1000, \"ok\": true, "
+                                "\"opt\": \"adam\", \"a.b:c-d_E\": -1e-3}\n"),
                      0);
     assert_int_equal(m.count, 5);
     e = cairn_metrics_get(&m, "accuracy");
@@ -49,8 +50,9 @@ static void test_json_ok(void **state)
     assert_string_equal(cairn_metrics_get(&m, "opt")->string, "adam");
     assert_null(cairn_metrics_get(&m, "missing"));
     assert_int_equal(cairn_metrics_to_json(&json, &m), 0);
-    assert_string_equal(json, "{\"accuracy\":0.91000000000000003,\"n\":1000.0,\"ok\":true,"
-                              "\"opt\":\"adam\",\"a.b:c-d_E\":-0.001}");
+    assert_string_equal(json,
+                        "{\"accuracy\":0.91000000000000003,\"n\":1000.0,\"ok\":true,"
+                        "\"opt\":\"adam\",\"a.b:c-d_E\":-0.001}");
     free(json);
     cairn_metrics_release(&m);
     cairn_metrics_release(NULL);
@@ -193,10 +195,8 @@ static void test_load_file_and_set(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_json_ok),
-        cmocka_unit_test(test_json_rejects),
-        cmocka_unit_test(test_json_limits),
-        cmocka_unit_test(test_yaml),
+        cmocka_unit_test(test_json_ok),           cmocka_unit_test(test_json_rejects),
+        cmocka_unit_test(test_json_limits),       cmocka_unit_test(test_yaml),
         cmocka_unit_test(test_load_file_and_set),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -38,12 +38,14 @@ static void test_parse_errors(void **state)
         { "checks:\n  - metric: acc\n    mni: 0.9\n",
           "p.yaml:3:5: unknown key 'mni' (expected one of: metric, min, max, no_regression_vs, "
           "tolerance, direction)" },
-        { "checks:\n  - metric: acc\n    min: high\n", "p.yaml:3:10: expected a number, found text" },
+        { "checks:\n  - metric: acc\n    min: high\n",
+          "p.yaml:3:10: expected a number, found text" },
         { "checks:\n  - metric: acc\n    min: '0.9'\n",
           "p.yaml:3:10: expected a number, found a quoted string" },
         { "checks:\n  - min: 0.9\n", "p.yaml:2:5: check is missing 'metric'" },
-        { "checks:\n  - metric: acc\n", "p.yaml:2:5: metric check needs 'min', 'max' or "
-                                        "'no_regression_vs'" },
+        { "checks:\n  - metric: acc\n",
+          "p.yaml:2:5: metric check needs 'min', 'max' or "
+          "'no_regression_vs'" },
         { "checks:\n  - flavour: vanilla\n",
           "p.yaml:2:5: unknown check 'flavour' (expected one of: metric, signature, data)" },
         { "checks:\n  - {}\n", "p.yaml:2:5: empty check" },
@@ -79,17 +81,18 @@ static void test_parse_errors(void **state)
     }
 }
 
-static const char *spec_policy = "# SPEC §5 example\n"
-                                 "checks:\n"
-                                 "  - metric: accuracy\n"
-                                 "    min: 0.90\n"
-                                 "  - metric: accuracy\n"
-                                 "    no_regression_vs: production   # alias\n"
-                                 "    tolerance: 0.005\n"
-                                 "  - metric: latency_p99_ms\n"
-                                 "    max: 50\n"
-                                 "  - signature: required\n"
-                                 "  - data: validated\n";
+static const char *spec_policy =
+    "# SPEC §5 example\n"
+    "checks:\n"
+    "  - metric: accuracy\n"
+    "    min: 0.90\n"
+    "  - metric: accuracy\n"
+    "    no_regression_vs: production   # alias\n"
+    "    tolerance: 0.005\n"
+    "  - metric: latency_p99_ms\n"
+    "    max: 50\n"
+    "  - signature: required\n"
+    "  - data: validated\n";
 
 static void test_digest(void **state)
 {
@@ -113,8 +116,9 @@ static void test_digest(void **state)
     assert_int_equal(cairn_oid_cmp(&da, &db), 0);
     assert_int_not_equal(cairn_oid_cmp(&da, &dc), 0);
     assert_int_equal(cairn_policy_to_json(&json, c), 0);
-    assert_string_equal(json, "{\"checks\":[{\"kind\":\"metric\",\"metric\":\"accuracy\","
-                              "\"min\":0.91000000000000003}],\"format\":1}");
+    assert_string_equal(json,
+                        "{\"checks\":[{\"kind\":\"metric\",\"metric\":\"accuracy\","
+                        "\"min\":0.91000000000000003}],\"format\":1}");
     free(json);
     cairn_policy_free(a);
     cairn_policy_free(b);
@@ -174,8 +178,7 @@ static int fake_sig(const struct cairn_gate_ctx *ctx, const char *version,
     return 0;
 }
 
-static int fake_data(const struct cairn_gate_ctx *ctx, const char *version, bool *ok,
-                     char **detail)
+static int fake_data(const struct cairn_gate_ctx *ctx, const char *version, bool *ok, char **detail)
 {
     const struct fake *f = ctx->payload;
     (void)version;
@@ -197,9 +200,13 @@ static struct cairn_gate_result *run(struct fake *f, const char *policy_text)
 static void test_evaluate_pass(void **state)
 {
     (void)state;
-    struct fake f = { .names = { "accuracy", "latency_p99_ms" }, .values = { 0.908, 41 },
-                      .alias_set = true, .alias_accuracy = 0.912, .alias_has_metric = true,
-                      .sig = CAIRN_SIG_VALID, .data_ok = true };
+    struct fake f = { .names = { "accuracy", "latency_p99_ms" },
+                      .values = { 0.908, 41 },
+                      .alias_set = true,
+                      .alias_accuracy = 0.912,
+                      .alias_has_metric = true,
+                      .sig = CAIRN_SIG_VALID,
+                      .data_ok = true };
     struct cairn_gate_result *r = run(&f, spec_policy);
     assert_int_equal(r->verdict, CAIRN_VERDICT_PASS);
     assert_int_equal(r->count, 5);
@@ -228,9 +235,13 @@ static void test_evaluate_pass(void **state)
 static void test_evaluate_fail(void **state)
 {
     (void)state;
-    struct fake f = { .names = { "accuracy", "latency_p99_ms" }, .values = { 0.9, 51 },
-                      .alias_set = true, .alias_accuracy = 0.912, .alias_has_metric = true,
-                      .sig = CAIRN_SIG_MISSING, .data_ok = false };
+    struct fake f = { .names = { "accuracy", "latency_p99_ms" },
+                      .values = { 0.9, 51 },
+                      .alias_set = true,
+                      .alias_accuracy = 0.912,
+                      .alias_has_metric = true,
+                      .sig = CAIRN_SIG_MISSING,
+                      .data_ok = false };
     struct cairn_gate_result *r = run(&f, spec_policy);
     assert_int_equal(r->verdict, CAIRN_VERDICT_FAIL);
     assert_int_equal(r->checks[0].verdict, CAIRN_VERDICT_PASS); /* 0.9 ≥ 0.90 */
@@ -244,8 +255,9 @@ static void test_evaluate_fail(void **state)
     cairn_gate_result_free(r);
 
     /* Lower-is-better regression by name: latency may grow by the tolerance only. */
-    r = run(&f, "checks:\n  - metric: latency_p99_ms\n    no_regression_vs: production\n"
-                "    tolerance: 2\n");
+    r = run(&f,
+            "checks:\n  - metric: latency_p99_ms\n    no_regression_vs: production\n"
+            "    tolerance: 2\n");
     assert_int_equal(r->checks[0].verdict, CAIRN_VERDICT_FAIL); /* alias has no such metric */
     assert_string_equal(r->checks[0].reason,
                         "the version at 'production' has no metric 'latency_p99_ms'");
@@ -257,9 +269,10 @@ static void test_evaluate_missing(void **state)
 {
     (void)state;
     struct fake f = { .names = { "accuracy" }, .values = { 0.95 }, .alias_set = false };
-    struct cairn_gate_result *r = run(&f, "checks:\n  - metric: latency_p99_ms\n    max: 50\n"
-                                          "  - metric: accuracy\n    no_regression_vs: "
-                                          "production\n");
+    struct cairn_gate_result *r = run(&f,
+                                      "checks:\n  - metric: latency_p99_ms\n    max: 50\n"
+                                      "  - metric: accuracy\n    no_regression_vs: "
+                                      "production\n");
     assert_int_equal(r->verdict, CAIRN_VERDICT_FAIL);
     assert_int_equal(r->checks[0].verdict, CAIRN_VERDICT_FAIL);
     assert_false(r->checks[0].has_value);
@@ -302,9 +315,13 @@ static void test_signature_states(void **state)
 static void test_result_json_roundtrip(void **state)
 {
     (void)state;
-    struct fake f = { .names = { "accuracy", "latency_p99_ms" }, .values = { 0.9, 51 },
-                      .alias_set = true, .alias_accuracy = 0.912, .alias_has_metric = true,
-                      .sig = CAIRN_SIG_VALID, .data_ok = true };
+    struct fake f = { .names = { "accuracy", "latency_p99_ms" },
+                      .values = { 0.9, 51 },
+                      .alias_set = true,
+                      .alias_accuracy = 0.912,
+                      .alias_has_metric = true,
+                      .sig = CAIRN_SIG_VALID,
+                      .data_ok = true };
     struct cairn_gate_result *r = run(&f, spec_policy), *back = NULL;
     char *json, *json2;
     assert_int_equal(cairn_gate_result_to_json(&json, r), 0);
@@ -324,7 +341,8 @@ static void test_result_json_roundtrip(void **state)
     static const char *bad[] = { "", "[]", "{\"version\":\"x\"}",
                                  "{\"version\":\"x\",\"policy\":\"zz\",\"verdict\":\"pass\","
                                  "\"checks\":[]}",
-                                 "{\"version\":\"x\",\"policy\":\"" "0000000000000000000000000000"
+                                 "{\"version\":\"x\",\"policy\":\""
+                                 "0000000000000000000000000000"
                                  "000000000000000000000000000000000000\",\"verdict\":\"maybe\","
                                  "\"checks\":[]}" };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -338,12 +356,9 @@ static void test_result_json_roundtrip(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_errors),
-        cmocka_unit_test(test_digest),
-        cmocka_unit_test(test_evaluate_pass),
-        cmocka_unit_test(test_evaluate_fail),
-        cmocka_unit_test(test_evaluate_missing),
-        cmocka_unit_test(test_signature_states),
+        cmocka_unit_test(test_parse_errors),          cmocka_unit_test(test_digest),
+        cmocka_unit_test(test_evaluate_pass),         cmocka_unit_test(test_evaluate_fail),
+        cmocka_unit_test(test_evaluate_missing),      cmocka_unit_test(test_signature_states),
         cmocka_unit_test(test_result_json_roundtrip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -39,14 +39,16 @@ static void test_repo_facts(void **state)
     struct cairn_gate_result *r = NULL;
     struct cairn_seckey sk;
     struct cairn_signature sig;
-    const char *policy = "checks:\n"
-                         "  - metric: accuracy\n    min: 0.9\n"
-                         "  - metric: latency_p99_ms\n    max: 50\n"
-                         "  - metric: optimizer\n    min: 0\n"
-                         "  - metric: accuracy\n    no_regression_vs: production\n"
-                         "  - signature: required\n"
-                         "  - data: validated\n";
-    struct cairn_commit_opts co = { .model = "demo", .message = "first",
+    const char *policy =
+        "checks:\n"
+        "  - metric: accuracy\n    min: 0.9\n"
+        "  - metric: latency_p99_ms\n    max: 50\n"
+        "  - metric: optimizer\n    min: 0\n"
+        "  - metric: accuracy\n    no_regression_vs: production\n"
+        "  - signature: required\n"
+        "  - data: validated\n";
+    struct cairn_commit_opts co = { .model = "demo",
+                                    .message = "first",
                                     .metrics_file = "metrics.json" };
 
     assert_non_null(getcwd(old, sizeof(old)));

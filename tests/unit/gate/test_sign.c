@@ -195,13 +195,18 @@ static void test_key_parse_hostile(void **state)
         "",
         "cairn-ed25519-public-v1",
         "cairn-ed25519-public-v1\n",
-        "cairn-ed25519-public-v2\n0000000000000000000000000000000000000000000000000000000000000000\n",
-        "cairn-ed25519-public-v1\n000000000000000000000000000000000000000000000000000000000000000\n",
-        "cairn-ed25519-public-v1\n0000000000000000000000000000000000000000000000000000000000000000x\n",
-        "cairn-ed25519-secret-v1\n0000000000000000000000000000000000000000000000000000000000000000\n",
+        "cairn-ed25519-public-"
+        "v2\n0000000000000000000000000000000000000000000000000000000000000000\n",
+        "cairn-ed25519-public-"
+        "v1\n000000000000000000000000000000000000000000000000000000000000000\n",
+        "cairn-ed25519-public-"
+        "v1\n0000000000000000000000000000000000000000000000000000000000000000x\n",
+        "cairn-ed25519-secret-"
+        "v1\n0000000000000000000000000000000000000000000000000000000000000000\n",
     };
-    const char *good = "cairn-ed25519-public-v1\r\n"
-                       "00000000000000000000000000000000000000000000000000000000000000AB\r\n\n";
+    const char *good =
+        "cairn-ed25519-public-v1\r\n"
+        "00000000000000000000000000000000000000000000000000000000000000AB\r\n\n";
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(cairn_pubkey_parse(&k, "k", bad[i], strlen(bad[i])), CAIRN_EINVALID);
     assert_int_equal(cairn_pubkey_parse(&k, "k", good, strlen(good)), 0);
@@ -219,7 +224,6 @@ static void test_secret_mode_warning(void **state)
     cairn_seckey_release(&sk);
     assert_int_equal(cairn_seckey_load(&sk, "/nonexistent/key"), CAIRN_ENOTFOUND);
 }
-
 
 static void test_repo_store(void **state)
 {

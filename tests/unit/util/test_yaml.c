@@ -32,11 +32,12 @@ static void expect_error(const char *text, const struct cairn_yaml_limits *lim, 
 static void test_tree(void **state)
 {
     (void)state;
-    struct cairn_yaml_doc *doc = parse_ok("checks:\n"
-                                          "  - metric: accuracy\n"
-                                          "    min: 0.9\n"
-                                          "  - signature: \"required\"\n"
-                                          "name: x\n");
+    struct cairn_yaml_doc *doc = parse_ok(
+        "checks:\n"
+        "  - metric: accuracy\n"
+        "    min: 0.9\n"
+        "  - signature: \"required\"\n"
+        "name: x\n");
     const struct cairn_yaml_node *root = cairn_yaml_root(doc), *checks, *c0, *v;
     assert_non_null(root);
     assert_int_equal(root->type, CAIRN_YAML_MAP);
@@ -76,7 +77,8 @@ static void test_empty_and_flow(void **state)
     doc = parse_ok("{a: [1, 2, {b: ~}], c: ''}");
     const struct cairn_yaml_node *root = cairn_yaml_root(doc);
     assert_int_equal(cairn_yaml_map_get(root, "a")->count, 3);
-    assert_true(cairn_yaml_is_null(cairn_yaml_map_get(cairn_yaml_map_get(root, "a")->items[2], "b")));
+    assert_true(
+        cairn_yaml_is_null(cairn_yaml_map_get(cairn_yaml_map_get(root, "a")->items[2], "b")));
     assert_false(cairn_yaml_is_null(cairn_yaml_map_get(root, "c")));
     cairn_yaml_doc_free(doc);
 }
@@ -120,8 +122,10 @@ static void test_limits(void **state)
 static void test_hostile_bytes(void **state)
 {
     (void)state;
-    static const char *inputs[] = { "\xff\xfe\x00", "a: \x01\n", "\"\\", "{", "]", "- - - - -", ":",
-                                    "a: b: c", "!!binary ~", "%YAML 9.9\n---\n" };
+    static const char *inputs[] = {
+        "\xff\xfe\x00", "a: \x01\n", "\"\\",    "{",          "]",
+        "- - - - -",    ":",         "a: b: c", "!!binary ~", "%YAML 9.9\n---\n"
+    };
     for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
         struct cairn_yaml_doc *doc = NULL;
         size_t len = i == 0 ? 3 : strlen(inputs[i]);
@@ -149,9 +153,10 @@ static void test_check_keys(void **state)
 static void test_scalars(void **state)
 {
     (void)state;
-    struct cairn_yaml_doc *doc = parse_ok("a: 0.9\nb: -1e3\nc: '0.9'\nd: .nan\ne: 1e999\nf: 42\n"
-                                          "g: 99999999999999999999\nh: yes\ni: FALSE\nj: maybe\n"
-                                          "k: [1]\nl: 0x10\n");
+    struct cairn_yaml_doc *doc = parse_ok(
+        "a: 0.9\nb: -1e3\nc: '0.9'\nd: .nan\ne: 1e999\nf: 42\n"
+        "g: 99999999999999999999\nh: yes\ni: FALSE\nj: maybe\n"
+        "k: [1]\nl: 0x10\n");
     const struct cairn_yaml_node *r = cairn_yaml_root(doc);
     double d;
     long long ll;
@@ -191,11 +196,11 @@ static void test_durations(void **state)
     static const struct {
         const char *s;
         uint64_t ms;
-    } ok[] = { { "500ms", 500 }, { "30s", 30000 }, { "5m", 300000 }, { "2h", 7200000 },
-               { "1d", 86400000 }, { "1.5s", 1500 }, { "1m30s", 90000 }, { "0", 0 },
-               { "0.0001s", 0 }, { "1h1m1s1ms", 3661001 } };
-    static const char *bad[] = { "", "30", "s", "-1s", "5x", "1e999s", "5 m", "1.s5", "ms",
-                                 "30sm", "999999999999d" };
+    } ok[] = { { "500ms", 500 },   { "30s", 30000 },        { "5m", 300000 },   { "2h", 7200000 },
+               { "1d", 86400000 }, { "1.5s", 1500 },        { "1m30s", 90000 }, { "0", 0 },
+               { "0.0001s", 0 },   { "1h1m1s1ms", 3661001 } };
+    static const char *bad[] = { "",    "30",   "s",  "-1s",  "5x",           "1e999s",
+                                 "5 m", "1.s5", "ms", "30sm", "999999999999d" };
     uint64_t ms;
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         assert_int_equal(cairn_parse_duration_ms(&ms, ok[i].s), 0);
