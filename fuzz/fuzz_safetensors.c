@@ -33,8 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (cairn_safetensors_parse(&t, data, size, size) == 0) {
         if (cairn_safetensors_serialize(&b, &t) == 0) {
             uint64_t total = t.count ? t.tensors[t.count - 1].end : t.data_start;
-            if (cairn_safetensors_parse(&back, b.ptr, b.len, total) != 0 ||
-                back.count != t.count)
+            if (cairn_safetensors_parse(&back, b.ptr, b.len, total) != 0 || back.count != t.count)
                 __builtin_trap();
             for (size_t i = 0; i < t.count; i++)
                 if (strcmp(back.tensors[i].name, t.tensors[i].name) ||
