@@ -16,18 +16,13 @@
 #include <sqlite3.h>
 
 #include "cairn/registry.h"
+#include "registry/sqlite_internal.h"
 #include "cairn/repo.h"
 #include "util/buf.h"
 #include "util/fs.h"
 #include "util/hash.h"
 
 #define SCHEMA_VERSION 1
-
-struct cairn_registry {
-    sqlite3 *db;
-    char *path;
-    int in_tx;
-};
 
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -73,12 +68,12 @@ static const char schema[] =
     "  action TEXT NOT NULL, subject TEXT NOT NULL, details TEXT NOT NULL,"
     "  prev BLOB NOT NULL, hash BLOB NOT NULL);";
 
-static int db_error(struct cairn_registry *r, int code, const char *what)
+int cairn__reg_error(struct cairn_registry *r, int code, const char *what)
 {
     return cairn_error_set(code, "%s: %s", what, sqlite3_errmsg(r->db));
 }
 
-static int exec(struct cairn_registry *r, const char *sql)
+int cairn__reg_exec(struct cairn_registry *r, const char *sql)
 {
     char *msg = NULL;
     if (sqlite3_exec(r->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
@@ -89,30 +84,31 @@ static int exec(struct cairn_registry *r, const char *sql)
     return 0;
 }
 
-static int prepare(struct cairn_registry *r, sqlite3_stmt **st, const char *sql)
+int cairn__reg_prepare(struct cairn_registry *r, sqlite3_stmt **st, const char *sql)
 {
     if (sqlite3_prepare_v2(r->db, sql, -1, st, NULL) != SQLITE_OK)
-        return db_error(r, CAIRN_ERROR, "registry query failed");
+        return cairn__reg_error(r, CAIRN_ERROR, "registry query failed");
     return 0;
 }
 
-static int step_done(struct cairn_registry *r, sqlite3_stmt *st)
+int cairn__reg_step(struct cairn_registry *r, sqlite3_stmt *st)
 {
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE || rc == SQLITE_ROW)
         return 0;
     if (rc == SQLITE_CONSTRAINT)
-        return db_error(r, CAIRN_EEXISTS, "registry constraint");
-    return db_error(r, rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB ? CAIRN_ECORRUPT : CAIRN_ERROR,
-                    "registry write failed");
+        return cairn__reg_error(r, CAIRN_EEXISTS, "registry constraint");
+    return cairn__reg_error(
+        r, rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB ? CAIRN_ECORRUPT : CAIRN_ERROR,
+        "registry write failed");
 }
 
-static void bind_oid(sqlite3_stmt *st, int i, const cairn_oid *id)
+void cairn__reg_bind_oid(sqlite3_stmt *st, int i, const cairn_oid *id)
 {
     sqlite3_bind_blob(st, i, id->id, CAIRN_OID_RAWSZ, SQLITE_TRANSIENT);
 }
 
-static void bind_text(sqlite3_stmt *st, int i, const char *s)
+void cairn__reg_bind_text(sqlite3_stmt *st, int i, const char *s)
 {
     if (s)
         sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
@@ -120,7 +116,7 @@ static void bind_text(sqlite3_stmt *st, int i, const char *s)
         sqlite3_bind_null(st, i);
 }
 
-static int column_oid(sqlite3_stmt *st, int i, cairn_oid *out)
+int cairn__reg_column_oid(sqlite3_stmt *st, int i, cairn_oid *out)
 {
     const void *p = sqlite3_column_blob(st, i);
     if (!p || sqlite3_column_bytes(st, i) != CAIRN_OID_RAWSZ) {
@@ -131,7 +127,7 @@ static int column_oid(sqlite3_stmt *st, int i, cairn_oid *out)
     return 1;
 }
 
-static char *column_strdup(sqlite3_stmt *st, int i)
+char *cairn__reg_column_strdup(sqlite3_stmt *st, int i)
 {
     const unsigned char *s = sqlite3_column_text(st, i);
     return s ? strdup((const char *)s) : NULL;
@@ -156,24 +152,26 @@ int cairn_registry_open(struct cairn_registry **out, const char *path, int creat
     sqlite3_busy_timeout(r->db, 30000);
     sqlite3_extended_result_codes(r->db, 0);
     /* journal_mode=WAL fails with SQLITE_NOTADB on a damaged file: say so. */
-    if ((error = exec(r,
-                      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                      "PRAGMA foreign_keys=ON;")) < 0) {
+    if ((error = cairn__reg_exec(r,
+                                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                                 "PRAGMA foreign_keys=ON;")) < 0) {
         error = cairn_error_set(CAIRN_ECORRUPT, "registry '%s' is damaged or not a database: %s",
                                 path, sqlite3_errmsg(r->db));
         goto done;
     }
     if (create) {
-        if ((error = exec(r, "BEGIN IMMEDIATE")) < 0 || (error = exec(r, schema)) < 0)
+        if ((error = cairn__reg_exec(r, "BEGIN IMMEDIATE")) < 0 ||
+            (error = cairn__reg_exec(r, schema)) < 0)
             goto done;
-        if ((error =
-                 prepare(r, &st, "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', ?)")) < 0)
+        if ((error = cairn__reg_prepare(
+                 r, &st, "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', ?)")) < 0)
             goto done;
         sqlite3_bind_int(st, 1, SCHEMA_VERSION);
-        if ((error = step_done(r, st)) < 0 || (error = exec(r, "COMMIT")) < 0)
+        if ((error = cairn__reg_step(r, st)) < 0 || (error = cairn__reg_exec(r, "COMMIT")) < 0)
             goto done;
     } else {
-        if ((error = prepare(r, &st, "SELECT value FROM meta WHERE key = 'schema'")) < 0) {
+        if ((error = cairn__reg_prepare(r, &st, "SELECT value FROM meta WHERE key = 'schema'")) <
+            0) {
             error = cairn_error_set(CAIRN_ECORRUPT, "registry '%s' is damaged: %s", path,
                                     sqlite3_errmsg(r->db));
             goto done;
@@ -188,7 +186,7 @@ int cairn_registry_open(struct cairn_registry **out, const char *path, int creat
             goto done;
         }
         /* Tables added by later modules are created on open. */
-        if ((error = exec(r, schema)) < 0)
+        if ((error = cairn__reg_exec(r, schema)) < 0)
             goto done;
     }
 done:
@@ -216,7 +214,7 @@ void cairn_registry_free(struct cairn_registry *r)
 
 int cairn_registry_begin(struct cairn_registry *r)
 {
-    int error = exec(r, "BEGIN IMMEDIATE");
+    int error = cairn__reg_exec(r, "BEGIN IMMEDIATE");
     if (!error)
         r->in_tx = 1;
     return error;
@@ -224,7 +222,7 @@ int cairn_registry_begin(struct cairn_registry *r)
 
 int cairn_registry_commit(struct cairn_registry *r)
 {
-    int error = exec(r, "COMMIT");
+    int error = cairn__reg_exec(r, "COMMIT");
     if (error < 0) {
         sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
     }
@@ -243,7 +241,7 @@ int cairn_registry_check(struct cairn_registry *r, void (*cb)(const char *, void
 {
     sqlite3_stmt *st = NULL;
     int problems = 0, rc;
-    if (prepare(r, &st, "PRAGMA integrity_check") < 0)
+    if (cairn__reg_prepare(r, &st, "PRAGMA integrity_check") < 0)
         return CAIRN_ECORRUPT;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *s = (const char *)sqlite3_column_text(st, 0);
@@ -346,24 +344,24 @@ static int kv_insert(struct cairn_registry *r, const char *sql, const cairn_oid 
     int error = 0;
     if (!l || !l->n)
         return 0;
-    if ((error = prepare(r, &st, sql)) < 0)
+    if ((error = cairn__reg_prepare(r, &st, sql)) < 0)
         return error;
     for (size_t i = 0; i < l->n && !error; i++) {
         const struct cairn_kv *kv = &l->items[i];
         sqlite3_reset(st);
-        bind_oid(st, 1, v);
-        bind_text(st, 2, kv->key);
+        cairn__reg_bind_oid(st, 1, v);
+        cairn__reg_bind_text(st, 2, kv->key);
         sqlite3_bind_int(st, 3, (int)kv->type);
         if (kv->type == CAIRN_VALUE_STRING)
             sqlite3_bind_null(st, 4);
         else
             sqlite3_bind_double(st, 4, kv->type == CAIRN_VALUE_BOOL ? kv->b : kv->num);
-        bind_text(st, 5, kv->type == CAIRN_VALUE_STRING ? kv->str : NULL);
+        cairn__reg_bind_text(st, 5, kv->type == CAIRN_VALUE_STRING ? kv->str : NULL);
         if (source) {
-            bind_text(st, 6, source);
+            cairn__reg_bind_text(st, 6, source);
             sqlite3_bind_int64(st, 7, cairn_time_now_ns());
         }
-        error = step_done(r, st);
+        error = cairn__reg_step(r, st);
     }
     sqlite3_finalize(st);
     return error;
@@ -374,9 +372,9 @@ static int kv_load(struct cairn_registry *r, const char *sql, const cairn_oid *v
 {
     sqlite3_stmt *st = NULL;
     int error, rc;
-    if ((error = prepare(r, &st, sql)) < 0)
+    if ((error = cairn__reg_prepare(r, &st, sql)) < 0)
         return error;
-    bind_oid(st, 1, v);
+    cairn__reg_bind_oid(st, 1, v);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && !error) {
         int type = sqlite3_column_int(st, 1);
         double num = sqlite3_column_double(st, 2);
@@ -385,7 +383,7 @@ static int kv_load(struct cairn_registry *r, const char *sql, const cairn_oid *v
                                   (const char *)sqlite3_column_text(st, 3), num != 0);
     }
     if (!error && rc != SQLITE_DONE)
-        error = db_error(r, CAIRN_ERROR, "registry read failed");
+        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
     sqlite3_finalize(st);
     return error;
 }
@@ -432,16 +430,16 @@ int cairn_registry_model_get(struct cairn_registry *r, const char *name,
 {
     sqlite3_stmt *st = NULL;
     int error, rc;
-    if ((error = prepare(r, &st, MODEL_COLS " WHERE m.name = ?")) < 0)
+    if ((error = cairn__reg_prepare(r, &st, MODEL_COLS " WHERE m.name = ?")) < 0)
         return error;
-    bind_text(st, 1, name);
+    cairn__reg_bind_text(st, 1, name);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         model_from_row(st, out);
     else if (rc == SQLITE_DONE)
         error = cairn_error_set(CAIRN_ENOTFOUND, "no model named '%s'", name);
     else
-        error = db_error(r, CAIRN_ERROR, "registry read failed");
+        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
     sqlite3_finalize(st);
     return error;
 }
@@ -458,12 +456,13 @@ int cairn_registry_model_ensure(struct cairn_registry *r, const char *name, cons
     }
     if (error != CAIRN_ENOTFOUND)
         return error;
-    if ((error = prepare(r, &st, "INSERT INTO models(name, kind, created_ns) VALUES(?, ?, ?)")) < 0)
+    if ((error = cairn__reg_prepare(
+             r, &st, "INSERT INTO models(name, kind, created_ns) VALUES(?, ?, ?)")) < 0)
         return error;
-    bind_text(st, 1, name);
-    bind_text(st, 2, kind);
+    cairn__reg_bind_text(st, 1, name);
+    cairn__reg_bind_text(st, 2, kind);
     sqlite3_bind_int64(st, 3, cairn_time_now_ns());
-    error = step_done(r, st);
+    error = cairn__reg_step(r, st);
     sqlite3_finalize(st);
     if (error < 0)
         return error;
@@ -475,7 +474,7 @@ int cairn_registry_model_list(struct cairn_registry *r, cairn_model_fn cb, void 
     sqlite3_stmt *st = NULL;
     int error, rc;
     struct cairn_model_info m;
-    if ((error = prepare(r, &st, MODEL_COLS " ORDER BY m.name")) < 0)
+    if ((error = cairn__reg_prepare(r, &st, MODEL_COLS " ORDER BY m.name")) < 0)
         return error;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         model_from_row(st, &m);
@@ -483,7 +482,7 @@ int cairn_registry_model_list(struct cairn_registry *r, cairn_model_fn cb, void 
             break;
     }
     if (!error && rc != SQLITE_DONE)
-        error = db_error(r, CAIRN_ERROR, "registry read failed");
+        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
     sqlite3_finalize(st);
     return error;
 }
@@ -498,17 +497,17 @@ int cairn_registry_model_list(struct cairn_registry *r, cairn_model_fn cb, void 
 static int version_from_row(sqlite3_stmt *st, struct cairn_version *out)
 {
     memset(out, 0, sizeof(*out));
-    column_oid(st, 0, &out->id);
+    cairn__reg_column_oid(st, 0, &out->id);
     snprintf(out->model, sizeof(out->model), "%s", (const char *)sqlite3_column_text(st, 1));
     snprintf(out->kind, sizeof(out->kind), "%s", (const char *)sqlite3_column_text(st, 2));
     out->number = sqlite3_column_int(st, 3);
-    column_oid(st, 4, &out->tree);
-    out->has_parent = column_oid(st, 5, &out->parent);
+    cairn__reg_column_oid(st, 4, &out->tree);
+    out->has_parent = cairn__reg_column_oid(st, 5, &out->parent);
     out->time_ns = sqlite3_column_int64(st, 6);
-    out->message = column_strdup(st, 7);
-    out->author = column_strdup(st, 8);
-    out->host = column_strdup(st, 9);
-    out->code_commit = column_strdup(st, 10);
+    out->message = cairn__reg_column_strdup(st, 7);
+    out->author = cairn__reg_column_strdup(st, 8);
+    out->host = cairn__reg_column_strdup(st, 9);
+    out->code_commit = cairn__reg_column_strdup(st, 10);
     out->code_dirty = sqlite3_column_type(st, 11) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 11);
     out->raw_size = (uint64_t)sqlite3_column_int64(st, 12);
     out->stored_new = (uint64_t)sqlite3_column_int64(st, 13);
@@ -540,7 +539,7 @@ static int version_query_one(struct cairn_registry *r, sqlite3_stmt *st, struct 
     else if (rc == SQLITE_DONE)
         error = cairn_error_set(CAIRN_ENOTFOUND, "%s", what);
     else
-        error = db_error(r, CAIRN_ERROR, "registry read failed");
+        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
     sqlite3_finalize(st);
     return error;
 }
@@ -557,7 +556,7 @@ int cairn_registry_version_insert(struct cairn_registry *r, struct cairn_version
 
     if ((error = cairn_registry_model_ensure(r, v->model, v->kind, &m)) < 0)
         return error;
-    if ((error = prepare(
+    if ((error = cairn__reg_prepare(
              r, &st, "SELECT coalesce(max(number), 0) + 1 FROM versions WHERE model_id = ?")) < 0)
         return error;
     sqlite3_bind_int64(st, 1, m.id);
@@ -566,25 +565,26 @@ int cairn_registry_version_insert(struct cairn_registry *r, struct cairn_version
     sqlite3_finalize(st);
     st = NULL;
 
-    if ((error = prepare(r, &st,
-                         "INSERT INTO versions(id, hex, model_id, number, tree, parent, message,"
-                         " author, host, time_ns, code_commit, code_dirty, raw_size, stored_new,"
-                         " nfiles, record) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")) < 0)
+    if ((error = cairn__reg_prepare(
+             r, &st,
+             "INSERT INTO versions(id, hex, model_id, number, tree, parent, message,"
+             " author, host, time_ns, code_commit, code_dirty, raw_size, stored_new,"
+             " nfiles, record) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")) < 0)
         return error;
-    bind_oid(st, 1, &v->id);
-    bind_text(st, 2, cairn_oid_fmt(hex, &v->id));
+    cairn__reg_bind_oid(st, 1, &v->id);
+    cairn__reg_bind_text(st, 2, cairn_oid_fmt(hex, &v->id));
     sqlite3_bind_int64(st, 3, m.id);
     sqlite3_bind_int(st, 4, number);
-    bind_oid(st, 5, &v->tree);
+    cairn__reg_bind_oid(st, 5, &v->tree);
     if (v->has_parent)
-        bind_oid(st, 6, &v->parent);
+        cairn__reg_bind_oid(st, 6, &v->parent);
     else
         sqlite3_bind_null(st, 6);
-    bind_text(st, 7, v->message);
-    bind_text(st, 8, v->author);
-    bind_text(st, 9, v->host);
+    cairn__reg_bind_text(st, 7, v->message);
+    cairn__reg_bind_text(st, 8, v->author);
+    cairn__reg_bind_text(st, 9, v->host);
     sqlite3_bind_int64(st, 10, v->time_ns);
-    bind_text(st, 11, v->code_commit);
+    cairn__reg_bind_text(st, 11, v->code_commit);
     if (v->code_dirty < 0)
         sqlite3_bind_null(st, 12);
     else
@@ -592,8 +592,8 @@ int cairn_registry_version_insert(struct cairn_registry *r, struct cairn_version
     sqlite3_bind_int64(st, 13, (sqlite3_int64)v->raw_size);
     sqlite3_bind_int64(st, 14, (sqlite3_int64)v->stored_new);
     sqlite3_bind_int64(st, 15, (sqlite3_int64)v->nfiles);
-    bind_text(st, 16, record);
-    error = step_done(r, st);
+    cairn__reg_bind_text(st, 16, record);
+    error = cairn__reg_step(r, st);
     sqlite3_finalize(st);
     st = NULL;
     if (error == CAIRN_EEXISTS)
@@ -612,16 +612,16 @@ int cairn_registry_version_insert(struct cairn_registry *r, struct cairn_version
         return error;
     if (!nedges)
         return 0;
-    if ((error = prepare(r, &st,
-                         "INSERT INTO lineage(version, kind, target, detail) VALUES(?,?,?,?)")) < 0)
+    if ((error = cairn__reg_prepare(
+             r, &st, "INSERT INTO lineage(version, kind, target, detail) VALUES(?,?,?,?)")) < 0)
         return error;
     for (size_t i = 0; i < nedges && !error; i++) {
         sqlite3_reset(st);
-        bind_oid(st, 1, &v->id);
-        bind_text(st, 2, edges[i].kind);
-        bind_oid(st, 3, &edges[i].target);
-        bind_text(st, 4, edges[i].detail);
-        error = step_done(r, st);
+        cairn__reg_bind_oid(st, 1, &v->id);
+        cairn__reg_bind_text(st, 2, edges[i].kind);
+        cairn__reg_bind_oid(st, 3, &edges[i].target);
+        cairn__reg_bind_text(st, 4, edges[i].detail);
+        error = cairn__reg_step(r, st);
     }
     sqlite3_finalize(st);
     return error;
@@ -633,9 +633,9 @@ int cairn_registry_version_get(struct cairn_registry *r, const cairn_oid *id,
     sqlite3_stmt *st = NULL;
     char hex[CAIRN_OID_HEXSZ + 1], what[128];
     int error;
-    if ((error = prepare(r, &st, VERSION_COLS " WHERE v.id = ?")) < 0)
+    if ((error = cairn__reg_prepare(r, &st, VERSION_COLS " WHERE v.id = ?")) < 0)
         return error;
-    bind_oid(st, 1, id);
+    cairn__reg_bind_oid(st, 1, id);
     cairn_oid_fmt(hex, id);
     snprintf(what, sizeof(what), "no version %.12s", hex);
     return version_query_one(r, st, out, what);
@@ -647,9 +647,9 @@ int cairn_registry_version_by_number(struct cairn_registry *r, const char *model
     sqlite3_stmt *st = NULL;
     char what[160];
     int error;
-    if ((error = prepare(r, &st, VERSION_COLS " WHERE m.name = ? AND v.number = ?")) < 0)
+    if ((error = cairn__reg_prepare(r, &st, VERSION_COLS " WHERE m.name = ? AND v.number = ?")) < 0)
         return error;
-    bind_text(st, 1, model);
+    cairn__reg_bind_text(st, 1, model);
     sqlite3_bind_int(st, 2, number);
     snprintf(what, sizeof(what), "'%s' has no version v%d", model, number);
     return version_query_one(r, st, out, what);
@@ -661,10 +661,10 @@ int cairn_registry_version_latest(struct cairn_registry *r, const char *model,
     sqlite3_stmt *st = NULL;
     char what[160];
     int error;
-    if ((error = prepare(r, &st, VERSION_COLS " WHERE m.name = ? ORDER BY v.number DESC LIMIT 1")) <
-        0)
+    if ((error = cairn__reg_prepare(
+             r, &st, VERSION_COLS " WHERE m.name = ? ORDER BY v.number DESC LIMIT 1")) < 0)
         return error;
-    bind_text(st, 1, model);
+    cairn__reg_bind_text(st, 1, model);
     snprintf(what, sizeof(what), "no model named '%s'", model);
     return version_query_one(r, st, out, what);
 }
@@ -680,17 +680,18 @@ int cairn_registry_version_prefix(struct cairn_registry *r, const char *hexprefi
         return cairn_error_set(CAIRN_EINVALID, "'%s' is longer than a version id", hexprefix);
     /* Every id with the prefix sorts in [prefix, prefix + "g"). */
     snprintf(hi, sizeof(hi), "%sg", hexprefix);
-    if ((error = prepare(r, &st, "SELECT id FROM versions WHERE hex >= ? AND hex < ? LIMIT 2")) < 0)
+    if ((error = cairn__reg_prepare(
+             r, &st, "SELECT id FROM versions WHERE hex >= ? AND hex < ? LIMIT 2")) < 0)
         return error;
-    bind_text(st, 1, hexprefix);
-    bind_text(st, 2, hi);
+    cairn__reg_bind_text(st, 1, hexprefix);
+    cairn__reg_bind_text(st, 2, hi);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (n++ == 0)
-            column_oid(st, 0, out);
+            cairn__reg_column_oid(st, 0, out);
     }
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
-        return db_error(r, CAIRN_ERROR, "registry read failed");
+        return cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
     if (n == 0)
         return cairn_error_set(CAIRN_ENOTFOUND, "no version matches '%s'", hexprefix);
     if (n > 1)
@@ -703,11 +704,11 @@ int cairn_registry_version_record(struct cairn_registry *r, const cairn_oid *id,
 {
     sqlite3_stmt *st = NULL;
     int error;
-    if ((error = prepare(r, &st, "SELECT record FROM versions WHERE id = ?")) < 0)
+    if ((error = cairn__reg_prepare(r, &st, "SELECT record FROM versions WHERE id = ?")) < 0)
         return error;
-    bind_oid(st, 1, id);
+    cairn__reg_bind_oid(st, 1, id);
     if (sqlite3_step(st) == SQLITE_ROW)
-        *out = column_strdup(st, 0);
+        *out = cairn__reg_column_strdup(st, 0);
     else
         error = cairn_error_set(CAIRN_ENOTFOUND, "no such version");
     sqlite3_finalize(st);
@@ -725,10 +726,10 @@ int cairn_registry_version_list(struct cairn_registry *r, const char *model, int
     const char *sql = model ? VERSION_COLS " WHERE m.name = ?1 ORDER BY v.number DESC LIMIT ?2"
                             : VERSION_COLS
                           " ORDER BY v.time_ns DESC, m.name, v.number DESC LIMIT ?2";
-    if ((error = prepare(r, &st, sql)) < 0)
+    if ((error = cairn__reg_prepare(r, &st, sql)) < 0)
         return error;
     if (model)
-        bind_text(st, 1, model);
+        cairn__reg_bind_text(st, 1, model);
     sqlite3_bind_int(st, 2, limit > 0 ? limit : -1);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if ((error = version_from_row(st, &v)) < 0)
@@ -739,7 +740,7 @@ int cairn_registry_version_list(struct cairn_registry *r, const char *model, int
             break;
     }
     if (!error && rc != SQLITE_DONE)
-        error = db_error(r, CAIRN_ERROR, "registry read failed");
+        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
     sqlite3_finalize(st);
     return error;
 }
@@ -749,22 +750,22 @@ int cairn_registry_lineage(struct cairn_registry *r, const cairn_oid *v, cairn_e
 {
     sqlite3_stmt *st = NULL;
     int error, rc;
-    if ((error = prepare(
+    if ((error = cairn__reg_prepare(
              r, &st, "SELECT kind, target, detail FROM lineage WHERE version = ? ORDER BY rowid")) <
         0)
         return error;
-    bind_oid(st, 1, v);
+    cairn__reg_bind_oid(st, 1, v);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         struct cairn_lineage_edge e;
         memset(&e, 0, sizeof(e));
         snprintf(e.kind, sizeof(e.kind), "%s", (const char *)sqlite3_column_text(st, 0));
-        column_oid(st, 1, &e.target);
+        cairn__reg_column_oid(st, 1, &e.target);
         e.detail = (char *)sqlite3_column_text(st, 2);
         if ((error = cb(&e, payload)) != 0)
             break;
     }
     if (!error && rc != SQLITE_DONE)
-        error = db_error(r, CAIRN_ERROR, "registry read failed");
+        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
     sqlite3_finalize(st);
     return error;
 }
@@ -776,17 +777,17 @@ static int lookup_model_ref(struct cairn_registry *r, const char *sql, const cha
 {
     sqlite3_stmt *st = NULL;
     int error, rc;
-    if ((error = prepare(r, &st, sql)) < 0)
+    if ((error = cairn__reg_prepare(r, &st, sql)) < 0)
         return error;
-    bind_text(st, 1, model);
-    bind_text(st, 2, name);
+    cairn__reg_bind_text(st, 1, model);
+    cairn__reg_bind_text(st, 2, name);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
-        column_oid(st, 0, out);
+        cairn__reg_column_oid(st, 0, out);
     else if (rc == SQLITE_DONE)
         error = CAIRN_ENOTFOUND;
     else
-        error = db_error(r, CAIRN_ERROR, "registry read failed");
+        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
     sqlite3_finalize(st);
     return error;
 }
@@ -833,16 +834,16 @@ int cairn_registry_tag_add(struct cairn_registry *r, const char *model, const ch
                                " tags are immutable",
                                model, tag);
     }
-    if ((error = prepare(r, &st,
-                         "INSERT INTO tags(model_id, name, version, author, time_ns)"
-                         " VALUES(?,?,?,?,?)")) < 0)
+    if ((error = cairn__reg_prepare(r, &st,
+                                    "INSERT INTO tags(model_id, name, version, author, time_ns)"
+                                    " VALUES(?,?,?,?,?)")) < 0)
         return error;
     sqlite3_bind_int64(st, 1, m.id);
-    bind_text(st, 2, tag);
-    bind_oid(st, 3, v);
-    bind_text(st, 4, author);
+    cairn__reg_bind_text(st, 2, tag);
+    cairn__reg_bind_oid(st, 3, v);
+    cairn__reg_bind_text(st, 4, author);
     sqlite3_bind_int64(st, 5, cairn_time_now_ns());
-    error = step_done(r, st);
+    error = cairn__reg_step(r, st);
     sqlite3_finalize(st);
     return error;
 }
@@ -852,18 +853,18 @@ int cairn_registry_tag_list(struct cairn_registry *r, const cairn_oid *v, cairn_
 {
     sqlite3_stmt *st = NULL;
     int error, rc;
-    if ((error =
-             prepare(r, &st, "SELECT name, version FROM tags WHERE version = ? ORDER BY name")) < 0)
+    if ((error = cairn__reg_prepare(
+             r, &st, "SELECT name, version FROM tags WHERE version = ? ORDER BY name")) < 0)
         return error;
-    bind_oid(st, 1, v);
+    cairn__reg_bind_oid(st, 1, v);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         cairn_oid id;
-        column_oid(st, 1, &id);
+        cairn__reg_column_oid(st, 1, &id);
         if ((error = cb((const char *)sqlite3_column_text(st, 0), &id, payload)) != 0)
             break;
     }
     if (!error && rc != SQLITE_DONE)
-        error = db_error(r, CAIRN_ERROR, "registry read failed");
+        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
     sqlite3_finalize(st);
     return error;
 }
@@ -874,17 +875,18 @@ int cairn_registry_stage_put(struct cairn_registry *r, const struct cairn_stage_
 {
     sqlite3_stmt *st = NULL;
     int error;
-    if ((error = prepare(r, &st,
-                         "INSERT OR REPLACE INTO stage(model, path, file, digest, size, mode)"
-                         " VALUES(?,?,?,?,?,?)")) < 0)
+    if ((error = cairn__reg_prepare(
+             r, &st,
+             "INSERT OR REPLACE INTO stage(model, path, file, digest, size, mode)"
+             " VALUES(?,?,?,?,?,?)")) < 0)
         return error;
-    bind_text(st, 1, e->model ? e->model : "");
-    bind_text(st, 2, e->path);
-    bind_oid(st, 3, &e->file);
-    bind_oid(st, 4, &e->digest);
+    cairn__reg_bind_text(st, 1, e->model ? e->model : "");
+    cairn__reg_bind_text(st, 2, e->path);
+    cairn__reg_bind_oid(st, 3, &e->file);
+    cairn__reg_bind_oid(st, 4, &e->digest);
     sqlite3_bind_int64(st, 5, (sqlite3_int64)e->size);
     sqlite3_bind_int(st, 6, (int)e->mode);
-    error = step_done(r, st);
+    error = cairn__reg_step(r, st);
     sqlite3_finalize(st);
     return error;
 }
@@ -898,23 +900,23 @@ int cairn_registry_stage_list(struct cairn_registry *r, const char *model, cairn
         model ? "SELECT model, path, file, digest, size, mode FROM stage WHERE model = ?"
                 " ORDER BY path"
               : "SELECT model, path, file, digest, size, mode FROM stage ORDER BY model, path";
-    if ((error = prepare(r, &st, sql)) < 0)
+    if ((error = cairn__reg_prepare(r, &st, sql)) < 0)
         return error;
     if (model)
-        bind_text(st, 1, model);
+        cairn__reg_bind_text(st, 1, model);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         struct cairn_stage_entry e;
         e.model = (char *)sqlite3_column_text(st, 0);
         e.path = (char *)sqlite3_column_text(st, 1);
-        column_oid(st, 2, &e.file);
-        column_oid(st, 3, &e.digest);
+        cairn__reg_column_oid(st, 2, &e.file);
+        cairn__reg_column_oid(st, 3, &e.digest);
         e.size = (uint64_t)sqlite3_column_int64(st, 4);
         e.mode = (uint32_t)sqlite3_column_int(st, 5);
         if ((error = cb(&e, payload)) != 0)
             break;
     }
     if (!error && rc != SQLITE_DONE)
-        error = db_error(r, CAIRN_ERROR, "registry read failed");
+        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
     sqlite3_finalize(st);
     return error;
 }
@@ -923,10 +925,10 @@ int cairn_registry_stage_clear(struct cairn_registry *r, const char *model)
 {
     sqlite3_stmt *st = NULL;
     int error;
-    if ((error = prepare(r, &st, "DELETE FROM stage WHERE model = ?")) < 0)
+    if ((error = cairn__reg_prepare(r, &st, "DELETE FROM stage WHERE model = ?")) < 0)
         return error;
-    bind_text(st, 1, model ? model : "");
-    error = step_done(r, st);
+    cairn__reg_bind_text(st, 1, model ? model : "");
+    error = cairn__reg_step(r, st);
     sqlite3_finalize(st);
     return error;
 }
@@ -936,11 +938,11 @@ int cairn_registry_statcache_get(struct cairn_registry *r, const char *path,
 {
     sqlite3_stmt *st = NULL;
     int error, rc;
-    if ((error = prepare(r, &st,
-                         "SELECT size, mtime_ns, ctime_ns, ino, dev, file, digest"
-                         " FROM statcache WHERE path = ?")) < 0)
+    if ((error = cairn__reg_prepare(r, &st,
+                                    "SELECT size, mtime_ns, ctime_ns, ino, dev, file, digest"
+                                    " FROM statcache WHERE path = ?")) < 0)
         return error;
-    bind_text(st, 1, path);
+    cairn__reg_bind_text(st, 1, path);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         out->size = (uint64_t)sqlite3_column_int64(st, 0);
@@ -948,12 +950,12 @@ int cairn_registry_statcache_get(struct cairn_registry *r, const char *path,
         out->ctime_ns = sqlite3_column_int64(st, 2);
         out->ino = (uint64_t)sqlite3_column_int64(st, 3);
         out->dev = (uint64_t)sqlite3_column_int64(st, 4);
-        column_oid(st, 5, &out->file);
-        column_oid(st, 6, &out->digest);
+        cairn__reg_column_oid(st, 5, &out->file);
+        cairn__reg_column_oid(st, 6, &out->digest);
     } else if (rc == SQLITE_DONE) {
         error = CAIRN_ENOTFOUND;
     } else {
-        error = db_error(r, CAIRN_ERROR, "registry read failed");
+        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
     }
     sqlite3_finalize(st);
     return error;
@@ -964,19 +966,20 @@ int cairn_registry_statcache_put(struct cairn_registry *r, const char *path,
 {
     sqlite3_stmt *st = NULL;
     int error;
-    if ((error = prepare(r, &st,
-                         "INSERT OR REPLACE INTO statcache(path, size, mtime_ns, ctime_ns,"
-                         " ino, dev, file, digest) VALUES(?,?,?,?,?,?,?,?)")) < 0)
+    if ((error =
+             cairn__reg_prepare(r, &st,
+                                "INSERT OR REPLACE INTO statcache(path, size, mtime_ns, ctime_ns,"
+                                " ino, dev, file, digest) VALUES(?,?,?,?,?,?,?,?)")) < 0)
         return error;
-    bind_text(st, 1, path);
+    cairn__reg_bind_text(st, 1, path);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)e->size);
     sqlite3_bind_int64(st, 3, e->mtime_ns);
     sqlite3_bind_int64(st, 4, e->ctime_ns);
     sqlite3_bind_int64(st, 5, (sqlite3_int64)e->ino);
     sqlite3_bind_int64(st, 6, (sqlite3_int64)e->dev);
-    bind_oid(st, 7, &e->file);
-    bind_oid(st, 8, &e->digest);
-    error = step_done(r, st);
+    cairn__reg_bind_oid(st, 7, &e->file);
+    cairn__reg_bind_oid(st, 8, &e->digest);
+    error = cairn__reg_step(r, st);
     sqlite3_finalize(st);
     return error;
 }
@@ -1023,28 +1026,30 @@ int cairn_registry_audit_append(struct cairn_registry *r, const char *actor, con
     memset(&prev, 0, sizeof(prev));
     if (!details_json)
         details_json = "{}";
-    if ((error = prepare(r, &st, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")) < 0)
+    if ((error = cairn__reg_prepare(r, &st,
+                                    "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")) < 0)
         return error;
     if (sqlite3_step(st) == SQLITE_ROW) {
         seq = sqlite3_column_int64(st, 0) + 1;
-        column_oid(st, 1, &prev);
+        cairn__reg_column_oid(st, 1, &prev);
     }
     sqlite3_finalize(st);
     if ((error = audit_hash(&hash, &prev, seq, now, actor, action, subject, details_json)) < 0)
         return error;
-    if ((error = prepare(r, &st,
-                         "INSERT INTO audit(seq, time_ns, actor, action, subject, details,"
-                         " prev, hash) VALUES(?,?,?,?,?,?,?,?)")) < 0)
+    if ((error =
+             cairn__reg_prepare(r, &st,
+                                "INSERT INTO audit(seq, time_ns, actor, action, subject, details,"
+                                " prev, hash) VALUES(?,?,?,?,?,?,?,?)")) < 0)
         return error;
     sqlite3_bind_int64(st, 1, seq);
     sqlite3_bind_int64(st, 2, now);
-    bind_text(st, 3, actor);
-    bind_text(st, 4, action);
-    bind_text(st, 5, subject);
-    bind_text(st, 6, details_json);
-    bind_oid(st, 7, &prev);
-    bind_oid(st, 8, &hash);
-    error = step_done(r, st);
+    cairn__reg_bind_text(st, 3, actor);
+    cairn__reg_bind_text(st, 4, action);
+    cairn__reg_bind_text(st, 5, subject);
+    cairn__reg_bind_text(st, 6, details_json);
+    cairn__reg_bind_oid(st, 7, &prev);
+    cairn__reg_bind_oid(st, 8, &hash);
+    error = cairn__reg_step(r, st);
     sqlite3_finalize(st);
     return error;
 }
@@ -1053,9 +1058,10 @@ static int audit_each(struct cairn_registry *r, cairn_audit_fn cb, void *payload
 {
     sqlite3_stmt *st = NULL;
     int error, rc;
-    if ((error = prepare(r, &st,
-                         "SELECT seq, time_ns, actor, action, subject, details, prev, hash"
-                         " FROM audit ORDER BY seq")) < 0)
+    if ((error =
+             cairn__reg_prepare(r, &st,
+                                "SELECT seq, time_ns, actor, action, subject, details, prev, hash"
+                                " FROM audit ORDER BY seq")) < 0)
         return error;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         struct cairn_audit_entry e;
@@ -1065,8 +1071,8 @@ static int audit_each(struct cairn_registry *r, cairn_audit_fn cb, void *payload
         e.action = (char *)sqlite3_column_text(st, 3);
         e.subject = (char *)sqlite3_column_text(st, 4);
         e.details = (char *)sqlite3_column_text(st, 5);
-        column_oid(st, 6, &e.prev);
-        column_oid(st, 7, &e.hash);
+        cairn__reg_column_oid(st, 6, &e.prev);
+        cairn__reg_column_oid(st, 7, &e.hash);
         if (!e.actor)
             e.actor = "";
         if (!e.action)
@@ -1079,7 +1085,7 @@ static int audit_each(struct cairn_registry *r, cairn_audit_fn cb, void *payload
             break;
     }
     if (!error && rc != SQLITE_DONE)
-        error = db_error(r, CAIRN_ERROR, "registry read failed");
+        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
     sqlite3_finalize(st);
     return error;
 }
