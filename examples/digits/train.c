@@ -36,11 +36,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define NPIX 64
-#define NCLASS 10
-#define MAX_ROWS 100000
+#define NPIX       64
+#define NCLASS     10
+#define MAX_ROWS   100000
 #define MAX_LAYERS 8
-#define MAX_WIDTH 4096
+#define MAX_WIDTH  4096
 
 struct data {
     float *x; /* rows * NPIX, scaled to [0, 1] */
@@ -49,9 +49,9 @@ struct data {
 };
 
 struct net {
-    int nl;                   /* number of weight layers */
-    int dim[MAX_LAYERS + 1];  /* dim[0] = NPIX ... dim[nl] = NCLASS */
-    float *w[MAX_LAYERS];     /* [dim[l+1], dim[l]] */
+    int nl;                  /* number of weight layers */
+    int dim[MAX_LAYERS + 1]; /* dim[0] = NPIX ... dim[nl] = NCLASS */
+    float *w[MAX_LAYERS];    /* [dim[l+1], dim[l]] */
     float *b[MAX_LAYERS];
     float *gw[MAX_LAYERS], *gb[MAX_LAYERS];
     float *act[MAX_LAYERS + 1]; /* activations of one sample */
@@ -474,16 +474,19 @@ static void write_model(const struct net *n, const char *dir)
 {
     struct sbuf h = { 0 }, file = { 0 };
     size_t off = 0;
-    sb_printf(&h, "{\"__metadata__\":{\"cairn.arch\":\"mlp\",\"cairn.activation\":\"relu\","
-                  "\"cairn.output\":\"softmax\",\"cairn.classes\":\"0,1,2,3,4,5,6,7,8,9\"}");
+    sb_printf(&h,
+              "{\"__metadata__\":{\"cairn.arch\":\"mlp\",\"cairn.activation\":\"relu\","
+              "\"cairn.output\":\"softmax\",\"cairn.classes\":\"0,1,2,3,4,5,6,7,8,9\"}");
     for (int l = 0; l < n->nl; l++) {
         size_t in = (size_t)n->dim[l], out = (size_t)n->dim[l + 1];
-        sb_printf(&h, ",\"layers.%d.weight\":{\"dtype\":\"F32\",\"shape\":[%zu,%zu],"
-                      "\"data_offsets\":[%zu,%zu]}",
+        sb_printf(&h,
+                  ",\"layers.%d.weight\":{\"dtype\":\"F32\",\"shape\":[%zu,%zu],"
+                  "\"data_offsets\":[%zu,%zu]}",
                   l, out, in, off, off + 4 * in * out);
         off += 4 * in * out;
-        sb_printf(&h, ",\"layers.%d.bias\":{\"dtype\":\"F32\",\"shape\":[%zu],"
-                      "\"data_offsets\":[%zu,%zu]}",
+        sb_printf(&h,
+                  ",\"layers.%d.bias\":{\"dtype\":\"F32\",\"shape\":[%zu],"
+                  "\"data_offsets\":[%zu,%zu]}",
                   l, out, off, off + 4 * out);
         off += 4 * out;
     }
@@ -497,7 +500,8 @@ static void write_model(const struct net *n, const char *dir)
     sb_add(&file, h.p, h.len);
     for (int l = 0; l < n->nl; l++) {
         size_t in = (size_t)n->dim[l], out = (size_t)n->dim[l + 1];
-        /* Training saw pixels / 16: fold that into the first layer so the model takes raw pixels. */
+        /* Training saw pixels / 16: fold that into the first layer so the model takes raw pixels.
+         */
         float k = l == 0 ? 1.0f / 16.0f : 1.0f;
         for (size_t i = 0; i < in * out; i++)
             put_f32le(&file, n->w[l][i] * k);
@@ -544,8 +548,8 @@ int main(int argc, char **argv)
             step(&n, (float)(o.lr / (double)(end - s)));
         }
         evaluate(&n, &train, &train_acc, &train_loss);
-        fprintf(stderr, "epoch %d/%d: train loss %.4f accuracy %.4f\n", e + 1, o.epochs,
-                train_loss, train_acc);
+        fprintf(stderr, "epoch %d/%d: train loss %.4f accuracy %.4f\n", e + 1, o.epochs, train_loss,
+                train_acc);
     }
     evaluate(&n, &test, &acc, &loss);
 
@@ -565,8 +569,8 @@ int main(int argc, char **argv)
               "  \"corrupt_labels\": %g,\n  \"corrupted_rows\": %zu\n}\n",
               o.epochs, o.lr, o.batch, (unsigned long long)o.seed, o.corrupt, corrupted);
     write_file(o.out, "params.json", p.p, p.len);
-    printf("test accuracy %.4f, loss %.4f (train accuracy %.4f); wrote %s/model.safetensors\n",
-           acc, loss, train_acc, o.out);
+    printf("test accuracy %.4f, loss %.4f (train accuracy %.4f); wrote %s/model.safetensors\n", acc,
+           loss, train_acc, o.out);
 
     free(m.p);
     free(p.p);

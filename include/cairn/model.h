@@ -50,10 +50,10 @@ enum cairn_quant_target {
 
 /* What to do. Fill with the two helpers below or by hand. */
 struct cairn_transform_opts {
-    int op;         /* enum cairn_transform_op */
-    int target;     /* enum cairn_quant_target, for QUANTIZE */
+    int op;          /* enum cairn_transform_op */
+    int target;      /* enum cairn_quant_target, for QUANTIZE */
     double sparsity; /* share of elements (or rows) to zero, in [0, 1], for PRUNE */
-    int structured; /* PRUNE: whole output rows instead of single elements */
+    int structured;  /* PRUNE: whole output rows instead of single elements */
 };
 
 /*
@@ -77,25 +77,25 @@ struct cairn_tensor_report {
     char dtype_before[12]; /* safetensors spelling: "F32", "BF16", ... */
     char dtype_after[12];
     uint64_t elements;
-    uint64_t bytes_before;  /* raw data bytes */
-    uint64_t bytes_after;   /* including the scale tensor for int8 */
-    double max_abs_error;   /* largest |before - after| over finite elements */
-    uint64_t overflowed;    /* finite values that became +-Inf (fp16) */
-    uint64_t nonfinite;     /* NaN or Inf in the input, carried over */
-    uint64_t zeros_before;  /* pruning: elements equal to zero before and after */
+    uint64_t bytes_before; /* raw data bytes */
+    uint64_t bytes_after;  /* including the scale tensor for int8 */
+    double max_abs_error;  /* largest |before - after| over finite elements */
+    uint64_t overflowed;   /* finite values that became +-Inf (fp16) */
+    uint64_t nonfinite;    /* NaN or Inf in the input, carried over */
+    uint64_t zeros_before; /* pruning: elements equal to zero before and after */
     uint64_t zeros_after;
 };
 
 struct cairn_transform_report {
-    char *mode;                         /* the metadata value written, e.g. "fp16"; owned */
+    char *mode;                          /* the metadata value written, e.g. "fp16"; owned */
     struct cairn_tensor_report *tensors; /* in the input's header order; owned */
     size_t count;
-    size_t changed;                     /* tensors transformed (count - changed were kept) */
+    size_t changed; /* tensors transformed (count - changed were kept) */
     uint64_t file_bytes_before, file_bytes_after;
     uint64_t data_bytes_before, data_bytes_after; /* sum of tensor data, headers left out */
-    double max_abs_error;               /* over all tensors */
-    uint64_t zeros_before, zeros_after; /* over the changed tensors */
-    uint64_t elements_changed;          /* elements of the changed tensors */
+    double max_abs_error;                         /* over all tensors */
+    uint64_t zeros_before, zeros_after;           /* over the changed tensors */
+    uint64_t elements_changed;                    /* elements of the changed tensors */
 };
 
 /*

@@ -126,8 +126,7 @@ int cairn_quant_convert(void *dst, int dst_fmt, const void *src, int src_fmt, si
     if (!st)
         st = &dummy;
     if (!cairn_qfmt_size(dst_fmt) || !cairn_qfmt_size(src_fmt))
-        return cairn_error_set(CAIRN_EINVALID, "unknown float format %d -> %d", src_fmt,
-                               dst_fmt);
+        return cairn_error_set(CAIRN_EINVALID, "unknown float format %d -> %d", src_fmt, dst_fmt);
     for (size_t i = 0; i < n; i++) {
         float v = cairn_quant_load(src, src_fmt, i);
         store(dst, dst_fmt, i, v);
@@ -151,8 +150,7 @@ int cairn_quant_int8(int8_t *q, float *scale, const void *src, int src_fmt, size
             float v = cairn_quant_load(src, src_fmt, base + c);
             if (!isfinite(v))
                 return cairn_error_set(CAIRN_EINVALID,
-                                       "row %zu holds a non-finite value, it has no int8 scale",
-                                       r);
+                                       "row %zu holds a non-finite value, it has no int8 scale", r);
             if (fabsf(v) > amax)
                 amax = fabsf(v);
         }
@@ -306,8 +304,7 @@ static void select_smallest(uint64_t *a, size_t n, size_t k)
     insertion_sort(a + lo, hi - lo);
 }
 
-int cairn_prune_magnitude(void *data, int fmt, size_t n, double f,
-                          struct cairn_quant_stats *st)
+int cairn_prune_magnitude(void *data, int fmt, size_t n, double f, struct cairn_quant_stats *st)
 {
     struct cairn_quant_stats dummy = { 0 };
     uint64_t *keys = NULL;
@@ -373,8 +370,8 @@ int cairn_prune_rows(void *data, int fmt, size_t rows, size_t cols, double f,
     if ((error = check_prune_args(fmt, f)) < 0)
         goto done;
     if (cols && rows > SIZE_MAX / cols) {
-        error = cairn_error_set(CAIRN_EINVALID, "tensor of %zu x %zu elements is too large",
-                                rows, cols);
+        error = cairn_error_set(CAIRN_EINVALID, "tensor of %zu x %zu elements is too large", rows,
+                                cols);
         goto done;
     }
     size_t n = rows * cols;

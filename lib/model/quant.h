@@ -92,8 +92,7 @@ uint64_t cairn_prune_count(double f, uint64_t n);
  * or an unknown format, CAIRN_ENOMEM if the keys cannot be allocated or n
  * does not fit the 32-bit index of a key.
  */
-int cairn_prune_magnitude(void *data, int fmt, size_t n, double f,
-                          struct cairn_quant_stats *st);
+int cairn_prune_magnitude(void *data, int fmt, size_t n, double f, struct cairn_quant_stats *st);
 
 /*
  * Structured pruning in place: the round(f * rows) rows of smallest L2 norm

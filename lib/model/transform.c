@@ -247,13 +247,12 @@ static int read_tensor(unsigned char **out, int fd, const struct cairn_tensor *x
         return cairn_error_set(CAIRN_ENOMEM, "tensor '%s' is too large", x->name);
     /* len was checked against the real file size by the header parser. */
     if (!(*out = malloc(len ? (size_t)len : 1)))
-        return cairn_error_set(CAIRN_ENOMEM, "out of memory for tensor '%s' (%llu bytes)",
-                               x->name, (unsigned long long)len);
+        return cairn_error_set(CAIRN_ENOMEM, "out of memory for tensor '%s' (%llu bytes)", x->name,
+                               (unsigned long long)len);
     if ((got = cairn_fs_pread_full(fd, *out, (size_t)len, (off_t)x->start)) < 0)
         return (int)got;
     if ((uint64_t)got != len)
-        return cairn_error_set(CAIRN_ERROR, "'%s' shrank while reading tensor '%s'", src,
-                               x->name);
+        return cairn_error_set(CAIRN_ERROR, "'%s' shrank while reading tensor '%s'", src, x->name);
     return 0;
 }
 
@@ -289,9 +288,8 @@ static int do_tensor(int tfd, unsigned char *data, const struct cairn_tensor *x,
             error = cairn_error_set(CAIRN_ENOMEM, "out of memory converting '%s'", x->name);
             goto done;
         }
-        if ((error = cairn_quant_convert(obuf, opts->target == CAIRN_QUANT_FP16 ? CAIRN_QF_F16
-                                                                                : CAIRN_QF_BF16,
-                                         data, fmt, n, &st)) < 0)
+        int to = opts->target == CAIRN_QUANT_FP16 ? CAIRN_QF_F16 : CAIRN_QF_BF16;
+        if ((error = cairn_quant_convert(obuf, to, data, fmt, n, &st)) < 0)
             goto done;
         error = cairn_fs_pwrite_all(tfd, obuf, n * 2, (off_t)ox->start);
         break;
@@ -385,10 +383,10 @@ int cairn_transform_file(struct cairn_transform_report *out, const char *src, co
         const struct cairn_tensor *x = &in.tensors[i];
         struct cairn_tensor_report *rep = &out->tensors[out->count];
         const char *why = cairn__transform_skip_reason(x->name, x->dtype, x->rank, opts);
-        int act = why ? ACT_KEEP
-                      : opts->op == CAIRN_TRANSFORM_PRUNE ? ACT_PRUNE
-                      : opts->target == CAIRN_QUANT_INT8  ? ACT_INT8
-                                                          : ACT_CONVERT;
+        int act = why                                 ? ACT_KEEP
+                  : opts->op == CAIRN_TRANSFORM_PRUNE ? ACT_PRUNE
+                  : opts->target == CAIRN_QUANT_INT8  ? ACT_INT8
+                                                      : ACT_CONVERT;
         int odt = act == ACT_KEEP ? x->dtype : out_dtype(opts, x->dtype);
 
         if (!(rep->name = strdup(x->name))) {
@@ -411,8 +409,8 @@ int cairn_transform_file(struct cairn_transform_report *out, const char *src, co
                 goto done;
             if (cairn_tensor_table_find(&in, sname.ptr)) {
                 error = cairn_error_set(CAIRN_EINVALID,
-                                        "cannot quantise '%s': tensor '%s' exists already",
-                                        x->name, sname.ptr);
+                                        "cannot quantise '%s': tensor '%s' exists already", x->name,
+                                        sname.ptr);
                 cairn_buf_release(&sname);
                 goto done;
             }

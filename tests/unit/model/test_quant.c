@@ -76,8 +76,8 @@ static void test_fp16_rounding(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         uint16_t h = conv16(CAIRN_QF_F16, cases[i].in, &st);
         if (h != cases[i].out)
-            fail_msg("fp16 of 0x%08x: got 0x%04x, want 0x%04x", (unsigned)cases[i].in,
-                     (unsigned)h, (unsigned)cases[i].out);
+            fail_msg("fp16 of 0x%08x: got 0x%04x, want 0x%04x", (unsigned)cases[i].in, (unsigned)h,
+                     (unsigned)cases[i].out);
     }
     /* Two finite inputs overflowed; the -Inf was already non-finite. */
     assert_int_equal(st.overflowed, 2);
@@ -124,8 +124,8 @@ static void test_bf16_rounding(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         uint16_t h = conv16(CAIRN_QF_BF16, cases[i].in, &st);
         if (h != cases[i].out)
-            fail_msg("bf16 of 0x%08x: got 0x%04x, want 0x%04x", (unsigned)cases[i].in,
-                     (unsigned)h, (unsigned)cases[i].out);
+            fail_msg("bf16 of 0x%08x: got 0x%04x, want 0x%04x", (unsigned)cases[i].in, (unsigned)h,
+                     (unsigned)cases[i].out);
     }
     assert_int_equal(st.overflowed, 2);
     assert_int_equal(st.nonfinite, 1);
@@ -358,11 +358,21 @@ static void test_prune_ties_and_orders(void **state)
     for (int kind = 0; kind < 5; kind++) {
         for (size_t i = 0; i < N; i++) {
             switch (kind) {
-            case 0: a[i] = (float)(i + 1); break;
-            case 1: a[i] = (float)(N - i); break;
-            case 2: a[i] = (float)(i < N / 2 ? i + 1 : N - i); break;
-            case 3: a[i] = 0.25f; break;
-            default: a[i] = (float)(1 + (i % 3)); break;
+            case 0:
+                a[i] = (float)(i + 1);
+                break;
+            case 1:
+                a[i] = (float)(N - i);
+                break;
+            case 2:
+                a[i] = (float)(i < N / 2 ? i + 1 : N - i);
+                break;
+            case 3:
+                a[i] = 0.25f;
+                break;
+            default:
+                a[i] = (float)(1 + (i % 3));
+                break;
             }
         }
         check_against_reference(a, N, 0.37);

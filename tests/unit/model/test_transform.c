@@ -45,13 +45,12 @@ static void write_st(const char *path, const struct spec *t, size_t n, const cha
     if (meta_json)
         assert_int_equal(cairn_buf_printf(&h, "\"__metadata__\":%s,", meta_json), 0);
     for (size_t i = 0; i < n; i++) {
-        assert_int_equal(cairn_buf_printf(&h, "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[", i ? "," : "",
-                                          t[i].name, t[i].dtype),
+        assert_int_equal(cairn_buf_printf(&h, "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[",
+                                          i ? "," : "", t[i].name, t[i].dtype),
                          0);
         for (unsigned d = 0; d < t[i].rank; d++)
-            assert_int_equal(cairn_buf_printf(&h, "%s%llu", d ? "," : "",
-                                              (unsigned long long)t[i].shape[d]),
-                             0);
+            assert_int_equal(
+                cairn_buf_printf(&h, "%s%llu", d ? "," : "", (unsigned long long)t[i].shape[d]), 0);
         assert_int_equal(cairn_buf_printf(&h, "],\"data_offsets\":[%zu,%zu]}", off, off + t[i].len),
                          0);
         off += t[i].len;
@@ -233,8 +232,8 @@ static void test_int8(void **state)
     /* Weight then scale, in the input's order. */
     const char *names[] = { "layers.0.weight", "layers.0.weight_scale", "layers.0.bias",
                             "layers.1.weight", "layers.1.weight_scale", "layers.1.bias",
-                            "norm.weight", "layer_norm.weight", "emb.weight",
-                            "proj.weight", "proj.weight_scale" };
+                            "norm.weight",     "layer_norm.weight",     "emb.weight",
+                            "proj.weight",     "proj.weight_scale" };
     assert_int_equal(t.count, sizeof(names) / sizeof(names[0]));
     for (size_t i = 0; i < t.count; i++)
         assert_string_equal(t.tensors[i].name, names[i]);
@@ -257,7 +256,8 @@ static void test_int8(void **state)
     for (size_t i = 0; i < 8; i++) {
         float sc = f32_at(&file, s, i / 4);
         float v = (float)(int8_t)file.ptr[q->start + i] * sc;
-        assert_true(fabsf(v - cairn_fp16_to_fp32(cairn_fp32_to_fp16(w1f[i]))) <= sc / 2 * 1.000001f);
+        assert_true(fabsf(v - cairn_fp16_to_fp32(cairn_fp32_to_fp16(w1f[i]))) <=
+                    sc / 2 * 1.000001f);
     }
     /* Biases, norms and integer tensors are bit-identical. */
     assert_memory_equal(file.ptr + t.tensors[2].start, b0, sizeof(b0));
