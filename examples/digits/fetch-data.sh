@@ -23,7 +23,17 @@ mkdir -p "$dir"
 scratch=$(mktemp -d "$dir/fetch.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT INT TERM
 
-(cd "$scratch" && apt-get download python3-sklearn >/dev/null)
+# As root, apt drops to the _apt user for downloads, which cannot write to our
+# private scratch directory; download as root then instead of warning.
+sandbox=
+if [ "$(id -u)" = 0 ]; then
+    sandbox="-o APT::Sandbox::User=root"
+fi
+# shellcheck disable=SC2086
+if ! (cd "$scratch" && apt-get -q $sandbox download python3-sklearn >/dev/null); then
+    echo "fetch-data: apt-get download python3-sklearn failed (run 'apt-get update' first?)" >&2
+    exit 1
+fi
 deb=$(ls "$scratch"/python3-sklearn_*.deb)
 dpkg -x "$deb" "$scratch/root"
 gz=$(find "$scratch/root" -path '*/sklearn/datasets/data/digits.csv.gz' | head -n 1)
