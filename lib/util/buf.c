@@ -188,6 +188,9 @@ int cairn_reader_varint(struct cairn_reader *r, uint64_t *out)
         uint8_t c;
         if (cairn_reader_u8(r, &c) < 0)
             return -1;
+        /* Canonical only: no bits past 64, no trailing zero group. */
+        if ((shift == 63 && c > 1) || (shift > 0 && c == 0))
+            return short_read(r);
         v |= (uint64_t)(c & 0x7f) << shift;
         if (!(c & 0x80)) {
             *out = v;
