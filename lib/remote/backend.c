@@ -235,8 +235,10 @@ int cairn_remote_put_file(struct cairn_remote *r, const char *key, int fd, uint6
     int error;
     if ((error = cairn__remote_key_valid(key)) < 0)
         return error;
-    if (len == CAIRN_REMOTE_TO_END || (error = range_valid(off, len)) < 0)
-        return error < 0 ? error : cairn_error_set(CAIRN_EINVALID, "upload needs a length");
+    if (len == CAIRN_REMOTE_TO_END)
+        return cairn_error_set(CAIRN_EINVALID, "upload of '%s' needs a length", key);
+    if ((error = range_valid(off, len)) < 0)
+        return error;
     if (fd < 0)
         return cairn_error_set(CAIRN_EINVALID, "bad file descriptor for '%s'", key);
     return r->ops->put_file(r, key, fd, off, len);

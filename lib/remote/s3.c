@@ -1366,7 +1366,8 @@ done:
 static int s3_put_file(struct cairn_remote *r, const char *key, int fd, uint64_t off, uint64_t len)
 {
     struct s3_remote *s3 = (struct s3_remote *)r;
-    if (len > s3->o.multipart_threshold && len > s3->o.part_size)
+    /* One PUT carries at most 5 GiB, whatever the threshold says. */
+    if ((len > s3->o.multipart_threshold && len > s3->o.part_size) || len > ((uint64_t)5 << 30))
         return put_multipart(s3, key, fd, off, len);
     return put_single(s3, key, fd, off, len);
 }
@@ -1404,7 +1405,7 @@ static int batch_simple(struct s3_remote *s3, const struct cairn_remote_xfer *t)
     if (t->op == CAIRN_REMOTE_GET_FD && t->fd_off > INT64_MAX)
         return 0;
     if (t->op == CAIRN_REMOTE_PUT_FILE &&
-        (t->len == CAIRN_REMOTE_TO_END ||
+        (t->len == CAIRN_REMOTE_TO_END || t->len > ((uint64_t)5 << 30) ||
          (t->len > s3->o.multipart_threshold && t->len > s3->o.part_size)))
         return 0;
     return 1;
