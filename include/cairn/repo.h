@@ -123,6 +123,15 @@ struct cairn_commit_opts {
     size_t ndata;
     const char *parent_ref;  /* NULL: the model's latest version */
     const char *code_commit; /* NULL: detect from git in the workdir */
+    /*
+     * Commit the files under this directory (anywhere on disk) instead of a
+     * stage; the stages are left alone. Used for derived versions.
+     */
+    const char *from_dir;
+    /* An extra lineage edge "derived" to this version, with a detail such as
+     * "quantize int8". */
+    const char *derived_from_ref;
+    const char *derived_detail;
 };
 int cairn_repo_commit(struct cairn_repo *repo, const struct cairn_commit_opts *opts,
                       struct cairn_version *out);

@@ -427,6 +427,7 @@ struct staged {
 
 struct add_state {
     struct cairn_repo *repo;
+    const char *root; /* ingesting a directory outside the working tree: paths relative to it */
     struct pipeline pl;
     struct staged *files;
     size_t n, cap;
@@ -497,7 +498,17 @@ static int collect(struct add_state *s, const char *abs, const struct stat *st)
         return collect_dir(s, abs);
     if (!S_ISREG(st->st_mode))
         return cairn_error_set(CAIRN_EINVALID, "'%s' is not a regular file", abs);
-    if ((error = cairn__repo_relpath(s->repo, &rel, abs)) < 0)
+    if (s->root) {
+        size_t n = strlen(s->root);
+        if (strncmp(abs, s->root, n) || abs[n] != '/') {
+            error = cairn_error_set(CAIRN_EINVALID, "'%s' is outside '%s'", abs, s->root);
+            goto done;
+        }
+        error = cairn_buf_puts(&rel, abs + n + 1);
+    } else {
+        error = cairn__repo_relpath(s->repo, &rel, abs);
+    }
+    if (error < 0)
         goto done;
     if ((error = cairn_fs_path_valid(rel.ptr)) < 0)
         goto done;
@@ -589,7 +600,8 @@ static int add_one(struct add_state *s, struct staged *f, double started)
 
     (void)started;
     memset(&base_obj, 0, sizeof(base_obj));
-    have_cache = cairn_registry_statcache_get(repo->registry, f->path, &cached) == 0;
+    /* The stat cache describes the working tree only. */
+    have_cache = !s->root && cairn_registry_statcache_get(repo->registry, f->path, &cached) == 0;
     if (have_cache && cached.size == f->st.size && cached.mtime_ns == f->st.mtime_ns &&
         cached.ctime_ns == f->st.ctime_ns && cached.ino == f->st.ino && cached.dev == f->st.dev &&
         cairn_store_has(repo->store, &cached.file) == 1) {
@@ -604,7 +616,7 @@ static int add_one(struct add_state *s, struct staged *f, double started)
         cairn__repo_load_file(repo, &cached.file, &base_obj) == 0)
         base = &base_obj;
 
-    if ((error = cairn_fs_join(&abs, repo->workdir, f->path)) < 0)
+    if ((error = cairn_fs_join(&abs, s->root ? s->root : repo->workdir, f->path)) < 0)
         goto done;
     fd = open(abs.ptr, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
@@ -720,5 +732,68 @@ done:
     cairn_buf_release(&abs);
     if (out)
         *out = stats;
+    return error;
+}
+
+int cairn__repo_ingest_dir(struct cairn_repo *repo, const char *dir, struct cairn_tree *out,
+                           struct cairn_add_stats *stats_out)
+{
+    struct add_state s;
+    struct cairn_add_stats stats;
+    struct stat st;
+    char *root = NULL;
+    size_t cap = 0;
+    int error = 0, locked = 0;
+
+    memset(&s, 0, sizeof(s));
+    memset(&stats, 0, sizeof(stats));
+    memset(out, 0, sizeof(*out));
+    s.repo = repo;
+    if (!(root = realpath(dir, NULL)))
+        return cairn_error_set_errno(errno == ENOENT ? CAIRN_ENOTFOUND : CAIRN_ERROR,
+                                     "cannot open '%s'", dir);
+    s.root = root;
+    if (stat(root, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        error = cairn_error_set(CAIRN_EINVALID, "'%s' is not a directory", dir);
+        goto done;
+    }
+    if ((error = collect_dir(&s, root)) < 0)
+        goto done;
+    if (!s.n) {
+        error = cairn_error_set(CAIRN_EINVALID, "'%s' holds no files", dir);
+        goto done;
+    }
+    if ((error = cairn__repo_lock(repo, 0)) < 0)
+        goto done;
+    locked = 1;
+    if ((error = pipeline_init(&s.pl, repo, NULL, &stats)) < 0)
+        goto done;
+    s.pl.progress_total = s.total;
+    for (size_t i = 0; i < s.n && !error; i++)
+        error = add_one(&s, &s.files[i], 0);
+    if (error < 0)
+        goto done;
+    stats.bytes_stored = cairn_store_writer_bytes(s.pl.w);
+    if ((error = cairn_store_writer_commit(s.pl.w)) < 0)
+        goto done;
+    for (size_t i = 0; i < s.n && !error; i++)
+        error = cairn_tree_add(out, &cap, s.files[i].path, s.files[i].e.mode, s.files[i].e.size,
+                               &s.files[i].e.file, &s.files[i].e.digest);
+    if (!error)
+        error = cairn_tree_sort(out);
+    stats.files = s.n;
+    stats.bytes_total = s.total;
+done:
+    pipeline_release(&s.pl);
+    if (locked)
+        cairn__repo_unlock(repo);
+    for (size_t i = 0; i < s.n; i++)
+        free(s.files[i].path);
+    free(s.files);
+    free(root);
+    if (error < 0)
+        cairn_tree_release(out);
+    if (stats_out)
+        *stats_out = stats;
     return error;
 }

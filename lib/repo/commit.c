@@ -190,7 +190,7 @@ int cairn_repo_commit(struct cairn_repo *repo, const struct cairn_commit_opts *o
     struct cairn_registry *r = repo->registry;
     struct stage_collect sc;
     struct cairn_kv_list params = { 0 }, metrics = { 0 };
-    struct cairn_version v, parent, *datav = NULL;
+    struct cairn_version v, parent, derived, *datav = NULL;
     struct cairn_lineage_edge *edges = NULL;
     struct cairn_buf enc = CAIRN_BUF_INIT;
     struct cairn_store_writer *w = NULL;
@@ -199,13 +199,14 @@ int cairn_repo_commit(struct cairn_repo *repo, const struct cairn_commit_opts *o
     const char *stage_model;
     char host[256], hex[CAIRN_OID_HEXSZ + 1];
     char *record = NULL, *git_commit = NULL;
-    int git_dirty = -1, error, locked = 0, in_tx = 0, have_parent = 0;
+    int git_dirty = -1, error, locked = 0, in_tx = 0, have_parent = 0, have_derived = 0;
     size_t nedges = 0, ndata = 0;
     json_t *rec = NULL, *jdata = NULL;
 
     memset(&sc, 0, sizeof(sc));
     memset(&v, 0, sizeof(v));
     memset(&parent, 0, sizeof(parent));
+    memset(&derived, 0, sizeof(derived));
     if (!opts->model || (error = cairn_name_valid(opts->model, "model name")) < 0)
         return opts->model ? error : cairn_error_set(CAIRN_EINVALID, "commit needs a model name");
     if (!opts->message || !*opts->message)
@@ -232,12 +233,12 @@ int cairn_repo_commit(struct cairn_repo *repo, const struct cairn_commit_opts *o
     /* Resolve every ref before taking the write lock. */
     if (opts->ndata) {
         datav = calloc(opts->ndata, sizeof(*datav));
-        edges = calloc(opts->ndata + 1, sizeof(*edges));
+        edges = calloc(opts->ndata + 2, sizeof(*edges));
         if (!datav || !edges) {
             error = cairn_error_set(CAIRN_ENOMEM, "out of memory");
             goto done;
         }
-    } else if (!(edges = calloc(1, sizeof(*edges)))) {
+    } else if (!(edges = calloc(2, sizeof(*edges)))) {
         error = cairn_error_set(CAIRN_ENOMEM, "out of memory");
         goto done;
     }
@@ -256,6 +257,11 @@ int cairn_repo_commit(struct cairn_repo *repo, const struct cairn_commit_opts *o
             goto done;
         have_parent = 1;
     }
+    if (opts->derived_from_ref) {
+        if ((error = cairn_repo_resolve(repo, opts->derived_from_ref, &derived)) < 0)
+            goto done;
+        have_derived = 1;
+    }
     if (opts->code_commit)
         git_commit = strdup(opts->code_commit);
     else
@@ -264,15 +270,24 @@ int cairn_repo_commit(struct cairn_repo *repo, const struct cairn_commit_opts *o
     if ((error = cairn__repo_lock(repo, 0)) < 0)
         goto done;
     locked = 1;
+    /*
+     * A derived version's files come from a directory: ingest them under the
+     * lock, so gc cannot drop the new chunks before the version lands.
+     */
+    if (opts->from_dir &&
+        (error = cairn__repo_ingest_dir(repo, opts->from_dir, &sc.tree, NULL)) < 0)
+        goto done;
+    for (size_t i = 0; opts->from_dir && i < sc.tree.n; i++)
+        sc.raw += sc.tree.entries[i].size;
     if ((error = cairn_registry_begin(r)) < 0)
         goto done;
     in_tx = 1;
 
     /* The model's own stage if it has one, else the default stage. */
     stage_model = opts->model;
-    if ((error = cairn_registry_stage_list(r, stage_model, stage_cb, &sc)) < 0)
+    if (!opts->from_dir && (error = cairn_registry_stage_list(r, stage_model, stage_cb, &sc)) < 0)
         goto done;
-    if (!sc.tree.n) {
+    if (!opts->from_dir && !sc.tree.n) {
         stage_model = "";
         if ((error = cairn_registry_stage_list(r, stage_model, stage_cb, &sc)) < 0)
             goto done;
@@ -328,6 +343,13 @@ int cairn_repo_commit(struct cairn_repo *repo, const struct cairn_commit_opts *o
     json_object_set_new(rec, "tree", oid_json(&v.tree));
     json_object_set_new(rec, "parent", have_parent ? oid_json(&v.parent) : json_null());
     json_object_set_new(rec, "data", jdata);
+    if (have_derived) {
+        json_t *d = json_object();
+        json_object_set_new(d, "from", oid_json(&derived.id));
+        json_object_set_new(d, "how",
+                            json_string(opts->derived_detail ? opts->derived_detail : ""));
+        json_object_set_new(rec, "derived", d);
+    }
     json_object_set_new(rec, "params", kv_to_json(&params));
     json_object_set_new(rec, "metrics", kv_to_json(&metrics));
     json_object_set_new(rec, "code_commit", git_commit ? json_string(git_commit) : json_null());
@@ -357,11 +379,16 @@ int cairn_repo_commit(struct cairn_repo *repo, const struct cairn_commit_opts *o
         snprintf(edges[nedges].kind, sizeof(edges[nedges].kind), "data");
         edges[nedges++].target = datav[i].id;
     }
+    if (have_derived) {
+        snprintf(edges[nedges].kind, sizeof(edges[nedges].kind), "derived");
+        edges[nedges].detail = (char *)opts->derived_detail;
+        edges[nedges++].target = derived.id;
+    }
     error = cairn_registry_version_insert(r, &v, record, &params, &metrics, edges, nedges);
     v.message = v.author = v.host = v.code_commit = NULL;
     if (error < 0)
         goto done;
-    if ((error = cairn_registry_stage_clear(r, stage_model)) < 0)
+    if (!opts->from_dir && (error = cairn_registry_stage_clear(r, stage_model)) < 0)
         goto done;
     {
         char subject[128], details[256];
@@ -389,6 +416,7 @@ done:
     cairn_kv_list_release(&params);
     cairn_kv_list_release(&metrics);
     cairn_version_release(&parent);
+    cairn_version_release(&derived);
     for (size_t i = 0; i < ndata; i++)
         cairn_version_release(&datav[i]);
     free(datav);

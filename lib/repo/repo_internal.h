@@ -36,6 +36,14 @@ int cairn__repo_load_file(struct cairn_repo *repo, const cairn_oid *id,
 /* Map a path given by the user (relative to the cwd) to a repository path. */
 int cairn__repo_relpath(struct cairn_repo *repo, struct cairn_buf *out, const char *abs_path);
 
+/*
+ * Ingest every file under `dir` (anywhere on disk, not staged, no stat
+ * cache) into the store and describe them as a tree, paths relative to
+ * `dir`. Used to commit derived versions (quantize, prune) and pulls.
+ */
+int cairn__repo_ingest_dir(struct cairn_repo *repo, const char *dir, struct cairn_tree *out,
+                           struct cairn_add_stats *stats);
+
 /* Load a flat JSON or YAML object of numbers, strings and booleans (params, metrics). */
 int cairn__load_kv_file(struct cairn_kv_list *out, const char *path, const char *what);
 
