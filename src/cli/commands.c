@@ -20,6 +20,7 @@ CMD(gc)
 CMD(help)
 CMD(init)
 CMD(keygen)
+CMD(loadgen)
 CMD(log)
 CMD(serve_model)
 CMD(show)
@@ -40,7 +41,7 @@ const struct cli_command cli_commands[] = {
     ROW(commit),  ROW(data),  ROW(diff),
     ROW(fsck),    ROW(gc),
     ROW(help),    ROW(init),
-    ROW(keygen),
+    ROW(keygen),  ROW(loadgen),
     ROW(log),     ROWN("serve-model", serve_model),
     ROW(show),
     ROW(sign),
