@@ -30,10 +30,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BLOCK (1u << 20)
+#define BLOCK       (1u << 20)
 #define MAX_TENSORS 100000
-#define MAX_NAME 200
-#define MAX_HEADER (100u << 20)
+#define MAX_NAME    200
+#define MAX_HEADER  (100u << 20)
 
 static const char *prog = "gen_model";
 
@@ -396,8 +396,7 @@ static int skip_metadata(struct cursor *c)
         return 0;
     }
     for (;;) {
-        if (read_string(c, buf, sizeof(buf)) || expect(c, ':') ||
-            read_string(c, buf, sizeof(buf)))
+        if (read_string(c, buf, sizeof(buf)) || expect(c, ':') || read_string(c, buf, sizeof(buf)))
             return -1;
         skip_ws(c);
         if (c->p < c->end && *c->p == ',') {
@@ -558,8 +557,8 @@ static int write_header(FILE *f, const struct model *m)
                          (unsigned long long)t->shape[d]);
             len += (size_t)n;
         }
-        n = snprintf(h + len, cap - len, "],\"data_offsets\":[%llu,%llu]}",
-                     (unsigned long long)off, (unsigned long long)(off + bytes));
+        n = snprintf(h + len, cap - len, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off,
+                     (unsigned long long)(off + bytes));
         len += (size_t)n;
         off += bytes;
     }
@@ -653,10 +652,11 @@ static int build_llama(struct model *m, uint64_t size, uint64_t seed)
     struct rng r;
     char name[MAX_NAME];
 
-    d = size >= (3ULL << 30) ? 4096 : size >= (1536ULL << 20) ? 2048
-        : size >= (256ULL << 20)                             ? 1024
-        : size >= (16ULL << 20)                              ? 512
-                                                             : 128;
+    d = size >= (3ULL << 30)      ? 4096
+        : size >= (1536ULL << 20) ? 2048
+        : size >= (256ULL << 20)  ? 1024
+        : size >= (16ULL << 20)   ? 512
+                                  : 128;
     ff = d * 11 / 4;
     kv = d / 8;
     vocab = size / (16 * d);
@@ -672,16 +672,16 @@ static int build_llama(struct model *m, uint64_t size, uint64_t seed)
         layers = 1000;
 
     rng_init(&r, seed, UINT64_MAX);
-#define ADD(nm, rows, cols, mu, sd)                                                                \
-    do {                                                                                           \
-        struct tensor *t_ = model_push(m);                                                         \
-        if (!t_)                                                                                   \
-            return -1;                                                                             \
-        tensor_set(t_, nm, DT_BF16, rows, cols);                                                   \
-        t_->op = OP_RANDOM;                                                                        \
-        t_->mean = mu;                                                                             \
-        t_->std = sd;                                                                              \
-        t_->stream = m->n;                                                                         \
+#define ADD(nm, rows, cols, mu, sd)              \
+    do {                                         \
+        struct tensor *t_ = model_push(m);       \
+        if (!t_)                                 \
+            return -1;                           \
+        tensor_set(t_, nm, DT_BF16, rows, cols); \
+        t_->op = OP_RANDOM;                      \
+        t_->mean = mu;                           \
+        t_->std = sd;                            \
+        t_->stream = m->n;                       \
     } while (0)
     /* Scales: init std 0.02 spread by training, per tensor, over [0.008, 0.05]. */
 #define SCALE() (0.008 * exp(1.83 * rng_unit(&r)))
@@ -701,8 +701,8 @@ static int build_llama(struct model *m, uint64_t size, uint64_t seed)
                  (unsigned long long)l);
         ADD(name, d, 0, 1.0, 0.05);
         for (int i = 0; i < 3; i++) {
-            snprintf(name, sizeof(name), "model.layers.%llu.mlp.%s.weight",
-                     (unsigned long long)l, mlp[i]);
+            snprintf(name, sizeof(name), "model.layers.%llu.mlp.%s.weight", (unsigned long long)l,
+                     mlp[i]);
             ADD(name, i == 2 ? d : ff, i == 2 ? ff : d, 0.0, SCALE());
         }
     }
