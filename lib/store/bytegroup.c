@@ -331,13 +331,10 @@ static size_t bg_header_len(unsigned w)
     return 2 + 4 * (size_t)w;
 }
 
-/*
- * 1 when an order-0 entropy estimate says zstd cannot save even 3% of the
- * plane: near-random mantissa bytes. Costs one pass over the plane, several
- * times cheaper than a zstd attempt that fails.
- */
-static int looks_random(const unsigned char *p, size_t n)
+/* See bytegroup.h; the codecs use it to skip mantissa planes. */
+int cairn__looks_random(const void *p_, size_t n)
 {
+    const unsigned char *p = p_;
     uint32_t h[4][256] = { { 0 } };
     double bits = 0;
     size_t i = 0;
@@ -427,7 +424,7 @@ static int bg_encode_w(struct cairn_codec_ctx *ctx, struct cairn_buf *out, const
     for (unsigned k = 0; k < w; k++) {
         const unsigned char *p = planes + (size_t)k * n;
         size_t budget = limit - used, before = out->len;
-        if (n && !looks_random(p, n)) {
+        if (n && !cairn__looks_random(p, n)) {
             error = plane_zstd(ctx, out, p, n, n - 1 < budget ? n - 1 : budget);
             if (error < 0)
                 goto fail;

@@ -30,6 +30,14 @@ void cairn_bytegroup_merge(void *dst, const void *src, size_t len, unsigned w);
 /* dst[i] = a[i] ^ b[i] for i < len; dst may be a or b. */
 void cairn_xor(void *dst, const void *a, const void *b, size_t len);
 
+/*
+ * 1 when an order-0 entropy estimate of p[0..n) says zstd cannot save even
+ * 3% (near-random bytes: mantissa planes, compressed data). One histogram
+ * pass, several times cheaper than a zstd attempt that fails. Short inputs
+ * (under 256 bytes) are never called random.
+ */
+int cairn__looks_random(const void *p, size_t n);
+
 /* For tests: 0 forces the portable loops, 1 (the default) allows SIMD. Not
  * thread-safe; call before any other thread uses these functions. */
 void cairn__bytegroup_set_simd(int on);

@@ -73,9 +73,10 @@ const struct cairn_codec_ops *cairn__codec_ops(int codec);
 const char *cairn__codec_name(int codec);
 
 /*
- * Encode with every applicable codec and append the smallest encoding to
- * `out` (RAW, a copy, when nothing shrinks the input). `*codec_out` gets the
- * codec chosen. On error `out` is unchanged.
+ * Encode with the codecs likely to win for this chunk (codec.c says which)
+ * and append the smallest encoding to `out` (RAW, a copy, when nothing
+ * shrinks the input). `*codec_out` gets the codec chosen. On error `out` is
+ * unchanged.
  */
 int cairn__codec_encode_best(struct cairn_codec_ctx *ctx, struct cairn_buf *out, int *codec_out,
                              const void *raw, size_t len, const struct cairn_codec_args *a);
