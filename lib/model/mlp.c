@@ -21,16 +21,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cblas.h>
 #include <jansson.h>
 
 #include "cairn/common.h"
 #include "model/half.h"
+#include "model/blas.h"
 #include "model/mlp.h"
 #include "util/buf.h"
 #include "util/fs.h"
 
-#define HEADER_MAX ((uint64_t)100 << 20)
+#define HEADER_MAX  ((uint64_t)100 << 20)
 #define CLASSES_MAX 65536
 
 enum wdtype { WD_F32, WD_F16, WD_BF16, WD_I8 };
@@ -90,39 +90,38 @@ static int tensor_get(const struct stfile *f, const char *name, int want, unsign
     shape = json_object_get(t, "shape");
     offs = json_object_get(t, "data_offsets");
     if (!ds || !json_is_array(shape) || !json_is_array(offs) || json_array_size(offs) != 2)
-        return cairn_error_set(CAIRN_EINVALID, "'%s': malformed entry for tensor '%s'",
-                               f->path, name);
+        return cairn_error_set(CAIRN_EINVALID, "'%s': malformed entry for tensor '%s'", f->path,
+                               name);
     dt = parse_dtype(ds);
     if (dt < 0 || (want >= 0 && dt != want) || (want == ANY_FLOAT && dt == WD_I8))
         return cairn_error_set(CAIRN_EINVALID, "'%s': tensor '%s' has unsupported dtype '%s'",
                                f->path, name, ds);
     if (json_array_size(shape) != rank)
-        return cairn_error_set(CAIRN_EINVALID, "'%s': tensor '%s' must have rank %u",
-                               f->path, name, rank);
+        return cairn_error_set(CAIRN_EINVALID, "'%s': tensor '%s' must have rank %u", f->path, name,
+                               rank);
     for (unsigned i = 0; i < rank; i++) {
         json_t *d = json_array_get(shape, i);
         json_int_t v = json_is_integer(d) ? json_integer_value(d) : -1;
         if (v < 1 || (uint64_t)v > CAIRN_MLP_MAX_WIDTH)
-            return cairn_error_set(CAIRN_EINVALID, "'%s': tensor '%s' has a bad dimension",
-                                   f->path, name);
+            return cairn_error_set(CAIRN_EINVALID, "'%s': tensor '%s' has a bad dimension", f->path,
+                                   name);
         if (dims[i] && dims[i] != (uint64_t)v)
             return cairn_error_set(CAIRN_EINVALID,
-                                   "'%s': tensor '%s' dimension %u is %lld, expected %llu",
-                                   f->path, name, i, (long long)v, (unsigned long long)dims[i]);
+                                   "'%s': tensor '%s' dimension %u is %lld, expected %llu", f->path,
+                                   name, i, (long long)v, (unsigned long long)dims[i]);
         dims[i] = (uint64_t)v;
         n *= (uint64_t)v; /* <= 2^40 for rank 2: no overflow */
     }
-    if (!json_is_integer(json_array_get(offs, 0)) || !json_is_integer(json_array_get(offs, 1))
-        || json_integer_value(json_array_get(offs, 0)) < 0
-        || json_integer_value(json_array_get(offs, 1)) < 0)
-        return cairn_error_set(CAIRN_EINVALID, "'%s': tensor '%s' has bad data_offsets",
-                               f->path, name);
+    if (!json_is_integer(json_array_get(offs, 0)) || !json_is_integer(json_array_get(offs, 1)) ||
+        json_integer_value(json_array_get(offs, 0)) < 0 ||
+        json_integer_value(json_array_get(offs, 1)) < 0)
+        return cairn_error_set(CAIRN_EINVALID, "'%s': tensor '%s' has bad data_offsets", f->path,
+                               name);
     a = (uint64_t)json_integer_value(json_array_get(offs, 0));
     b = (uint64_t)json_integer_value(json_array_get(offs, 1));
     if (a > b || b > f->size - f->data_start || b - a != n * wd_size[dt])
-        return cairn_error_set(CAIRN_EINVALID,
-                               "'%s': tensor '%s' data range does not match its shape",
-                               f->path, name);
+        return cairn_error_set(
+            CAIRN_EINVALID, "'%s': tensor '%s' data range does not match its shape", f->path, name);
     *dtype_out = dt;
     *off_out = f->data_start + a;
     return 0;
@@ -204,8 +203,8 @@ static int load_layer(struct cairn_mlp *m, const struct stfile *f, size_t i, uin
         error = cairn_error_set(CAIRN_ENOMEM, "out of memory loading '%s'", f->path);
         goto done;
     }
-    if ((error = read_floats(f, l->w, wdt, woff, l->in * l->out)) < 0
-        || (error = read_floats(f, l->b, bdt, boff, l->out)) < 0)
+    if ((error = read_floats(f, l->w, wdt, woff, l->in * l->out)) < 0 ||
+        (error = read_floats(f, l->b, bdt, boff, l->out)) < 0)
         goto done;
     if (wdt == WD_I8) {
         snprintf(name, sizeof(name), "layers.%zu.weight_scale", i);
@@ -240,12 +239,9 @@ static int parse_meta(struct cairn_mlp *m, const struct stfile *f)
 
     if (meta) {
         if (!json_is_object(meta))
-            return cairn_error_set(CAIRN_EINVALID, "'%s': __metadata__ is not an object",
-                                   f->path);
-        json_object_foreach(meta, k, v)
-            if (!json_is_string(v))
-                return cairn_error_set(CAIRN_EINVALID, "'%s': metadata '%s' is not a string",
-                                       f->path, k);
+            return cairn_error_set(CAIRN_EINVALID, "'%s': __metadata__ is not an object", f->path);
+        json_object_foreach(meta, k, v) if (!json_is_string(v)) return cairn_error_set(
+            CAIRN_EINVALID, "'%s': metadata '%s' is not a string", f->path, k);
     }
     arch = meta_get(f, "cairn.arch");
     act = meta_get(f, "cairn.activation");
@@ -260,8 +256,7 @@ static int parse_meta(struct cairn_mlp *m, const struct stfile *f)
     else if (!strcmp(act, "sigmoid"))
         m->activation = CAIRN_MLP_SIGMOID;
     else
-        return cairn_error_set(CAIRN_EINVALID, "'%s': unknown cairn.activation '%s'", f->path,
-                               act);
+        return cairn_error_set(CAIRN_EINVALID, "'%s': unknown cairn.activation '%s'", f->path, act);
     if (outp && strcmp(outp, "softmax"))
         return cairn_error_set(CAIRN_EINVALID, "'%s': unknown cairn.output '%s'", f->path, outp);
     (void)classes; /* checked against the output width once the layers are known */
@@ -279,8 +274,10 @@ static int parse_classes(struct cairn_mlp *m, const struct stfile *f, size_t n)
     for (p = s; *p; p++)
         count += *p == ',';
     if (count != n)
-        return cairn_error_set(CAIRN_EINVALID, "'%s': cairn.classes names %zu classes, the "
-                               "model has %zu", f->path, count, n);
+        return cairn_error_set(CAIRN_EINVALID,
+                               "'%s': cairn.classes names %zu classes, the "
+                               "model has %zu",
+                               f->path, count, n);
     if (!(m->labels = calloc(n, sizeof(*m->labels))))
         return cairn_error_set(CAIRN_ENOMEM, "out of memory loading '%s'", f->path);
     for (p = s; i < n; i++) {
@@ -360,7 +357,8 @@ static int count_layers(size_t *out, const struct stfile *f)
     }
     if (n == 0)
         return cairn_error_set(CAIRN_EINVALID, "'%s': no tensor 'layers.0.weight'", f->path);
-    json_object_foreach(f->root, k, v) {
+    json_object_foreach(f->root, k, v)
+    {
         char *end;
         unsigned long idx;
         if (strncmp(k, "layers.", 7))
@@ -368,8 +366,10 @@ static int count_layers(size_t *out, const struct stfile *f)
         errno = 0;
         idx = strtoul(k + 7, &end, 10);
         if (end == k + 7 || errno || idx >= n)
-            return cairn_error_set(CAIRN_EINVALID, "'%s': tensor '%s' is not part of layers "
-                                   "0..%zu", f->path, k, n - 1);
+            return cairn_error_set(CAIRN_EINVALID,
+                                   "'%s': tensor '%s' is not part of layers "
+                                   "0..%zu",
+                                   f->path, k, n - 1);
     }
     *out = n;
     return 0;
@@ -388,8 +388,8 @@ int cairn_mlp_load(struct cairn_mlp **out, const char *path)
         error = cairn_error_set(CAIRN_ENOMEM, "out of memory loading '%s'", path);
         goto done;
     }
-    if ((error = open_header(&f)) < 0 || (error = parse_meta(m, &f)) < 0
-        || (error = count_layers(&n, &f)) < 0)
+    if ((error = open_header(&f)) < 0 || (error = parse_meta(m, &f)) < 0 ||
+        (error = count_layers(&n, &f)) < 0)
         goto done;
     for (size_t i = 0; i < n; i++) {
         if ((error = load_layer(m, &f, i, i ? m->layers[i - 1].out : 0, &params)) < 0)
@@ -446,8 +446,10 @@ int cairn_mlp_load_dir(struct cairn_mlp **out, const char *dir)
         if (e->d_name[0] == '.' || !has_suffix(e->d_name, ".safetensors"))
             continue;
         if (found++) {
-            error = cairn_error_set(CAIRN_EINVALID, "'%s' holds several *.safetensors files and "
-                                    "no model.safetensors", dir);
+            error = cairn_error_set(CAIRN_EINVALID,
+                                    "'%s' holds several *.safetensors files and "
+                                    "no model.safetensors",
+                                    dir);
             goto done;
         }
         cairn_buf_clear(&path);
@@ -576,8 +578,9 @@ int cairn_mlp_infer(const struct cairn_mlp *m, float *out, const float *x, size_
         float *y = i + 1 == m->nlayers ? out : bufs[i & 1];
         for (size_t r = 0; r < rows; r++)
             memcpy(y + r * l->out, l->b, l->out * sizeof(float));
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)l->out, (int)l->in,
-                    1.0f, in, (int)l->in, l->w, (int)l->in, 1.0f, y, (int)l->out);
+        if ((error = cairn__sgemm_abt((int)rows, (int)l->out, (int)l->in, 1.0f, in, (int)l->in,
+                                      l->w, (int)l->in, 1.0f, y, (int)l->out)) < 0)
+            goto done;
         if (i + 1 < m->nlayers)
             activate(y, rows * l->out, m->activation);
         in = y;

@@ -29,7 +29,7 @@ enum cairn_mlp_activation {
 
 /* Caps on what a file may ask for; a model over them is CAIRN_EINVALID. */
 #define CAIRN_MLP_MAX_LAYERS 64
-#define CAIRN_MLP_MAX_WIDTH ((uint64_t)1 << 20)  /* features or units per layer */
+#define CAIRN_MLP_MAX_WIDTH  ((uint64_t)1 << 20) /* features or units per layer */
 #define CAIRN_MLP_MAX_PARAMS ((uint64_t)1 << 26) /* 64 Mi parameters = 256 MiB fp32 */
 
 /*

@@ -32,16 +32,16 @@
 #include "cairn/common.h"
 #include "serve/http.h"
 
-#define container_of(p, type, member) ((type *)(void *)((char *)(p) - offsetof(type, member)))
-#define LINGER_MS 2000
-#define READ_BUF 65536
+#define container_of(p, type, member) ((type *)(void *)((char *)(p)-offsetof(type, member)))
+#define LINGER_MS                     2000
+#define READ_BUF                      65536
 
 /* ---- shared parsing ---- */
 
 struct msg {
     llhttp_t parser;
-    struct cairn_buf head;  /* url\0name\0value\0... */
-    size_t hbytes;          /* raw URL + header bytes, what the limit counts */
+    struct cairn_buf head; /* url\0name\0value\0... */
+    size_t hbytes;         /* raw URL + header bytes, what the limit counts */
     size_t url_len;
     int in_field, in_value;
     size_t nh;
@@ -49,7 +49,7 @@ struct msg {
     struct cairn_http_header hdrs[CAIRN_HTTP_MAX_HEADERS];
     struct cairn_buf body;
     size_t max_headers, max_url, max_header_bytes, max_body;
-    int error_status;       /* 413, 414, 431 when a limit stopped the parse */
+    int error_status; /* 413, 414, 431 when a limit stopped the parse */
     int keep_alive;
     int complete;
 };
@@ -216,33 +216,60 @@ const char *cairn_http_header_find(const struct cairn_http_header *h, size_t n, 
 const char *cairn_http_reason(int status)
 {
     switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Content";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Unknown";
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Content";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return "Unknown";
     }
 }
 
@@ -284,8 +311,10 @@ int cairn_http_parse_addr(struct sockaddr_storage *out, const char *addr)
     if (r == 0)
         return 0;
 bad:
-    return cairn_error_set(CAIRN_EINVALID, "bad address '%s' (expected HOST:PORT, [V6]:PORT or "
-                           ":PORT with a numeric host)", addr);
+    return cairn_error_set(CAIRN_EINVALID,
+                           "bad address '%s' (expected HOST:PORT, [V6]:PORT or "
+                           ":PORT with a numeric host)",
+                           addr);
 }
 
 /* ---- server ---- */
@@ -311,7 +340,7 @@ struct conn {
     int is_head;
     cairn_http_cancel_fn cancel;
     void *cancel_arg;
-    struct cairn_buf out;           /* response head, plus any body bytes we copied */
+    struct cairn_buf out; /* response head, plus any body bytes we copied */
     void (*body_free)(void *);
     void *body_owned;
     struct cairn_buf pending, work; /* input received while a request was out */
@@ -513,13 +542,14 @@ int cairn_http_respond(struct cairn_http_req *req, const struct cairn_http_respo
         c->close_after = 1;
     cairn_buf_clear(&c->out);
     if (cairn_buf_printf(&c->out, "HTTP/1.1 %d %s\r\n", resp->status,
-                         cairn_http_reason(resp->status)) < 0
-        || (resp->content_type
-            && cairn_buf_printf(&c->out, "Content-Type: %s\r\n", resp->content_type) < 0)
-        || (resp->headers && cairn_buf_puts(&c->out, resp->headers) < 0)
-        || cairn_buf_printf(&c->out, "Content-Length: %zu\r\n%s\r\n", resp->body_len,
-                            c->close_after ? "Connection: close\r\n"
-                            : req->http_minor == 0 ? "Connection: keep-alive\r\n" : "") < 0) {
+                         cairn_http_reason(resp->status)) < 0 ||
+        (resp->content_type &&
+         cairn_buf_printf(&c->out, "Content-Type: %s\r\n", resp->content_type) < 0) ||
+        (resp->headers && cairn_buf_puts(&c->out, resp->headers) < 0) ||
+        cairn_buf_printf(&c->out, "Content-Length: %zu\r\n%s\r\n", resp->body_len,
+                         c->close_after         ? "Connection: close\r\n"
+                         : req->http_minor == 0 ? "Connection: keep-alive\r\n"
+                                                : "") < 0) {
         release_owned_body(resp);
         error = CAIRN_ENOMEM;
         conn_close(c);
@@ -684,11 +714,13 @@ static const llhttp_settings_t *server_settings(void)
 /* Answer a request the parser rejected, then close. */
 static void conn_reject(struct conn *c, int status)
 {
-    static const char *const msgs[] = { "bad request\n", "content too large\n",
-                                        "uri too long\n", "request header fields too large\n",
-                                        "request timeout\n" };
-    const char *body = status == 413 ? msgs[1] : status == 414 ? msgs[2]
-                       : status == 431 ? msgs[3] : status == 408 ? msgs[4] : msgs[0];
+    static const char *const msgs[] = { "bad request\n", "content too large\n", "uri too long\n",
+                                        "request header fields too large\n", "request timeout\n" };
+    const char *body = status == 413   ? msgs[1]
+                       : status == 414 ? msgs[2]
+                       : status == 431 ? msgs[3]
+                       : status == 408 ? msgs[4]
+                                       : msgs[0];
     c->state = ST_HANDLING;
     c->refs++;
     c->close_after = 1;
@@ -817,8 +849,8 @@ int cairn__http_server_adopt(struct cairn_http_server *s, uv_os_sock_t fd)
 }
 
 int cairn_http_server_new(struct cairn_http_server **out, uv_loop_t *loop, const char *addr,
-                          const struct cairn_http_server_opts *opts,
-                          cairn_http_handler_fn handler, void *userdata)
+                          const struct cairn_http_server_opts *opts, cairn_http_handler_fn handler,
+                          void *userdata)
 {
     struct cairn_http_server *s = NULL;
     struct sockaddr_storage sa;
@@ -841,9 +873,9 @@ int cairn_http_server_new(struct cairn_http_server **out, uv_loop_t *loop, const
     uv_tcp_init(loop, &s->listener);
     s->listener.data = s;
     s->listener_open = 1;
-    if ((r = uv_tcp_bind(&s->listener, (struct sockaddr *)&sa, 0)) < 0
-        || (r = uv_listen((uv_stream_t *)&s->listener, s->opts.backlog, on_connection)) < 0
-        || (r = uv_tcp_getsockname(&s->listener, (struct sockaddr *)&sa, &namelen)) < 0) {
+    if ((r = uv_tcp_bind(&s->listener, (struct sockaddr *)&sa, 0)) < 0 ||
+        (r = uv_listen((uv_stream_t *)&s->listener, s->opts.backlog, on_connection)) < 0 ||
+        (r = uv_tcp_getsockname(&s->listener, (struct sockaddr *)&sa, &namelen)) < 0) {
         error = cairn_error_set(CAIRN_ERROR, "cannot listen on '%s': %s", addr, uv_strerror(r));
         cairn_http_server_shutdown(s);
         s = NULL;
@@ -897,7 +929,7 @@ struct cconn {
     uv_write_t wreq;
     struct upstream *up;
     struct creq *req;
-    struct cconn *next, *prev; /* idle list of the upstream */
+    struct cconn *next, *prev;   /* idle list of the upstream */
     struct cconn *anext, *aprev; /* every connection of the upstream */
     int idle;
     int connected;
@@ -912,7 +944,7 @@ struct creq {
     struct cairn_buf data; /* the serialised request */
     cairn_http_client_cb cb;
     void *arg;
-    uint64_t deadline;     /* uv_now() based; 0 none */
+    uint64_t deadline; /* uv_now() based; 0 none */
     int retried;
     int is_head;
     struct creq *next;
@@ -1160,13 +1192,13 @@ static void on_cconn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     if (nread < 0) {
-        if (nread == UV_EOF && cc->got_bytes && llhttp_finish(&cc->m.parser) == HPE_PAUSED
-            && cc->m.complete) {
+        if (nread == UV_EOF && cc->got_bytes && llhttp_finish(&cc->m.parser) == HPE_PAUSED &&
+            cc->m.complete) {
             cconn_complete(cc, 0); /* a response delimited by the close */
             return;
         }
-        cconn_fail(cc, cairn_error_set(CAIRN_ERROR, "connection to '%s' failed: %s",
-                                       cc->up->addr, uv_strerror((int)nread)));
+        cconn_fail(cc, cairn_error_set(CAIRN_ERROR, "connection to '%s' failed: %s", cc->up->addr,
+                                       uv_strerror((int)nread)));
         return;
     }
     cc->got_bytes = 1;
@@ -1180,9 +1212,9 @@ static void on_cconn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (e != HPE_OK) {
         int code = cc->m.error_status == 413 ? CAIRN_ENOMEM : CAIRN_ERROR;
         cc->got_bytes = 1; /* never retry a request the upstream answered */
-        cconn_fail(cc, cairn_error_set(code, "bad response from '%s': %s", cc->up->addr,
-                                       cc->m.error_status == 413 ? "too large"
-                                       : llhttp_errno_name(e)));
+        cconn_fail(cc,
+                   cairn_error_set(code, "bad response from '%s': %s", cc->up->addr,
+                                   cc->m.error_status == 413 ? "too large" : llhttp_errno_name(e)));
     }
 }
 
@@ -1275,8 +1307,7 @@ static struct cconn *cconn_new(struct upstream *up)
         up->all->aprev = cc;
     up->all = cc;
     up->nconns++;
-    msg_init(&cc->m, CAIRN_HTTP_MAX_HEADERS, SIZE_MAX, c->opts.max_header_bytes,
-             c->opts.max_body);
+    msg_init(&cc->m, CAIRN_HTTP_MAX_HEADERS, SIZE_MAX, c->opts.max_header_bytes, c->opts.max_body);
     if (uv_tcp_connect(&cc->connect, &cc->tcp, (struct sockaddr *)&up->sa, on_cconn_connect) < 0) {
         cconn_close(cc);
         return NULL;
@@ -1318,9 +1349,8 @@ static void pump(struct upstream *up)
 }
 
 int cairn_http_client_request(struct cairn_http_client *c, const char *addr, const char *method,
-                              const char *path, const char *headers, const void *body,
-                              size_t len, uint64_t timeout_ms, cairn_http_client_cb cb,
-                              void *arg)
+                              const char *path, const char *headers, const void *body, size_t len,
+                              uint64_t timeout_ms, cairn_http_client_cb cb, void *arg)
 {
     struct upstream *up;
     struct creq *r = NULL;
@@ -1353,8 +1383,8 @@ int cairn_http_client_request(struct cairn_http_client *c, const char *addr, con
     }
     cairn_buf_init(&r->data, 0);
     if (cairn_buf_printf(&r->data, "%s %s HTTP/1.1\r\nHost: %s\r\n%sContent-Length: %zu\r\n\r\n",
-                         method, path, addr, headers ? headers : "", len) < 0
-        || (len && cairn_buf_put(&r->data, body, len) < 0)) {
+                         method, path, addr, headers ? headers : "", len) < 0 ||
+        (len && cairn_buf_put(&r->data, body, len) < 0)) {
         error = CAIRN_ENOMEM;
         goto done;
     }
@@ -1457,9 +1487,9 @@ static void sync_cb(int error, const struct cairn_http_resp *resp, void *arg)
     }
     for (size_t i = 0; i < resp->nheaders; i++) {
         if (cairn_buf_put(&st->out->headers, resp->headers[i].name,
-                          strlen(resp->headers[i].name) + 1) < 0
-            || cairn_buf_put(&st->out->headers, resp->headers[i].value,
-                             strlen(resp->headers[i].value) + 1) < 0) {
+                          strlen(resp->headers[i].name) + 1) < 0 ||
+            cairn_buf_put(&st->out->headers, resp->headers[i].value,
+                          strlen(resp->headers[i].value) + 1) < 0) {
             st->error = CAIRN_ENOMEM;
             return;
         }
@@ -1528,8 +1558,7 @@ bad:
 }
 
 int cairn_http_request_sync(struct cairn_http_result *out, const char *url, const char *method,
-                            const char *headers, const void *body, size_t len,
-                            uint64_t timeout_ms)
+                            const char *headers, const void *body, size_t len, uint64_t timeout_ms)
 {
     uv_loop_t loop;
     struct cairn_http_client *c = NULL;
@@ -1557,8 +1586,8 @@ int cairn_http_request_sync(struct cairn_http_result *out, const char *url, cons
         goto done;
     while (!st.done && uv_run(&loop, UV_RUN_ONCE))
         ;
-    error = st.done ? st.error : cairn_error_set(CAIRN_ERROR, "request to '%s' never finished",
-                                                 url);
+    error =
+        st.done ? st.error : cairn_error_set(CAIRN_ERROR, "request to '%s' never finished", url);
     if (st.error < 0)
         cairn_error_set(st.error, "%s", st.msg);
 done:

@@ -54,16 +54,16 @@ struct cairn_http_server;
  * valid until cairn_http_respond() returns.
  */
 struct cairn_http_req {
-    const char *method;  /* "GET", "POST", ... */
-    const char *path;    /* decoded nothing: the raw path, without the query */
-    const char *query;   /* the part after '?', or "" */
+    const char *method; /* "GET", "POST", ... */
+    const char *path;   /* decoded nothing: the raw path, without the query */
+    const char *query;  /* the part after '?', or "" */
     const struct cairn_http_header *headers;
     size_t nheaders;
-    const char *body;    /* NUL-terminated for convenience; body_len excludes the NUL */
+    const char *body; /* NUL-terminated for convenience; body_len excludes the NUL */
     size_t body_len;
-    int http_minor;      /* 0 or 1 */
-    int keep_alive;      /* the client allows another request on this connection */
-    void *userdata;      /* as given to cairn_http_server_new() */
+    int http_minor; /* 0 or 1 */
+    int keep_alive; /* the client allows another request on this connection */
+    void *userdata; /* as given to cairn_http_server_new() */
 };
 
 /*
@@ -83,13 +83,13 @@ typedef void (*cairn_http_cancel_fn)(struct cairn_http_req *req, void *arg);
 void cairn_http_req_on_cancel(struct cairn_http_req *req, cairn_http_cancel_fn fn, void *arg);
 
 struct cairn_http_server_opts {
-    size_t max_header_bytes;     /* URL plus all header names and values; 431 beyond */
-    size_t max_headers;          /* count; 431 beyond (at most CAIRN_HTTP_MAX_HEADERS) */
-    size_t max_url;              /* 414 beyond */
-    size_t max_body;             /* 413 beyond */
-    uint64_t idle_timeout_ms;    /* keep-alive connection with no request under way */
-    uint64_t header_timeout_ms;  /* first byte of a request to the end of its headers */
-    uint64_t body_timeout_ms;    /* end of headers to end of body; also each response write */
+    size_t max_header_bytes;    /* URL plus all header names and values; 431 beyond */
+    size_t max_headers;         /* count; 431 beyond (at most CAIRN_HTTP_MAX_HEADERS) */
+    size_t max_url;             /* 414 beyond */
+    size_t max_body;            /* 413 beyond */
+    uint64_t idle_timeout_ms;   /* keep-alive connection with no request under way */
+    uint64_t header_timeout_ms; /* first byte of a request to the end of its headers */
+    uint64_t body_timeout_ms;   /* end of headers to end of body; also each response write */
     int backlog;
 };
 #define CAIRN_HTTP_MAX_HEADERS 128
@@ -105,8 +105,8 @@ void cairn_http_server_opts_init(struct cairn_http_server_opts *o);
  * address, CAIRN_ERROR with the system's reason when it cannot bind.
  */
 int cairn_http_server_new(struct cairn_http_server **out, uv_loop_t *loop, const char *addr,
-                          const struct cairn_http_server_opts *opts,
-                          cairn_http_handler_fn handler, void *userdata);
+                          const struct cairn_http_server_opts *opts, cairn_http_handler_fn handler,
+                          void *userdata);
 
 /* The port the server listens on. */
 int cairn_http_server_port(const struct cairn_http_server *s);
@@ -159,7 +159,7 @@ struct cairn_http_client_opts {
     size_t max_conns_per_upstream; /* further requests queue */
     size_t max_body;               /* responses larger fail with CAIRN_ENOMEM */
     size_t max_header_bytes;
-    uint64_t idle_timeout_ms;      /* pooled connections unused this long are closed */
+    uint64_t idle_timeout_ms; /* pooled connections unused this long are closed */
 };
 /* Defaults: 64 connections per upstream, 64 MiB body, 64 KiB headers, 30 s idle. */
 void cairn_http_client_opts_init(struct cairn_http_client_opts *o);
@@ -196,9 +196,8 @@ int cairn_http_client_new(struct cairn_http_client **out, uv_loop_t *loop,
  * not be called).
  */
 int cairn_http_client_request(struct cairn_http_client *c, const char *addr, const char *method,
-                              const char *path, const char *headers, const void *body,
-                              size_t len, uint64_t timeout_ms, cairn_http_client_cb cb,
-                              void *arg);
+                              const char *path, const char *headers, const void *body, size_t len,
+                              uint64_t timeout_ms, cairn_http_client_cb cb, void *arg);
 
 /*
  * Fail every pending request (their callbacks run with CAIRN_ERROR), close
@@ -230,7 +229,6 @@ const char *cairn_http_result_header(const struct cairn_http_result *r, const ch
  * Thread-safe (each call has its own loop).
  */
 int cairn_http_request_sync(struct cairn_http_result *out, const char *url, const char *method,
-                            const char *headers, const void *body, size_t len,
-                            uint64_t timeout_ms);
+                            const char *headers, const void *body, size_t len, uint64_t timeout_ms);
 
 #endif

@@ -53,7 +53,8 @@ static int flatten(struct flat *f, json_t *v, int depth)
 
     if (depth > MAX_NEST)
         return cairn_error_set(CAIRN_EINVALID, "input data nested too deeply");
-    json_array_foreach(v, i, e) {
+    json_array_foreach(v, i, e)
+    {
         double d;
         if (json_is_array(e)) {
             int error = flatten(f, e, depth + 1);
@@ -68,10 +69,10 @@ static int flatten(struct flat *f, json_t *v, int depth)
             return cairn_error_set(CAIRN_EINVALID, "input data element %zu is negative", f->n);
         d = json_number_value(e);
         if (!isfinite(d) || fabs(d) > FLT_MAX)
-            return cairn_error_set(CAIRN_EINVALID, "input data element %zu is out of range",
-                                   f->n);
+            return cairn_error_set(CAIRN_EINVALID, "input data element %zu is out of range", f->n);
         if (f->n >= f->cap)
-            return cairn_error_set(CAIRN_EINVALID, "input data has more elements than its "
+            return cairn_error_set(CAIRN_EINVALID,
+                                   "input data has more elements than its "
                                    "shape");
         f->out[f->n++] = (float)d;
     }
@@ -126,7 +127,8 @@ int cairn_oip_decode_infer(struct cairn_oip_request *out, const char *body, size
     shape = json_object_get(in, "shape");
     data = json_object_get(in, "data");
     if (!json_is_object(in) || !name || !dt || !json_is_array(shape) || !json_is_array(data)) {
-        error = cairn_error_set(CAIRN_EINVALID, "an input needs 'name', 'shape', 'datatype' "
+        error = cairn_error_set(CAIRN_EINVALID,
+                                "an input needs 'name', 'shape', 'datatype' "
                                 "and 'data'");
         goto done;
     }
@@ -170,12 +172,11 @@ int cairn_oip_decode_infer(struct cairn_oip_request *out, const char *body, size
     if ((error = flatten(&f, data, 0)) < 0)
         goto done;
     if (f.n != f.cap) {
-        error = cairn_error_set(CAIRN_EINVALID, "input data has %zu elements, shape says %zu",
-                                f.n, f.cap);
+        error = cairn_error_set(CAIRN_EINVALID, "input data has %zu elements, shape says %zu", f.n,
+                                f.cap);
         goto done;
     }
-    if (!(out->input_name = strdup(name))
-        || (idv && !(out->id = strdup(json_string_value(idv))))) {
+    if (!(out->input_name = strdup(name)) || (idv && !(out->id = strdup(json_string_value(idv))))) {
         error = cairn_error_set(CAIRN_ENOMEM, "out of memory");
         goto done;
     }
@@ -194,11 +195,21 @@ int cairn_json_put_string(struct cairn_buf *out, const char *s)
         const char *esc = NULL;
         char u[7];
         switch (*p) {
-        case '"': esc = "\\\""; break;
-        case '\\': esc = "\\\\"; break;
-        case '\n': esc = "\\n"; break;
-        case '\r': esc = "\\r"; break;
-        case '\t': esc = "\\t"; break;
+        case '"':
+            esc = "\\\"";
+            break;
+        case '\\':
+            esc = "\\\\";
+            break;
+        case '\n':
+            esc = "\\n";
+            break;
+        case '\r':
+            esc = "\\r";
+            break;
+        case '\t':
+            esc = "\\t";
+            break;
         default:
             if (*p < 0x20) {
                 memcpy(u, "\\u00", 4);
@@ -214,14 +225,17 @@ int cairn_json_put_string(struct cairn_buf *out, const char *s)
     return cairn_buf_putc(out, '"');
 }
 
-int cairn_oip_encode_infer(struct cairn_buf *out, const char *model_name,
-                           const char *model_version, const char *id, const float *probs,
-                           const size_t *labels, size_t rows, size_t classes,
-                           const char *const *class_names)
+int cairn_oip_encode_infer(struct cairn_buf *out, const char *model_name, const char *model_version,
+                           const char *id, const float *probs, const size_t *labels, size_t rows,
+                           size_t classes, const char *const *class_names)
 {
     int error = 0;
 
-#define PUT(expr) do { if ((error = (expr)) < 0) goto done; } while (0)
+#define PUT(expr)                 \
+    do {                          \
+        if ((error = (expr)) < 0) \
+            goto done;            \
+    } while (0)
     PUT(cairn_buf_puts(out, "{\"model_name\":"));
     PUT(cairn_json_put_string(out, model_name));
     PUT(cairn_buf_puts(out, ",\"model_version\":"));
@@ -230,18 +244,24 @@ int cairn_oip_encode_infer(struct cairn_buf *out, const char *model_name,
         PUT(cairn_buf_puts(out, ",\"id\":"));
         PUT(cairn_json_put_string(out, id));
     }
-    PUT(cairn_buf_printf(out, ",\"outputs\":[{\"name\":\"probabilities\",\"shape\":[%zu,%zu],"
-                         "\"datatype\":\"FP32\",\"data\":[", rows, classes));
+    PUT(cairn_buf_printf(out,
+                         ",\"outputs\":[{\"name\":\"probabilities\",\"shape\":[%zu,%zu],"
+                         "\"datatype\":\"FP32\",\"data\":[",
+                         rows, classes));
     for (size_t i = 0; i < rows * classes; i++)
         PUT(cairn_buf_printf(out, i ? ",%.9g" : "%.9g", (double)probs[i]));
-    PUT(cairn_buf_printf(out, "]},{\"name\":\"label\",\"shape\":[%zu],\"datatype\":\"INT64\","
-                         "\"data\":[", rows));
+    PUT(cairn_buf_printf(out,
+                         "]},{\"name\":\"label\",\"shape\":[%zu],\"datatype\":\"INT64\","
+                         "\"data\":[",
+                         rows));
     for (size_t i = 0; i < rows; i++)
         PUT(cairn_buf_printf(out, i ? ",%zu" : "%zu", labels[i]));
     PUT(cairn_buf_puts(out, "]}"));
     if (class_names) {
-        PUT(cairn_buf_printf(out, ",{\"name\":\"class\",\"shape\":[%zu],\"datatype\":\"BYTES\","
-                             "\"data\":[", rows));
+        PUT(cairn_buf_printf(out,
+                             ",{\"name\":\"class\",\"shape\":[%zu],\"datatype\":\"BYTES\","
+                             "\"data\":[",
+                             rows));
         for (size_t i = 0; i < rows; i++) {
             if (i)
                 PUT(cairn_buf_putc(out, ','));
@@ -265,12 +285,15 @@ int cairn_oip_encode_metadata(struct cairn_buf *out, const char *model_name,
     PUT(cairn_json_put_string(out, model_version));
     PUT(cairn_buf_puts(out, "],\"platform\":"));
     PUT(cairn_json_put_string(out, platform));
-    PUT(cairn_buf_printf(out, ",\"inputs\":[{\"name\":\"input\",\"datatype\":\"FP32\","
+    PUT(cairn_buf_printf(out,
+                         ",\"inputs\":[{\"name\":\"input\",\"datatype\":\"FP32\","
                          "\"shape\":[-1,%zu]}],\"outputs\":[{\"name\":\"probabilities\","
                          "\"datatype\":\"FP32\",\"shape\":[-1,%zu]},{\"name\":\"label\","
-                         "\"datatype\":\"INT64\",\"shape\":[-1]}%s]}", features, classes,
+                         "\"datatype\":\"INT64\",\"shape\":[-1]}%s]}",
+                         features, classes,
                          has_class_names ? ",{\"name\":\"class\",\"datatype\":\"BYTES\","
-                         "\"shape\":[-1]}" : ""));
+                                           "\"shape\":[-1]}"
+                                         : ""));
 done:
     return error;
 }

@@ -27,7 +27,7 @@ struct cairn_oip_request {
     char *id;         /* NULL when the request had none; owned */
     char *input_name; /* owned */
     size_t rows, cols;
-    float *data;      /* rows * cols, row-major; owned */
+    float *data; /* rows * cols, row-major; owned */
 };
 
 /*
@@ -46,10 +46,9 @@ void cairn_oip_request_release(struct cairn_oip_request *r);
  * and their argmax `labels`. `id` may be NULL; `class_names` may be NULL or
  * hold `classes` strings (the "class" output is then added).
  */
-int cairn_oip_encode_infer(struct cairn_buf *out, const char *model_name,
-                           const char *model_version, const char *id, const float *probs,
-                           const size_t *labels, size_t rows, size_t classes,
-                           const char *const *class_names);
+int cairn_oip_encode_infer(struct cairn_buf *out, const char *model_name, const char *model_version,
+                           const char *id, const float *probs, const size_t *labels, size_t rows,
+                           size_t classes, const char *const *class_names);
 
 /* Append model metadata: name, versions [version], platform, inputs/outputs. */
 int cairn_oip_encode_metadata(struct cairn_buf *out, const char *model_name,

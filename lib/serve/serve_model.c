@@ -72,8 +72,9 @@ static void on_delayed_closed(uv_handle_t *h)
 static void delayed_fire(uv_timer_t *t)
 {
     struct delayed *d = t->data;
-    struct cairn_http_response r = { d->status, "application/json", NULL, d->body, d->len,
-                                     body_free };
+    struct cairn_http_response r = {
+        d->status, "application/json", NULL, d->body, d->len, body_free
+    };
     d->sm->delayed--;
     cairn_http_respond(d->req, &r);
     uv_close((uv_handle_t *)&d->timer, on_delayed_closed);
@@ -261,10 +262,9 @@ static void handler(struct cairn_http_req *req, void *ud)
             answer_error(s, req, 404, "unknown model", 0);
         else if (!s->ready)
             answer_error(s, req, 503, "model is loading", 0);
-        else if (cairn_oip_encode_metadata(&b, s->name, s->version, "cairn-mlp",
-                                           cairn_mlp_num_inputs(s->mlp),
-                                           cairn_mlp_num_classes(s->mlp),
-                                           cairn_mlp_class_label(s->mlp, 0) != NULL) < 0)
+        else if (cairn_oip_encode_metadata(
+                     &b, s->name, s->version, "cairn-mlp", cairn_mlp_num_inputs(s->mlp),
+                     cairn_mlp_num_classes(s->mlp), cairn_mlp_class_label(s->mlp, 0) != NULL) < 0)
             answer_error(s, req, 500, "out of memory", 0);
         else
             answer(s, req, 200, &b, 0);
@@ -327,8 +327,8 @@ int cairn_serve_model_run(const char *model_dir, const char *model_name, const c
         return cairn_error_set(CAIRN_ENOMEM, "out of memory");
     if (opts)
         s->opts = *opts;
-    if (!(s->opts.error_rate >= 0 && s->opts.error_rate <= 1)
-        || !(s->opts.wrong_rate >= 0 && s->opts.wrong_rate <= 1)) {
+    if (!(s->opts.error_rate >= 0 && s->opts.error_rate <= 1) ||
+        !(s->opts.wrong_rate >= 0 && s->opts.wrong_rate <= 1)) {
         error = cairn_error_set(CAIRN_EINVALID, "fault rates must lie between 0 and 1");
         goto done;
     }

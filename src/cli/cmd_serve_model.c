@@ -115,9 +115,9 @@ int cmd_serve_model(int argc, char **argv)
         }
     }
     if (dir ? optind != argc : optind != argc - 1)
-        return cli_usage("serve-model", dir ? "give either REF or --dir, not both"
-                         : optind >= argc ? "which version? give a REF or --dir DIR"
-                                          : "too many arguments");
+        return cli_usage("serve-model", dir              ? "give either REF or --dir, not both"
+                                        : optind >= argc ? "which version? give a REF or --dir DIR"
+                                                         : "too many arguments");
     if (!dir && name)
         return cli_usage("serve-model", "--name only goes with --dir (a REF names its model)");
     if (name && (error = cairn_name_valid(name, "model name")) < 0)

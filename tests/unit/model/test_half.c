@@ -179,12 +179,9 @@ static void test_against_compiler(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fp16_all_patterns),
-        cmocka_unit_test(test_bf16_all_patterns),
-        cmocka_unit_test(test_fp16_midpoints),
-        cmocka_unit_test(test_bf16_midpoints),
-        cmocka_unit_test(test_specials),
-        cmocka_unit_test(test_arrays),
+        cmocka_unit_test(test_fp16_all_patterns), cmocka_unit_test(test_bf16_all_patterns),
+        cmocka_unit_test(test_fp16_midpoints),    cmocka_unit_test(test_bf16_midpoints),
+        cmocka_unit_test(test_specials),          cmocka_unit_test(test_arrays),
 #ifdef __FLT16_MAX__
         cmocka_unit_test(test_against_compiler),
 #endif

@@ -69,13 +69,17 @@ static void write_st(const char *path, const struct t *ts, int n, const char *me
             }
         }
         if (ts[i].rank == 2)
-            cairn_buf_printf(&hdr, "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[%d,%d],"
-                             "\"data_offsets\":[%zu,%zu]}", i ? "," : "", ts[i].name,
-                             ts[i].dtype, ts[i].shape[0], ts[i].shape[1], start, data.len);
+            cairn_buf_printf(&hdr,
+                             "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[%d,%d],"
+                             "\"data_offsets\":[%zu,%zu]}",
+                             i ? "," : "", ts[i].name, ts[i].dtype, ts[i].shape[0], ts[i].shape[1],
+                             start, data.len);
         else
-            cairn_buf_printf(&hdr, "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[%d],"
-                             "\"data_offsets\":[%zu,%zu]}", i ? "," : "", ts[i].name,
-                             ts[i].dtype, ts[i].shape[0], start, data.len);
+            cairn_buf_printf(&hdr,
+                             "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[%d],"
+                             "\"data_offsets\":[%zu,%zu]}",
+                             i ? "," : "", ts[i].name, ts[i].dtype, ts[i].shape[0], start,
+                             data.len);
     }
     assert_int_equal(cairn_buf_putc(&hdr, '}'), 0);
     assert_int_equal(cairn_buf_put_u64le(&file, hdr.len), 0);
@@ -86,7 +90,6 @@ static void write_st(const char *path, const struct t *ts, int n, const char *me
     cairn_buf_release(&data);
     cairn_buf_release(&file);
 }
-
 
 static const char *tpath(const char *name)
 {
@@ -153,10 +156,26 @@ static void check_forward(const char *dt)
     cairn_mlp_free(m);
 }
 
-static void test_forward_f32(void **state) { (void)state; check_forward("F32"); }
-static void test_forward_f16(void **state) { (void)state; check_forward("F16"); }
-static void test_forward_bf16(void **state) { (void)state; check_forward("BF16"); }
-static void test_forward_i8(void **state) { (void)state; check_forward("I8"); }
+static void test_forward_f32(void **state)
+{
+    (void)state;
+    check_forward("F32");
+}
+static void test_forward_f16(void **state)
+{
+    (void)state;
+    check_forward("F16");
+}
+static void test_forward_bf16(void **state)
+{
+    (void)state;
+    check_forward("BF16");
+}
+static void test_forward_i8(void **state)
+{
+    (void)state;
+    check_forward("I8");
+}
 
 static void test_activations_and_labels(void **state)
 {
@@ -165,7 +184,8 @@ static void test_activations_and_labels(void **state)
     const float x[] = { 2, 1 };
     float p[2];
     double h[3], l0, l1;
-    write_net(tpath("net.safetensors"), "F32", "\"cairn.arch\":\"mlp\","
+    write_net(tpath("net.safetensors"), "F32",
+              "\"cairn.arch\":\"mlp\","
               "\"cairn.activation\":\"tanh\",\"cairn.classes\":\"cat,dog\"");
     assert_int_equal(cairn_mlp_load(&m, tpath("net.safetensors")), 0);
     assert_int_equal(cairn_mlp_activation(m), CAIRN_MLP_TANH);
@@ -178,7 +198,8 @@ static void test_activations_and_labels(void **state)
     assert_float_equal(p[0], 1.0 / (1.0 + exp(l1 - l0)), 1e-5);
     cairn_mlp_free(m);
 
-    write_net(tpath("net.safetensors"), "F32", "\"cairn.arch\":\"mlp\","
+    write_net(tpath("net.safetensors"), "F32",
+              "\"cairn.arch\":\"mlp\","
               "\"cairn.activation\":\"sigmoid\"");
     assert_int_equal(cairn_mlp_load(&m, tpath("net.safetensors")), 0);
     assert_int_equal(cairn_mlp_infer(m, p, x, 1), 0);

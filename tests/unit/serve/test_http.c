@@ -76,10 +76,11 @@ static void handler(struct cairn_http_req *req, void *ud)
     if (!strcmp(req->path, "/echo")) {
         char out[4096];
         const char *x = cairn_http_header_find(req->headers, req->nheaders, "x-test");
-        int n = snprintf(out, sizeof(out), "%s %s?%s|%s|%.*s", req->method, req->path,
-                         req->query, x ? x : "-", (int)req->body_len, req->body);
-        struct cairn_http_response r = { 200, "text/plain", "X-Reply: yes\r\n", out,
-                                         (size_t)n, NULL };
+        int n = snprintf(out, sizeof(out), "%s %s?%s|%s|%.*s", req->method, req->path, req->query,
+                         x ? x : "-", (int)req->body_len, req->body);
+        struct cairn_http_response r = {
+            200, "text/plain", "X-Reply: yes\r\n", out, (size_t)n, NULL
+        };
         cairn_http_respond(req, &r);
     } else if (!strcmp(req->path, "/slow") || !strcmp(req->path, "/late")) {
         struct deferred *d = calloc(1, sizeof(*d));
@@ -182,8 +183,8 @@ static void test_sync_roundtrip(void **state)
     struct cairn_http_result res;
     char u[128];
     snprintf(u, sizeof(u), "%s/echo?a=1&b=2", url);
-    assert_int_equal(cairn_http_request_sync(&res, u, "POST", "X-Test: hello\r\n", "payload", 7,
-                                             2000), 0);
+    assert_int_equal(
+        cairn_http_request_sync(&res, u, "POST", "X-Test: hello\r\n", "payload", 7, 2000), 0);
     assert_int_equal(res.status, 200);
     assert_string_equal(res.body.ptr, "POST /echo?a=1&b=2|hello|payload");
     assert_string_equal(cairn_http_result_header(&res, "x-reply"), "yes");
@@ -210,8 +211,9 @@ static void test_sync_roundtrip(void **state)
 
     assert_int_equal(cairn_http_request_sync(&res, "ftp://x/", "GET", NULL, NULL, 0, 100),
                      CAIRN_EINVALID);
-    assert_int_equal(cairn_http_request_sync(&res, "http://127.0.0.1:1/", "GET", NULL, NULL, 0,
-                                             2000), CAIRN_ERROR);
+    assert_int_equal(
+        cairn_http_request_sync(&res, "http://127.0.0.1:1/", "GET", NULL, NULL, 0, 2000),
+        CAIRN_ERROR);
 }
 
 /* ---- the pooled client on this thread's own loop ---- */
@@ -237,8 +239,8 @@ static void chain_cb(int error, const struct cairn_http_resp *resp, void *arg)
         ch->ok++;
     ch->reqs[ch->n++] = atomic_load(&last_req);
     if (--ch->left > 0)
-        cairn_http_client_request(ch->c, ch->addr, "GET", "/echo", NULL, NULL, 0, 2000,
-                                  chain_cb, ch);
+        cairn_http_client_request(ch->c, ch->addr, "GET", "/echo", NULL, NULL, 0, 2000, chain_cb,
+                                  ch);
 }
 
 static void test_client_keepalive_reuse(void **state)
@@ -250,8 +252,9 @@ static void test_client_keepalive_reuse(void **state)
     assert_int_equal(cairn_http_client_new(&ch.c, &loop, NULL), 0);
     snprintf(ch.addr, sizeof(ch.addr), "127.0.0.1:%d", port);
     ch.left = 4;
-    assert_int_equal(cairn_http_client_request(ch.c, ch.addr, "GET", "/echo", NULL, NULL, 0,
-                                               2000, chain_cb, &ch), 0);
+    assert_int_equal(cairn_http_client_request(ch.c, ch.addr, "GET", "/echo", NULL, NULL, 0, 2000,
+                                               chain_cb, &ch),
+                     0);
     while (ch.left > 0 && ch.errors == 0 && uv_run(&loop, UV_RUN_ONCE))
         ;
     assert_int_equal(ch.ok, 4);
@@ -259,10 +262,12 @@ static void test_client_keepalive_reuse(void **state)
     for (int i = 1; i < 4; i++)
         assert_true(ch.reqs[i] == ch.reqs[0]);
     /* Bad input is refused at once, without a callback. */
-    assert_int_equal(cairn_http_client_request(ch.c, "nohost", "GET", "/", NULL, NULL, 0, 0,
-                                               chain_cb, &ch), CAIRN_EINVALID);
-    assert_int_equal(cairn_http_client_request(ch.c, ch.addr, "GET", "x y", NULL, NULL, 0, 0,
-                                               chain_cb, &ch), CAIRN_EINVALID);
+    assert_int_equal(
+        cairn_http_client_request(ch.c, "nohost", "GET", "/", NULL, NULL, 0, 0, chain_cb, &ch),
+        CAIRN_EINVALID);
+    assert_int_equal(
+        cairn_http_client_request(ch.c, ch.addr, "GET", "x y", NULL, NULL, 0, 0, chain_cb, &ch),
+        CAIRN_EINVALID);
     cairn_http_client_free(ch.c);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);
@@ -295,11 +300,12 @@ static void test_client_timeout_and_late_answer(void **state)
     assert_int_equal(cairn_http_client_new(&c, &loop, &opts), 0);
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
     atomic_store(&late_result, 1);
-    assert_int_equal(cairn_http_client_request(c, addr, "GET", "/late", NULL, NULL, 0, 100,
-                                               one_cb, &o), 0);
+    assert_int_equal(
+        cairn_http_client_request(c, addr, "GET", "/late", NULL, NULL, 0, 100, one_cb, &o), 0);
     for (int i = 0; i < 3; i++)
-        assert_int_equal(cairn_http_client_request(c, addr, "GET", "/slow", NULL, NULL, 0, 3000,
-                                                   one_cb, &q[i]), 0);
+        assert_int_equal(
+            cairn_http_client_request(c, addr, "GET", "/slow", NULL, NULL, 0, 3000, one_cb, &q[i]),
+            0);
     while (!(o.done && q[2].done) && uv_run(&loop, UV_RUN_ONCE))
         ;
     assert_int_equal(o.done, 1);
@@ -310,15 +316,16 @@ static void test_client_timeout_and_late_answer(void **state)
     }
     /* A request to a port nobody listens on fails through the callback. */
     memset(&o, 0, sizeof(o));
-    assert_int_equal(cairn_http_client_request(c, "127.0.0.1:1", "GET", "/", NULL, NULL, 0, 1000,
-                                               one_cb, &o), 0);
+    assert_int_equal(
+        cairn_http_client_request(c, "127.0.0.1:1", "GET", "/", NULL, NULL, 0, 1000, one_cb, &o),
+        0);
     while (!o.done && uv_run(&loop, UV_RUN_ONCE))
         ;
     assert_int_equal(o.error, CAIRN_ERROR);
     /* Freeing with a request in flight fails it. */
     memset(&o, 0, sizeof(o));
-    assert_int_equal(cairn_http_client_request(c, addr, "GET", "/slow", NULL, NULL, 0, 1000,
-                                               one_cb, &o), 0);
+    assert_int_equal(
+        cairn_http_client_request(c, addr, "GET", "/slow", NULL, NULL, 0, 1000, one_cb, &o), 0);
     cairn_http_client_free(c);
     assert_int_equal(o.done, 1);
     assert_int_equal(o.error, CAIRN_ERROR);
@@ -333,10 +340,11 @@ static void test_pipelined_in_order(void **state)
 {
     (void)state;
     char buf[8192];
-    const char *reqs = "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
-                       "GET /echo?n=2 HTTP/1.1\r\nHost: x\r\n\r\n"
-                       "POST /echo?n=3 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
-                       "GET /echo?n=4 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    const char *reqs =
+        "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
+        "GET /echo?n=2 HTTP/1.1\r\nHost: x\r\n\r\n"
+        "POST /echo?n=3 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+        "GET /echo?n=4 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     int fd = raw_connect();
     raw_send(fd, reqs, strlen(reqs));
     raw_read_all(fd, buf, sizeof(buf));
@@ -355,9 +363,10 @@ static void test_split_writes(void **state)
 {
     (void)state;
     char buf[4096];
-    const char *req = "POST /echo?split=1 HTTP/1.1\r\nHost: x\r\nX-Test: pieces\r\n"
-                      "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
-                      "GET /echo HTTP/1.0\r\n\r\n";
+    const char *req =
+        "POST /echo?split=1 HTTP/1.1\r\nHost: x\r\nX-Test: pieces\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
+        "GET /echo HTTP/1.0\r\n\r\n";
     int fd = raw_connect();
     /* One byte at a time: every token is split across reads. */
     for (size_t i = 0; req[i]; i++) {
@@ -391,7 +400,8 @@ static void test_limits(void **state)
     memset(big + n, 'x', 3000);
     expect_status_and_close(big, (size_t)n + 3000, "HTTP/1.1 413 ");
     /* Chunked body that grows over the limit. */
-    n = snprintf(big, sizeof(big), "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    n = snprintf(big, sizeof(big),
+                 "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
                  "1388\r\n");
     memset(big + n, 'y', 5000);
     expect_status_and_close(big, (size_t)n + 5000, "HTTP/1.1 413 ");
@@ -402,8 +412,8 @@ static void test_limits(void **state)
     expect_status_and_close(big, (size_t)n + 3004, "HTTP/1.1 431 ");
     /* Garbage. */
     expect_status_and_close("\x01\x02 nonsense\r\n\r\n", 16, "HTTP/1.1 400 ");
-    expect_status_and_close("GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
-                            57, "HTTP/1.1 400 ");
+    expect_status_and_close("GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 57,
+                            "HTTP/1.1 400 ");
     /* The server still works. */
     struct cairn_http_result res;
     char u[128];
@@ -442,8 +452,8 @@ static void test_parse_addr(void **state)
     assert_int_equal(sa.ss_family, AF_INET6);
     assert_int_equal(cairn_http_parse_addr(&sa, ":9"), 0);
     assert_int_equal(cairn_http_parse_addr(&sa, "localhost:1"), 0);
-    const char *bad[] = { "", "1.2.3.4", "1.2.3.4:", "1.2.3.4:99999", "::1:80", "[::1]80",
-                          "host.example:80", "1.2.3.4:8x", "[::1:80", ":-1" };
+    const char *bad[] = { "",        "1.2.3.4",         "1.2.3.4:",   "1.2.3.4:99999", "::1:80",
+                          "[::1]80", "host.example:80", "1.2.3.4:8x", "[::1:80",       ":-1" };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(cairn_http_parse_addr(&sa, bad[i]), CAIRN_EINVALID);
     assert_string_equal(cairn_http_reason(404), "Not Found");

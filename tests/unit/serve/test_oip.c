@@ -25,8 +25,10 @@ static void test_decode_flat_and_nested(void **state)
 {
     (void)state;
     struct cairn_oip_request r;
-    assert_int_equal(decode(&r, "{\"id\":\"r1\",\"inputs\":[{\"name\":\"x\",\"shape\":[2,3],"
-                                "\"datatype\":\"FP32\",\"data\":[1,2,3,4.5,5,-6]}]}"), 0);
+    assert_int_equal(decode(&r,
+                            "{\"id\":\"r1\",\"inputs\":[{\"name\":\"x\",\"shape\":[2,3],"
+                            "\"datatype\":\"FP32\",\"data\":[1,2,3,4.5,5,-6]}]}"),
+                     0);
     assert_string_equal(r.id, "r1");
     assert_string_equal(r.input_name, "x");
     assert_int_equal(r.rows, 2);
@@ -34,22 +36,28 @@ static void test_decode_flat_and_nested(void **state)
     assert_true(r.data[3] == 4.5f && r.data[5] == -6.0f);
     cairn_oip_request_release(&r);
 
-    assert_int_equal(decode(&r, "{\"inputs\":[{\"name\":\"x\",\"shape\":[2,2],"
-                                "\"datatype\":\"INT64\",\"data\":[[1,2],[3,4]]}]}"), 0);
+    assert_int_equal(decode(&r,
+                            "{\"inputs\":[{\"name\":\"x\",\"shape\":[2,2],"
+                            "\"datatype\":\"INT64\",\"data\":[[1,2],[3,4]]}]}"),
+                     0);
     assert_null(r.id);
     assert_true(r.data[0] == 1.0f && r.data[3] == 4.0f);
     cairn_oip_request_release(&r);
 
-    assert_int_equal(decode(&r, "{\"inputs\":[{\"name\":\"x\",\"shape\":[3],"
-                                "\"datatype\":\"FP64\",\"data\":[0.25,1e3,-2]}]}"), 0);
+    assert_int_equal(decode(&r,
+                            "{\"inputs\":[{\"name\":\"x\",\"shape\":[3],"
+                            "\"datatype\":\"FP64\",\"data\":[0.25,1e3,-2]}]}"),
+                     0);
     assert_int_equal(r.rows, 1);
     assert_int_equal(r.cols, 3);
     assert_true(r.data[1] == 1000.0f);
     cairn_oip_request_release(&r);
 
     /* An empty batch is a valid request. */
-    assert_int_equal(decode(&r, "{\"inputs\":[{\"name\":\"x\",\"shape\":[0,4],"
-                                "\"datatype\":\"FP32\",\"data\":[]}]}"), 0);
+    assert_int_equal(decode(&r,
+                            "{\"inputs\":[{\"name\":\"x\",\"shape\":[0,4],"
+                            "\"datatype\":\"FP32\",\"data\":[]}]}"),
+                     0);
     assert_int_equal(r.rows, 0);
     cairn_oip_request_release(&r);
 }
@@ -64,7 +72,8 @@ static void test_decode_rejects(void **state)
         "{}",
         "{\"inputs\":[]}",
         "{\"inputs\":{}}",
-        "{\"id\":5,\"inputs\":[{\"name\":\"x\",\"shape\":[1,1],\"datatype\":\"FP32\",\"data\":[1]}]}",
+        "{\"id\":5,\"inputs\":[{\"name\":\"x\",\"shape\":[1,1],\"datatype\":\"FP32\",\"data\":[1]}]"
+        "}",
         "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,1],\"datatype\":\"FP32\",\"data\":[1]},"
         "{\"name\":\"y\",\"shape\":[1,1],\"datatype\":\"FP32\",\"data\":[1]}]}",
         "{\"inputs\":[{\"shape\":[1,1],\"datatype\":\"FP32\",\"data\":[1]}]}",
@@ -82,7 +91,8 @@ static void test_decode_rejects(void **state)
         "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,1],\"datatype\":\"FP32\","
         "\"data\":[[[[[[[[[[1]]]]]]]]]]}]}",
         /* A shape that claims billions of elements is refused before allocating. */
-        "{\"inputs\":[{\"name\":\"x\",\"shape\":[100000,100000],\"datatype\":\"FP32\",\"data\":[1]}]}",
+        "{\"inputs\":[{\"name\":\"x\",\"shape\":[100000,100000],\"datatype\":\"FP32\",\"data\":[1]}"
+        "]}",
         "{\"inputs\":[{\"name\":\"x\",\"shape\":[1000,1000],\"datatype\":\"FP32\",\"data\":[1]}]}",
         "{\"inputs\":[{\"name\":\"x\",\"shape\":[1,1],\"datatype\":\"FP32\",\"data\":[1]}],"
         "\"inputs\":[]}",
@@ -120,17 +130,20 @@ static void test_encode_roundtrip(void **state)
     json_t *probs = json_object_get(json_array_get(outs, 0), "data");
     for (size_t i = 0; i < 4; i++)
         assert_true((float)json_number_value(json_array_get(probs, i)) == p[i]);
-    assert_int_equal(json_integer_value(json_array_get(
-                         json_object_get(json_array_get(outs, 1), "data"), 0)), 1);
-    assert_string_equal(json_string_value(json_array_get(
-                            json_object_get(json_array_get(outs, 2), "data"), 1)), "cat");
+    assert_int_equal(
+        json_integer_value(json_array_get(json_object_get(json_array_get(outs, 1), "data"), 0)), 1);
+    assert_string_equal(
+        json_string_value(json_array_get(json_object_get(json_array_get(outs, 2), "data"), 1)),
+        "cat");
     json_decref(j);
 
     cairn_buf_clear(&b);
     assert_int_equal(cairn_oip_encode_metadata(&b, "m", "v1", "cairn-mlp", 4, 3, 0), 0);
     assert_non_null(j = json_loads(b.ptr, 0, &e));
-    assert_int_equal(json_integer_value(json_array_get(json_object_get(json_array_get(
-                         json_object_get(j, "inputs"), 0), "shape"), 1)), 4);
+    assert_int_equal(
+        json_integer_value(json_array_get(
+            json_object_get(json_array_get(json_object_get(j, "inputs"), 0), "shape"), 1)),
+        4);
     json_decref(j);
 
     cairn_buf_clear(&b);

@@ -33,12 +33,13 @@ static struct cairn_serve_model_opts opts;
 /* The network of test_mlp.c: x=[2,1] gives p1 = 1/(1+e^-1.5); x=[-1,3] p0 = 1/(1+e^4.5). */
 static void write_model(void)
 {
-    const char *hdr = "{\"__metadata__\":{\"cairn.arch\":\"mlp\",\"cairn.activation\":\"relu\","
-                      "\"cairn.output\":\"softmax\",\"cairn.classes\":\"no,yes\"},"
-                      "\"layers.0.weight\":{\"dtype\":\"F32\",\"shape\":[3,2],\"data_offsets\":[0,24]},"
-                      "\"layers.0.bias\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[24,36]},"
-                      "\"layers.1.weight\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[36,60]},"
-                      "\"layers.1.bias\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[60,68]}}";
+    const char *hdr =
+        "{\"__metadata__\":{\"cairn.arch\":\"mlp\",\"cairn.activation\":\"relu\","
+        "\"cairn.output\":\"softmax\",\"cairn.classes\":\"no,yes\"},"
+        "\"layers.0.weight\":{\"dtype\":\"F32\",\"shape\":[3,2],\"data_offsets\":[0,24]},"
+        "\"layers.0.bias\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[24,36]},"
+        "\"layers.1.weight\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[36,60]},"
+        "\"layers.1.bias\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[60,68]}}";
     const float vals[] = { 1, 0, 0, 1, 1, 1, 0, -1, 0.5f, 1, 0, 0, 0, 1, 1, 0, 0 };
     struct cairn_buf f = CAIRN_BUF_INIT, path = CAIRN_BUF_INIT;
     cairn_buf_put_u64le(&f, strlen(hdr));
@@ -72,8 +73,9 @@ static int request(struct cairn_http_result *res, const char *method, const char
 {
     char url[256];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", atomic_load(&port), path);
-    return cairn_http_request_sync(res, url, method, body ? "Content-Type: application/json\r\n"
-                                   : NULL, body, body ? strlen(body) : 0, 5000);
+    return cairn_http_request_sync(res, url, method,
+                                   body ? "Content-Type: application/json\r\n" : NULL, body,
+                                   body ? strlen(body) : 0, 5000);
 }
 
 static pthread_t start(void)
@@ -116,8 +118,9 @@ static json_t *infer(int *status, const char *body)
     return j;
 }
 
-static const char *two_rows = "{\"id\":\"q\",\"inputs\":[{\"name\":\"input\",\"shape\":[2,2],"
-                              "\"datatype\":\"FP32\",\"data\":[[2,1],[-1,3]]}]}";
+static const char *two_rows =
+    "{\"id\":\"q\",\"inputs\":[{\"name\":\"input\",\"shape\":[2,2],"
+    "\"datatype\":\"FP32\",\"data\":[[2,1],[-1,3]]}]}";
 
 static void test_routes_and_infer(void **state)
 {
@@ -160,13 +163,15 @@ static void test_routes_and_infer(void **state)
     assert_float_equal(json_number_value(json_array_get(p, 2)), 1.0 / (1.0 + exp(4.5)), 1e-5);
     json_t *l = json_object_get(json_array_get(outs, 1), "data");
     assert_int_equal(json_integer_value(json_array_get(l, 0)), 1);
-    assert_string_equal(json_string_value(json_array_get(
-                            json_object_get(json_array_get(outs, 2), "data"), 0)), "yes");
+    assert_string_equal(
+        json_string_value(json_array_get(json_object_get(json_array_get(outs, 2), "data"), 0)),
+        "yes");
     json_decref(j);
 
     /* Wrong feature count, bad JSON: 400 with a JSON error. */
-    j = infer(&status, "{\"inputs\":[{\"name\":\"input\",\"shape\":[1,3],\"datatype\":\"FP32\","
-                       "\"data\":[1,2,3]}]}");
+    j = infer(&status,
+              "{\"inputs\":[{\"name\":\"input\",\"shape\":[1,3],\"datatype\":\"FP32\","
+              "\"data\":[1,2,3]}]}");
     assert_int_equal(status, 400);
     assert_non_null(strstr(json_string_value(json_object_get(j, "error")), "features"));
     json_decref(j);
