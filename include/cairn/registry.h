@@ -129,6 +129,86 @@ int cairn_registry_tag_list(struct cairn_registry *r, const cairn_oid *v, cairn_
 int cairn_registry_alias_get(struct cairn_registry *r, const char *model, const char *alias,
                              cairn_oid *out);
 
+/*
+ * Aliases with history (lib/registry/sqlite_alias.c). Point `alias` of
+ * `model` at `version` (which the caller has checked belongs to the model)
+ * and append a history row (old version, new version, author, time,
+ * reason; reason may be NULL). Returns 1 when the alias changed, 0 when it
+ * already pointed there (nothing is written). Call inside a transaction
+ * and append the audit event in the same one.
+ */
+int cairn_registry_alias_set(struct cairn_registry *r, const char *model, const char *alias,
+                             const cairn_oid *version, const char *author, const char *reason);
+
+/* One alias as it stands; strings valid during the callback only. */
+struct cairn_alias_entry {
+    const char *model, *alias;
+    cairn_oid version;
+    int number;       /* the version's vN */
+    long long set_ns; /* time of the last change (0 if no history row) */
+    const char *set_by;
+};
+typedef int (*cairn_alias_fn)(const struct cairn_alias_entry *e, void *payload);
+/* Aliases of `model` (NULL: of every model), by model then alias name. */
+int cairn_registry_alias_list(struct cairn_registry *r, const char *model, cairn_alias_fn cb,
+                              void *payload);
+
+/* One change of an alias; has_old is 0 for the first setting. */
+struct cairn_alias_event {
+    int64_t seq;
+    const char *model, *alias;
+    int has_old;
+    cairn_oid old_version;
+    int old_number;
+    cairn_oid new_version;
+    int new_number;
+    const char *author, *reason; /* reason may be NULL */
+    long long time_ns;
+};
+typedef int (*cairn_alias_event_fn)(const struct cairn_alias_event *e, void *payload);
+/* Every change of one alias, oldest first. CAIRN_ENOTFOUND if the model is unknown. */
+int cairn_registry_alias_history(struct cairn_registry *r, const char *model, const char *alias,
+                                 cairn_alias_event_fn cb, void *payload);
+
+/* ---- gate results and dataset validations (sqlite_gate.c) ------------ */
+
+/* A stored gate evaluation. Strings owned; release with cairn_gate_record_release. */
+struct cairn_gate_record {
+    int64_t id;
+    cairn_oid version;
+    cairn_oid policy; /* cairn_policy_digest() of the policy evaluated */
+    char *policy_name; /* the path it was read from, as given */
+    int passed;        /* 1 only when every check passed */
+    char *result;      /* cairn_gate_result_to_json() text */
+    long long time_ns;
+    char *actor;
+};
+void cairn_gate_record_release(struct cairn_gate_record *g);
+/* Store a result (the id is assigned and written back into rec->id). */
+int cairn_registry_gate_add(struct cairn_registry *r, struct cairn_gate_record *rec);
+/*
+ * The latest result for `version` and `policy` (NULL: any policy).
+ * CAIRN_ENOTFOUND (with a message) when there is none.
+ */
+int cairn_registry_gate_latest(struct cairn_registry *r, const cairn_oid *version,
+                               const cairn_oid *policy, struct cairn_gate_record *out);
+typedef int (*cairn_gate_record_fn)(const struct cairn_gate_record *g, void *payload);
+/* Every stored result of `version`, oldest first. */
+int cairn_registry_gate_list(struct cairn_registry *r, const cairn_oid *version,
+                             cairn_gate_record_fn cb, void *payload);
+
+/*
+ * Validation results of dataset versions (`cairn data validate` records
+ * them; `data: validated` gate checks read them). `schema` names the schema
+ * file; `report` is JSON text or NULL.
+ */
+int cairn_registry_data_validation_add(struct cairn_registry *r, const cairn_oid *dataset,
+                                       const char *schema, int passed, const char *report,
+                                       const char *actor);
+/* The latest result for a dataset version: *passed 0/1. CAIRN_ENOTFOUND if never validated. */
+int cairn_registry_data_validation_latest(struct cairn_registry *r, const cairn_oid *dataset,
+                                          int *passed, long long *time_ns);
+
 /* ---- staging area and stat cache ------------------------------------- */
 
 struct cairn_stage_entry {

@@ -161,7 +161,7 @@ int cairn_registry_open(struct cairn_registry **out, const char *path, int creat
     }
     if (create) {
         if ((error = cairn__reg_exec(r, "BEGIN IMMEDIATE")) < 0 ||
-            (error = cairn__reg_exec(r, schema)) < 0)
+            (error = cairn__reg_exec(r, schema)) < 0 || (error = cairn__reg_schema_gate(r)) < 0)
             goto done;
         if ((error = cairn__reg_prepare(
                  r, &st, "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', ?)")) < 0)
@@ -186,7 +186,7 @@ int cairn_registry_open(struct cairn_registry **out, const char *path, int creat
             goto done;
         }
         /* Tables added by later modules are created on open. */
-        if ((error = cairn__reg_exec(r, schema)) < 0)
+        if ((error = cairn__reg_exec(r, schema)) < 0 || (error = cairn__reg_schema_gate(r)) < 0)
             goto done;
     }
 done:

@@ -35,4 +35,7 @@ int cairn__reg_column_oid(sqlite3_stmt *st, int i, cairn_oid *out);
 /* strdup of a text column, NULL for NULL. */
 char *cairn__reg_column_strdup(sqlite3_stmt *st, int i);
 
+/* Tables of gate results and dataset validations (sqlite_gate.c). */
+int cairn__reg_schema_gate(struct cairn_registry *r);
+
 #endif

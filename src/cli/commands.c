@@ -11,17 +11,24 @@
     extern const char cmd_##name##_summary[]; \
     extern const char cmd_##name##_help[];
 CMD(add)
+CMD(alias)
+CMD(audit)
 CMD(checkout)
 CMD(commit)
 CMD(data)
 CMD(diff)
+CMD(eval)
 CMD(fsck)
+CMD(gate)
 CMD(gc)
 CMD(help)
 CMD(init)
 CMD(keygen)
+CMD(lineage)
 CMD(loadgen)
 CMD(log)
+CMD(metrics)
+CMD(promote)
 CMD(serve_model)
 CMD(show)
 CMD(sign)
@@ -37,17 +44,33 @@ CMD(version)
 /* clang-format on */
 #define ROW(name) ROWN(#name, name)
 const struct cli_command cli_commands[] = {
-    ROW(add),     ROW(checkout),
-    ROW(commit),  ROW(data),  ROW(diff),
-    ROW(fsck),    ROW(gc),
-    ROW(help),    ROW(init),
-    ROW(keygen),  ROW(loadgen),
-    ROW(log),     ROWN("serve-model", serve_model),
+    ROW(add),
+    ROW(alias),
+    ROW(audit),
+    ROW(checkout),
+    ROW(commit),
+    ROW(data),
+    ROW(diff),
+    ROW(eval),
+    ROW(fsck),
+    ROW(gate),
+    ROW(gc),
+    ROW(help),
+    ROW(init),
+    ROW(keygen),
+    ROW(lineage),
+    ROW(loadgen),
+    ROW(log),
+    ROW(metrics),
+    ROW(promote),
+    ROWN("serve-model", serve_model),
     ROW(show),
     ROW(sign),
-    ROW(status),  ROW(tag),
+    ROW(status),
+    ROW(tag),
     ROW(verify),
-    ROW(version), { NULL, NULL, NULL, NULL },
+    ROW(version),
+    { NULL, NULL, NULL, NULL },
 };
 #undef ROW
 #undef ROWN

@@ -1,0 +1,231 @@
+/*
+ * cairn eval REF --cmd 'COMMAND' [--data REF] [--record] [--timeout S]: run
+ * the user's evaluation command against a version checked out into a
+ * temporary directory (and a dataset version into another), read the flat
+ * JSON object of metrics it prints, show them, and with --record store
+ * them on the version. Any failure of the command - timeout, non-zero
+ * exit, a signal, output that is not such an object - records nothing.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cairn/gate.h"
+#include "cairn/release.h"
+#include "cairn/repo.h"
+#include "cli.h"
+#include "print.h"
+#include "util/buf.h"
+#include "util/fs.h"
+#include "util/hash.h"
+
+#define DEFAULT_TIMEOUT_S 3600
+
+const char cmd_eval_summary[] = "run an evaluation command on a version; record its metrics";
+const char cmd_eval_help[] =
+    "usage: cairn eval REF --cmd 'COMMAND' [--data REF] [--record] [--timeout SECONDS]\n"
+    "                  [--json]\n"
+    "\n"
+    "Check out version REF into a temporary directory (and the dataset version\n"
+    "--data REF into another), then run COMMAND with /bin/sh in the current\n"
+    "directory with these variables set:\n"
+    "\n"
+    "  CAIRN_MODEL_DIR   the version's files\n"
+    "  CAIRN_DATA_DIR    the dataset's files (only with --data)\n"
+    "  CAIRN_MODEL_REF   NAME@vN of the version;  CAIRN_VERSION_ID its id\n"
+    "\n"
+    "The command prints one flat JSON object of metrics on stdout, e.g.\n"
+    "{\"accuracy\": 0.91, \"latency_p99_ms\": 12.5}; its stderr is passed through.\n"
+    "A timeout, a non-zero exit, a crash, or output that is not such an object\n"
+    "is an error (exit 1) and nothing is recorded. The temporary directories\n"
+    "are removed afterwards.\n"
+    "\n"
+    "  --cmd COMMAND       the evaluation command (required)\n"
+    "  --data REF          a dataset version to check out for the command\n"
+    "  --record            store the metrics on the version (source \"eval\")\n"
+    "  --timeout SECONDS   kill the command after this long (default 3600; 0: none)\n"
+    "  --json              print {\"ref\",\"id\",\"metrics\",\"recorded\",\"elapsed\"}\n";
+
+/* A version checked out into a private temporary directory. */
+static int checkout_tmp(char **dir, struct cairn_repo *repo, const struct cairn_version *v,
+                        const char *what)
+{
+    const char *tmp = getenv("TMPDIR");
+    struct cairn_buf b = CAIRN_BUF_INIT;
+    struct cairn_checkout_opts co;
+    char hex[CAIRN_OID_HEXSZ + 1];
+    struct cli_progress *pb;
+    int error;
+
+    memset(&co, 0, sizeof(co));
+    *dir = NULL;
+    if ((error =
+             cairn_buf_printf(&b, "%s/cairn-eval-%s-XXXXXX", tmp && *tmp ? tmp : "/tmp", what)) < 0)
+        goto done;
+    if (!mkdtemp(b.ptr)) {
+        error = cairn_error_set_errno(CAIRN_ERROR, "cannot create '%s'", b.ptr);
+        goto done;
+    }
+    *dir = cairn_buf_detach(&b, NULL);
+    pb = cli_progress_start(what, 0);
+    co.progress = cli_progress_cb;
+    co.progress_payload = pb;
+    error = cairn_repo_checkout(repo, cairn_oid_fmt(hex, &v->id), *dir, &co, NULL);
+    cli_progress_finish(pb);
+done:
+    cairn_buf_release(&b);
+    return error;
+}
+
+static void print_metrics(const struct cairn_metrics *m)
+{
+    for (size_t i = 0; i < m->count; i++) {
+        const struct cairn_metric *x = &m->items[i];
+        if (x->type == CAIRN_METRIC_NUMBER)
+            printf("  %-24s %.6g\n", x->name, x->number);
+        else if (x->type == CAIRN_METRIC_BOOL)
+            printf("  %-24s %s\n", x->name, x->boolean ? "true" : "false");
+        else
+            printf("  %-24s %s\n", x->name, x->string);
+    }
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    struct cairn_repo *repo = NULL;
+    struct cairn_version v, d;
+    struct cairn_metrics m;
+    struct cairn_evalcmd_opts eo;
+    struct cairn_buf env[4] = { CAIRN_BUF_INIT, CAIRN_BUF_INIT, CAIRN_BUF_INIT, CAIRN_BUF_INIT };
+    const char *envp[5] = { NULL };
+    const char *ref = NULL, *cmd = NULL, *data = NULL;
+    char *model_dir = NULL, *data_dir = NULL, hex[CAIRN_OID_HEXSZ + 1], sid[16];
+    int record = 0, json = 0, error = 0, rc = EXIT_OK, have_v = 0, have_d = 0, nenv = 0;
+    long timeout = DEFAULT_TIMEOUT_S;
+    double t0;
+
+    cairn_metrics_init(&m);
+    memset(&eo, 0, sizeof(eo));
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--cmd") && i + 1 < argc)
+            cmd = argv[++i];
+        else if (!strncmp(a, "--cmd=", 6))
+            cmd = a + 6;
+        else if (!strcmp(a, "--data") && i + 1 < argc)
+            data = argv[++i];
+        else if (!strncmp(a, "--data=", 7))
+            data = a + 7;
+        else if (!strcmp(a, "--timeout") && i + 1 < argc) {
+            if ((timeout = cli_parse_count(argv[++i])) < 0)
+                return cli_usage("eval", "--timeout takes whole seconds, not '%s'", argv[i]);
+        } else if (!strcmp(a, "--record"))
+            record = 1;
+        else if (!strcmp(a, "--json"))
+            json = 1;
+        else if (!strcmp(a, "--endpoint") || !strncmp(a, "--endpoint=", 11))
+            return cli_usage("eval", "--endpoint is not supported by this build; use --cmd");
+        else if (a[0] == '-')
+            return cli_usage("eval", "unknown option '%s'", a);
+        else if (!ref)
+            ref = a;
+        else
+            return cli_usage("eval", "too many arguments");
+    }
+    if (!ref)
+        return cli_usage("eval", "which version? give a REF");
+    if (!cmd || !*cmd)
+        return cli_usage("eval", "give the evaluation command with --cmd 'COMMAND'");
+    if ((rc = cli_open_repo(&repo)) != 0)
+        goto done;
+    if ((error = cairn_repo_resolve(repo, ref, &v)) < 0)
+        goto done;
+    have_v = 1;
+    if (data) {
+        if ((error = cairn_repo_resolve(repo, data, &d)) < 0)
+            goto done;
+        have_d = 1;
+    }
+    if ((error = checkout_tmp(&model_dir, repo, &v, "model")) < 0)
+        goto done;
+    if (have_d && (error = checkout_tmp(&data_dir, repo, &d, "data")) < 0)
+        goto done;
+    if ((error = cairn_buf_printf(&env[nenv], "CAIRN_MODEL_DIR=%s", model_dir)) < 0)
+        goto done;
+    envp[nenv] = env[nenv].ptr;
+    nenv++;
+    if ((error = cairn_buf_printf(&env[nenv], "CAIRN_MODEL_REF=%s@v%d", v.model, v.number)) < 0)
+        goto done;
+    envp[nenv] = env[nenv].ptr;
+    nenv++;
+    if ((error = cairn_buf_printf(&env[nenv], "CAIRN_VERSION_ID=%s", cairn_oid_fmt(hex, &v.id))) <
+        0)
+        goto done;
+    envp[nenv] = env[nenv].ptr;
+    nenv++;
+    if (data_dir) {
+        if ((error = cairn_buf_printf(&env[nenv], "CAIRN_DATA_DIR=%s", data_dir)) < 0)
+            goto done;
+        envp[nenv] = env[nenv].ptr;
+        nenv++;
+    }
+    eo.command = cmd;
+    eo.env = envp;
+    eo.timeout_ms = (uint64_t)timeout * 1000;
+    t0 = cli_now();
+    if ((error = cairn_evalcmd_metrics(&m, &eo)) < 0) {
+        cli_error("eval of %s@v%d failed: %s; nothing recorded", v.model, v.number,
+                  cairn_error_last());
+        error = 0;
+        rc = EXIT_RUNTIME;
+        goto done;
+    }
+    if (!m.count) {
+        cli_error("eval of %s@v%d failed: the command printed an empty object; nothing recorded",
+                  v.model, v.number);
+        rc = EXIT_RUNTIME;
+        goto done;
+    }
+    if (record && (error = cairn_repo_metrics_record(repo, &v, &m, "eval")) < 0)
+        goto done;
+    if (json) {
+        char *text = NULL;
+        json_t *o = json_object();
+        json_object_set_new(o, "ref", json_sprintf("%s@v%d", v.model, v.number));
+        json_object_set_new(o, "id", cli_oid_json(&v.id));
+        json_object_set_new(o, "data",
+                            have_d ? json_sprintf("%s@v%d", d.model, d.number) : json_null());
+        if (cairn_metrics_to_json(&text, &m) == 0)
+            json_object_set_new(o, "metrics", json_loads(text, 0, NULL));
+        free(text);
+        json_object_set_new(o, "recorded", json_boolean(record));
+        json_object_set_new(o, "elapsed", json_real(cli_now() - t0));
+        cli_print_json(o);
+    } else {
+        char on[96] = "";
+        if (have_d)
+            snprintf(on, sizeof(on), " on %s@v%d", d.model, d.number);
+        printf("eval %s@v%d (%s)%s: %zu metric%s in %.1fs\n", v.model, v.number,
+               cli_short_id(sid, &v.id), on, m.count, m.count == 1 ? "" : "s", cli_now() - t0);
+        print_metrics(&m);
+        if (record)
+            printf("recorded on %s@v%d\n", v.model, v.number);
+    }
+done:
+    if (model_dir)
+        cairn_fs_rm_rf(model_dir);
+    if (data_dir)
+        cairn_fs_rm_rf(data_dir);
+    free(model_dir);
+    free(data_dir);
+    for (int i = 0; i < 4; i++)
+        cairn_buf_release(&env[i]);
+    cairn_metrics_release(&m);
+    if (have_d)
+        cairn_version_release(&d);
+    if (have_v)
+        cairn_version_release(&v);
+    cairn_repo_free(repo);
+    return error < 0 ? cli_fail(error) : rc;
+}
