@@ -34,6 +34,7 @@
 #include <stdint.h>
 
 #include "cairn/common.h"
+#include "cairn/repo.h"
 
 struct cairn_buf;
 
@@ -125,5 +126,74 @@ void cairn_transform_report_release(struct cairn_transform_report *r);
  * CAIRN_ENOMEM.
  */
 int cairn_transform_report_json(struct cairn_buf *out, const struct cairn_transform_report *r);
+
+/* ---- derived versions (lib/model/derive.c) ---------------------------- */
+
+/*
+ * `cairn quantize` and `cairn prune` in one call: check out a version into a
+ * scratch directory, transform every `*.safetensors` file of it (other files
+ * are carried over unchanged), and commit the result as a new version of the
+ * same model whose parent is the source, with a lineage edge "derived" to the
+ * source (detail "quantize int8", "prune magnitude-unstructured 0.5", ...).
+ *
+ * The new version's params are the source's params plus `derived.method`
+ * ("quantize" or "prune"), `derived.from` (MODEL@vN of the source) and
+ * `derived.to` (fp16, bf16, int8) or `derived.sparsity` and
+ * `derived.structured`; any `derived.*` param of the source is replaced. Its
+ * metrics are only `size_bytes`, the sum of its file sizes, so a gate can
+ * bound the size; the source's metrics are not carried over, because a
+ * compressed model must be measured again. Its datasets are the source's.
+ */
+
+struct cairn_derive_opts {
+    const char *ref; /* the source version (any REF) */
+    struct cairn_transform_opts transform;
+    const char *message; /* NULL: "quantize MODEL@vN to int8", "prune MODEL@vN to sparsity 0.5" */
+    const char *tmpdir;  /* parent of the scratch directory; NULL: $TMPDIR, else /tmp */
+    cairn_progress_fn progress; /* checkout of the source: bytes written of bytes to write */
+    void *progress_payload;
+};
+
+/* One transformed file of the version. */
+struct cairn_derive_file {
+    char *path; /* relative path in the version; owned */
+    struct cairn_transform_report report;
+};
+
+struct cairn_derive_result {
+    struct cairn_version source;     /* the version derived from */
+    struct cairn_version version;    /* the new version, as committed */
+    char *detail;                    /* the lineage edge's detail; owned */
+    struct cairn_derive_file *files; /* the *.safetensors files, in tree order; owned */
+    size_t nfiles;
+    size_t copied;                  /* other files, carried over unchanged */
+    uint64_t raw_before, raw_after; /* sums of every file's size */
+    double max_abs_error;           /* over every tensor of every file */
+};
+
+/*
+ * Derive a new version from `opts->ref` as `opts->transform` says and fill
+ * `out` (initialised here; release it with cairn_derive_result_release()
+ * whatever the result). The scratch directory is removed before returning.
+ * Returns 0; CAIRN_EINVALID for bad options (a sparsity outside (0, 1)), a
+ * version without a `*.safetensors` file or a file the transform refuses;
+ * CAIRN_ENOTFOUND / CAIRN_EAMBIGUOUS for the ref; otherwise what checkout or
+ * commit return. Nothing is committed on failure. Not thread-safe on one
+ * repo (see repo.h).
+ */
+int cairn_model_derive(struct cairn_derive_result *out, struct cairn_repo *repo,
+                       const struct cairn_derive_opts *opts);
+
+/* Free what the result owns; it is empty afterwards. Accepts NULL. */
+void cairn_derive_result_release(struct cairn_derive_result *r);
+
+/*
+ * Append the result as a JSON object to `out`: {"source": {"id", "ref"},
+ * "id", "ref", "detail", "raw_bytes_before", "raw_bytes_after", "size_ratio",
+ * "stored_bytes_new", "copied_files", "max_abs_error", "files": [{"path",
+ * "report": <cairn_transform_report_json object>}]}, indented by two spaces.
+ * Returns 0 or CAIRN_ENOMEM.
+ */
+int cairn_derive_result_json(struct cairn_buf *out, const struct cairn_derive_result *r);
 
 #endif

@@ -29,6 +29,8 @@ CMD(loadgen)
 CMD(log)
 CMD(metrics)
 CMD(promote)
+CMD(prune)
+CMD(quantize)
 CMD(serve_model)
 CMD(show)
 CMD(sign)
@@ -63,6 +65,8 @@ const struct cli_command cli_commands[] = {
     ROW(log),
     ROW(metrics),
     ROW(promote),
+    ROW(prune),
+    ROW(quantize),
     ROWN("serve-model", serve_model),
     ROW(show),
     ROW(sign),
