@@ -306,7 +306,8 @@ static int wbuf_put(struct cairn__pack_writer *w, const void *p, size_t n)
 {
     int error;
 
-    if (n > w->buf_cap - w->buf_len && (error = wbuf_flush(w)) < 0)
+    /* Flush before a bypass too: the big piece must land after what is buffered. */
+    if ((n > w->buf_cap - w->buf_len || n >= w->buf_cap / 2) && (error = wbuf_flush(w)) < 0)
         return error;
     if (n >= w->buf_cap / 2) {
         if ((error = cairn_fs_write_all(w->fd, p, n)) < 0)
