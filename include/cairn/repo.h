@@ -167,6 +167,43 @@ typedef int (*cairn_tensor_fn)(const struct cairn_tensor_entry *t, void *payload
 int cairn_repo_tensors(struct cairn_repo *repo, const struct cairn_tree_entry *e,
                        cairn_tensor_fn cb, void *payload);
 
+/*
+ * How one tensor differs between two versions of a file. `before` and `after`
+ * (NULL when the tensor was added or removed) are valid during the callback
+ * only, with chunk_ids NULL. When `measured` is 1 (a changed tensor of the
+ * same dtype and shape, and the caller asked for figures): `elements` is
+ * the element count (blocks for GGML quantised types), `differ` how many of
+ * them differ bitwise, and for F16, BF16, F32 and F64 (`has_max_abs`)
+ * `max_abs` is the largest |before - after| as a double (a NaN against anything
+ * else counts as infinite).
+ */
+enum cairn_tensor_change_kind {
+    CAIRN_TENSOR_ADDED = 1,
+    CAIRN_TENSOR_REMOVED,
+    CAIRN_TENSOR_CHANGED,
+};
+struct cairn_tensor_change {
+    int change; /* enum cairn_tensor_change_kind */
+    const struct cairn_tensor_entry *before, *after;
+    int measured;
+    uint64_t elements, differ;
+    int has_max_abs;
+    double max_abs;
+};
+typedef int (*cairn_tensor_change_fn)(const struct cairn_tensor_change *c, void *payload);
+/*
+ * Compare the tensors of file `a` (older) and `b` (newer): `cb` is called
+ * for each tensor removed or changed, in a's file order, then for each tensor
+ * added, in b's. Unchanged tensors (same dtype, shape and chunks) are not
+ * reported. With `measure` set, changed tensors are decoded chunk by chunk
+ * from the store and compared (memory: one chunk per side); otherwise only
+ * the file objects are read. A non-zero return from `cb` stops the walk and
+ * is returned. Errors: negative CAIRN_E* (CAIRN_ECORRUPT for damaged data).
+ */
+int cairn_repo_tensor_diff(struct cairn_repo *repo, const struct cairn_tree_entry *a,
+                           const struct cairn_tree_entry *b, int measure,
+                           cairn_tensor_change_fn cb, void *payload);
+
 struct cairn_checkout_opts {
     const char *const *include; /* fnmatch globs on paths; none means all */
     size_t ninclude;

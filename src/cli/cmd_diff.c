@@ -1,6 +1,7 @@
 /* cairn diff REF1 REF2: what changed between two versions. */
 #include <getopt.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,102 +20,94 @@ const char cmd_diff_help[] =
     "params and metrics that differ, and lineage (parent, datasets, code).\n"
     "\n"
     "  --tensors   for changed tensor files, list tensors added, removed and\n"
-    "              changed (a tensor changed when any of its chunks did)\n"
+    "              changed (a tensor changed when any of its chunks did); for a\n"
+    "              changed tensor of the same dtype and shape, the fraction of\n"
+    "              elements that differ bitwise and, for float types, the\n"
+    "              largest absolute difference (read piece by piece)\n"
     "  --json      machine-readable (see docs/cli-json.md)\n";
 
-struct tlist {
-    struct cairn_tensor_entry *t;
-    cairn_oid *digest; /* BLAKE3 over the tensor's chunk ids: equal iff unchanged */
-    char **names;
-    size_t n, cap;
-};
-
-static int collect_tensor(const struct cairn_tensor_entry *t, void *payload)
+static void shape_str(char *buf, size_t cap, const struct cairn_tensor_entry *t)
 {
-    struct tlist *l = payload;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 32;
-        void *a = realloc(l->t, cap * sizeof(*l->t)), *b, *c;
-        if (!a)
-            return cairn_error_set(CAIRN_ENOMEM, "out of memory");
-        l->t = a;
-        if (!(b = realloc(l->digest, cap * sizeof(*l->digest))))
-            return cairn_error_set(CAIRN_ENOMEM, "out of memory");
-        l->digest = b;
-        if (!(c = realloc(l->names, cap * sizeof(*l->names))))
-            return cairn_error_set(CAIRN_ENOMEM, "out of memory");
-        l->names = c;
-        l->cap = cap;
+    size_t n = (size_t)snprintf(buf, cap, "[");
+    for (unsigned d = 0; d < t->rank && d < 8 && n < cap; d++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%llu", d ? "," : "",
+                              (unsigned long long)t->shape[d]);
+    if (n < cap)
+        snprintf(buf + n, cap - n, "]");
+}
+
+static json_t *shape_json(const struct cairn_tensor_entry *t)
+{
+    json_t *a = json_array();
+    for (unsigned d = 0; d < t->rank && d < 8; d++)
+        json_array_append_new(a, json_integer((json_int_t)t->shape[d]));
+    return a;
+}
+
+/* 1 when a changed tensor's dtype or shape changed too. */
+static int retyped(const struct cairn_tensor_change *c)
+{
+    return c->before && c->after &&
+           (strcmp(c->before->dtype, c->after->dtype) || c->before->rank != c->after->rank ||
+            memcmp(c->before->shape, c->after->shape, sizeof(c->before->shape)));
+}
+
+static int print_change(const struct cairn_tensor_change *c, void *payload)
+{
+    static const char *const kinds[] = { "", "added", "removed", "changed" };
+    const struct cairn_tensor_entry *t = c->after ? c->after : c->before;
+    const char *what = kinds[c->change >= 1 && c->change <= 3 ? c->change : 0];
+    json_t *out = payload;
+    char sa[160], sb[160];
+
+    if (out) {
+        json_t *o = json_object();
+        json_object_set_new(o, "tensor", json_string(t->name));
+        json_object_set_new(o, "change", json_string(what));
+        json_object_set_new(o, "dtype", json_string(t->dtype));
+        json_object_set_new(o, "shape", shape_json(t));
+        if (retyped(c)) {
+            json_object_set_new(o, "old_dtype", json_string(c->before->dtype));
+            json_object_set_new(o, "old_shape", shape_json(c->before));
+        }
+        if (c->measured) {
+            json_object_set_new(o, "elements", json_integer((json_int_t)c->elements));
+            json_object_set_new(o, "differ", json_integer((json_int_t)c->differ));
+            json_object_set_new(o, "differ_fraction",
+                                json_real(c->elements ? (double)c->differ / c->elements : 0));
+            json_object_set_new(o, "max_abs_diff",
+                                c->has_max_abs && isfinite(c->max_abs) ? json_real(c->max_abs)
+                                : c->has_max_abs                       ? json_string("inf")
+                                                                       : json_null());
+        }
+        json_array_append_new(out, o);
+        return 0;
     }
-    l->t[l->n] = *t;
-    l->names[l->n] = strdup(t->name);
-    l->t[l->n].name = l->names[l->n];
-    l->t[l->n].chunk_ids = NULL;
-    cairn_hash(&l->digest[l->n], t->chunk_ids, t->chunks * sizeof(cairn_oid));
-    l->n++;
+    shape_str(sa, sizeof(sa), t);
+    printf("    %s tensor %s (%s %s)", what, t->name, t->dtype, sa);
+    if (retyped(c)) {
+        shape_str(sb, sizeof(sb), c->before);
+        printf(" was %s %s", c->before->dtype, sb);
+    }
+    if (c->measured) {
+        printf(": %.4g%% of %llu elements differ",
+               c->elements ? 100.0 * c->differ / c->elements : 0.0,
+               (unsigned long long)c->elements);
+        if (c->has_max_abs)
+            printf(", max |diff| %.6g", c->max_abs);
+    }
+    printf("\n");
     return 0;
 }
 
-static void tlist_release(struct tlist *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        free(l->names[i]);
-    free(l->names);
-    free(l->t);
-    free(l->digest);
-}
-
-static const struct cairn_tensor_entry *tfind(const struct tlist *l, const char *name, size_t *idx)
-{
-    for (size_t i = 0; i < l->n; i++)
-        if (!strcmp(l->t[i].name, name)) {
-            *idx = i;
-            return &l->t[i];
-        }
-    return NULL;
-}
-
+/* Tensor changes of one file; a failure is reported and the diff goes on. */
 static void tensor_diff(struct cairn_repo *repo, const struct cairn_tree_entry *a,
                         const struct cairn_tree_entry *b, json_t *out)
 {
-    struct tlist la = { 0 }, lb = { 0 };
-    size_t j;
-    cairn_repo_tensors(repo, a, collect_tensor, &la);
-    cairn_repo_tensors(repo, b, collect_tensor, &lb);
-    for (size_t i = 0; i < la.n; i++) {
-        const struct cairn_tensor_entry *t = tfind(&lb, la.t[i].name, &j);
-        const char *what =
-            !t ? "removed"
-            : (strcmp(t->dtype, la.t[i].dtype) || cairn_oid_cmp(&la.digest[i], &lb.digest[j]))
-                ? "changed"
-                : NULL;
-        if (!what)
-            continue;
-        if (out) {
-            json_t *o = json_object();
-            json_object_set_new(o, "tensor", json_string(la.t[i].name));
-            json_object_set_new(o, "change", json_string(what));
-            json_object_set_new(o, "dtype", json_string(t ? t->dtype : la.t[i].dtype));
-            json_array_append_new(out, o);
-        } else {
-            printf("    %s tensor %s (%s)\n", what, la.t[i].name, t ? t->dtype : la.t[i].dtype);
-        }
-    }
-    for (size_t i = 0; i < lb.n; i++) {
-        if (tfind(&la, lb.t[i].name, &j))
-            continue;
-        if (out) {
-            json_t *o = json_object();
-            json_object_set_new(o, "tensor", json_string(lb.t[i].name));
-            json_object_set_new(o, "change", json_string("added"));
-            json_object_set_new(o, "dtype", json_string(lb.t[i].dtype));
-            json_array_append_new(out, o);
-        } else {
-            printf("    added tensor %s (%s)\n", lb.t[i].name, lb.t[i].dtype);
-        }
-    }
-    tlist_release(&la);
-    tlist_release(&lb);
+    int error = cairn_repo_tensor_diff(repo, a, b, 1, print_change, out);
+    if (error < 0)
+        fprintf(stderr, "cairn: warning: cannot compare the tensors of '%s': %s\n", b->path,
+                cairn_error_last());
 }
 
 static void kv_diff(const char *what, const struct cairn_kv_list *a, const struct cairn_kv_list *b,
