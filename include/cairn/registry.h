@@ -209,6 +209,47 @@ int cairn_registry_data_validation_add(struct cairn_registry *r, const cairn_oid
 int cairn_registry_data_validation_latest(struct cairn_registry *r, const cairn_oid *dataset,
                                           int *passed, long long *time_ns);
 
+/* ---- remotes (sqlite_remote.c) ---------------------------------------- */
+
+/* A configured remote: never a credential, only where and how to connect. */
+struct cairn_remote_config {
+    char name[65];
+    char *url;       /* file:///path or s3://bucket/prefix */
+    char *endpoint;  /* NULL: from the environment */
+    char *region;    /* NULL: from the environment */
+    int path_style;  /* 0 auto, 1 path, -1 virtual host */
+    int concurrency; /* 0: the transport's default */
+};
+void cairn_remote_config_release(struct cairn_remote_config *c);
+/* CAIRN_EEXISTS if a remote of that name exists. */
+int cairn_registry_remote_add(struct cairn_registry *r, const struct cairn_remote_config *c);
+/* CAIRN_ENOTFOUND (with a message) if there is no such remote. */
+int cairn_registry_remote_get(struct cairn_registry *r, const char *name,
+                              struct cairn_remote_config *out);
+/* Removes the remote and its remote-tracking aliases; CAIRN_ENOTFOUND if absent. */
+int cairn_registry_remote_remove(struct cairn_registry *r, const char *name);
+typedef int (*cairn_remote_config_fn)(const struct cairn_remote_config *c, void *payload);
+/* Remotes by name; the struct is valid during the callback only. */
+int cairn_registry_remote_list(struct cairn_registry *r, cairn_remote_config_fn cb, void *payload);
+
+/*
+ * Remote-tracking aliases: where `alias` of `model` stood on `remote` when
+ * we last pushed or pulled, and the remote object (`key`) that said so.
+ */
+struct cairn_tracking_ref {
+    const char *remote, *model, *alias, *key;
+    cairn_oid version;
+};
+int cairn_registry_tracking_set(struct cairn_registry *r, const char *remote, const char *model,
+                                const char *alias, const cairn_oid *version, const char *key);
+typedef int (*cairn_tracking_fn)(const struct cairn_tracking_ref *t, void *payload);
+/* Every tracking alias of `remote` (NULL: of every remote), by remote, model, alias. */
+int cairn_registry_tracking_list(struct cairn_registry *r, const char *remote, cairn_tracking_fn cb,
+                                 void *payload);
+
+/* Give version `id` the number `number`; CAIRN_EEXISTS if the model uses it already. */
+int cairn_registry_version_renumber(struct cairn_registry *r, const cairn_oid *id, int number);
+
 /* ---- staging area and stat cache ------------------------------------- */
 
 struct cairn_stage_entry {
@@ -224,6 +265,9 @@ typedef int (*cairn_stage_fn)(const struct cairn_stage_entry *e, void *payload);
 int cairn_registry_stage_list(struct cairn_registry *r, const char *model, cairn_stage_fn cb,
                               void *payload);
 int cairn_registry_stage_clear(struct cairn_registry *r, const char *model);
+/* The staged entry for `path` in `model`'s stage (file, digest, size, mode; not model/path). */
+int cairn_registry_stage_get(struct cairn_registry *r, const char *model, const char *path,
+                             struct cairn_stage_entry *out);
 
 struct cairn_stat_entry {
     uint64_t size;

@@ -77,6 +77,26 @@ int cairn_store_info(struct cairn_store *s, const cairn_oid *id, struct cairn_ch
 int cairn_store_get(struct cairn_store *s, const cairn_oid *id, struct cairn_buf *out);
 
 /*
+ * Read chunk `id` as stored (encoded, not decoded) into `out` (replacing its
+ * content), with its codec, lengths and delta base in `*info` (may be NULL).
+ * The entry's header and check are verified, so the bytes are exactly what
+ * was written; copying them into another pack with cairn_store_writer_add()
+ * moves a chunk without re-encoding it (push). Thread-safe.
+ */
+int cairn_store_read_encoded(struct cairn_store *s, const cairn_oid *id,
+                             struct cairn_chunk_info *info, struct cairn_buf *out);
+
+/*
+ * Check encoded bytes received from elsewhere (pull) before they are added:
+ * decode them (a delta against `base`, which must be in this store) and
+ * verify that the BLAKE3 of the result is `id`. `base` is NULL or zero for
+ * codecs without one. 0, or CAIRN_ECORRUPT with the reason. Thread-safe.
+ */
+int cairn_store_check_encoded(struct cairn_store *s, const cairn_oid *id, int codec,
+                              const cairn_oid *base, uint64_t raw_len, const void *enc,
+                              size_t enc_len);
+
+/*
  * Per-thread encoder state (zstd contexts, scratch buffers). Encoding picks
  * the smallest of the codecs that apply; `level` is the zstd level.
  */

@@ -755,6 +755,112 @@ int cairn_store_get(struct cairn_store *s, const cairn_oid *id, struct cairn_buf
     return error;
 }
 
+int cairn_store_read_encoded(struct cairn_store *s, const cairn_oid *id,
+                             struct cairn_chunk_info *info, struct cairn_buf *out)
+{
+    struct loc l;
+    struct cairn__pack_entry e;
+    uint8_t hdr[CAIRN__ENTRY_HDR_MAX], check[CAIRN__ENTRY_CHECK_LEN];
+    size_t hl;
+    char hex[13];
+    ssize_t n;
+    int fd, error;
+
+    if ((error = lookup(&l, s, id)) < 0)
+        return error;
+    if (error == 0)
+        return cairn_error_set(CAIRN_ENOTFOUND, "chunk %s not found", short_hex(hex, id));
+    if ((fd = pack_fd(s, l.pack)) < 0)
+        return fd;
+    hl = cairn__entry_hdr_len(l.sl.flags);
+    n = cairn_fs_pread_full(fd, hdr, hl, (off_t)l.sl.offset);
+    if (n < 0)
+        return (int)n;
+    if ((size_t)n != hl || cairn__entry_header_parse(&e, hdr, hl, l.sl.offset) < 0 ||
+        cairn_oid_cmp(&e.id, id) != 0 || e.stored_len != l.sl.stored_len ||
+        e.raw_len != l.sl.raw_len || e.codec != l.sl.codec || e.flags != l.sl.flags)
+        return corrupt(id, l.pack, "damaged entry header (run fsck)");
+    cairn_buf_clear(out);
+    if ((error = cairn_buf_grow(out, l.sl.stored_len)) < 0)
+        return error;
+    n = cairn_fs_pread_full(fd, out->ptr, l.sl.stored_len, (off_t)(l.sl.offset + hl));
+    if (n < 0)
+        return (int)n;
+    if ((uint64_t)n != l.sl.stored_len ||
+        cairn_fs_pread_full(fd, check, sizeof(check),
+                            (off_t)(l.sl.offset + hl + l.sl.stored_len)) != (ssize_t)sizeof(check))
+        return corrupt(id, l.pack, "pack is truncated");
+    if (cairn__entry_check_verify(check, hdr, hl, out->ptr, l.sl.stored_len) < 0)
+        return corrupt(id, l.pack, "damaged entry (run fsck)");
+    out->len = l.sl.stored_len;
+    out->ptr[out->len] = '\0';
+    if (info) {
+        info->raw_len = l.sl.raw_len;
+        info->stored_len = l.sl.stored_len;
+        info->codec = l.sl.codec;
+        info->has_base = (l.sl.flags & CAIRN__PACK_F_BASE) != 0;
+        info->base = l.base;
+    }
+    return 0;
+}
+
+int cairn_store_check_encoded(struct cairn_store *s, const cairn_oid *id, int codec,
+                              const cairn_oid *base, uint64_t raw_len, const void *enc,
+                              size_t enc_len)
+{
+    const struct cairn_codec_ops *ops = cairn__codec_ops(codec);
+    struct cairn_codec_args args = { 0, NULL, 0 };
+    struct tls_state *t;
+    struct cairn_buf *dst;
+    cairn_oid got;
+    char hex[13], bh[13];
+    int error;
+
+    short_hex(hex, id);
+    if (!ops)
+        return cairn_error_set(CAIRN_ECORRUPT, "chunk %s: unknown codec %d", hex, codec);
+    if (raw_len > CAIRN__CHUNK_MAX || enc_len > CAIRN__CHUNK_MAX)
+        return cairn_error_set(CAIRN_ECORRUPT, "chunk %s: length out of range", hex);
+    if (!!ops->uses_base != !!(base && !cairn_oid_is_zero(base)))
+        return cairn_error_set(CAIRN_ECORRUPT, "chunk %s: delta base does not match its codec",
+                               hex);
+    if (codec == CAIRN_CODEC_RAW) {
+        if (enc_len != raw_len)
+            return cairn_error_set(CAIRN_ECORRUPT, "chunk %s: raw length mismatch", hex);
+        cairn_hash(&got, enc, enc_len);
+        if (cairn_oid_cmp(&got, id) != 0)
+            return cairn_error_set(CAIRN_ECORRUPT, "chunk %s: hash mismatch", hex);
+        return 0;
+    }
+    if (!(t = tls_get()))
+        return cairn_error_last_code();
+    if (ops->uses_base) {
+        cairn_buf_clear(&t->base[0]);
+        if ((error = get_at(s, t, base, &t->base[0], 1)) < 0) {
+            cairn_error_prefix("delta base %s of chunk %s", short_hex(bh, base), hex);
+            goto done;
+        }
+        args.base = t->base[0].ptr;
+        args.base_len = t->base[0].len;
+    }
+    dst = &t->stored[0];
+    cairn_buf_clear(dst);
+    if ((error = cairn_buf_grow(dst, raw_len)) < 0)
+        goto done;
+    if ((error = cairn__codec_decode(t->ctx, codec, (unsigned char *)dst->ptr, raw_len, enc,
+                                     enc_len, &args)) < 0) {
+        cairn_error_prefix("chunk %s does not decode", hex);
+        error = CAIRN_ECORRUPT;
+        goto done;
+    }
+    cairn_hash(&got, dst->ptr, raw_len);
+    if (cairn_oid_cmp(&got, id) != 0)
+        error = cairn_error_set(CAIRN_ECORRUPT, "chunk %s: hash mismatch", hex);
+done:
+    tls_trim(t);
+    return error;
+}
+
 /* Links from `id` down its delta chain (0: no base); -1 if longer than MAX_CHAIN. */
 static int chain_depth(struct cairn_store *s, const cairn_oid *id)
 {

@@ -14,6 +14,7 @@ CMD(add)
 CMD(alias)
 CMD(audit)
 CMD(checkout)
+CMD(clone)
 CMD(commit)
 CMD(data)
 CMD(diff)
@@ -30,7 +31,10 @@ CMD(log)
 CMD(metrics)
 CMD(promote)
 CMD(prune)
+CMD(pull)
+CMD(push)
 CMD(quantize)
+CMD(remote)
 CMD(serve_model)
 CMD(show)
 CMD(sign)
@@ -50,6 +54,7 @@ const struct cli_command cli_commands[] = {
     ROW(alias),
     ROW(audit),
     ROW(checkout),
+    ROW(clone),
     ROW(commit),
     ROW(data),
     ROW(diff),
@@ -66,7 +71,10 @@ const struct cli_command cli_commands[] = {
     ROW(metrics),
     ROW(promote),
     ROW(prune),
+    ROW(pull),
+    ROW(push),
     ROW(quantize),
+    ROW(remote),
     ROWN("serve-model", serve_model),
     ROW(show),
     ROW(sign),

@@ -1,0 +1,362 @@
+/*
+ * What push and pull share: opening a configured remote, listing keys,
+ * reading small objects, and the remote's chunk index.
+ *
+ * The chunk index is the union of the remote's idx files. Each idx is
+ * downloaded once and kept under .cairn/remotes/NAME/packs/ (packs are
+ * immutable and named by the hash of their idx entries, so a cached idx
+ * never goes stale); later pushes and pulls only list packs/ and fetch the
+ * idx files they have not seen. Every idx is validated in full (magic,
+ * trailer hash, sorted ids, entries inside the pack, name = hash of the
+ * entry table) before any of its entries is believed.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cairn/registry.h"
+#include "cairn/remote.h"
+#include "cairn/repo.h"
+#include "remote/sync.h"
+#include "util/fs.h"
+#include "util/hash.h"
+
+/* Largest idx we accept: far above what a 64 MiB pack needs. */
+#define IDX_MAX ((size_t)400 << 20)
+
+struct pick_only {
+    char name[65];
+    int count;
+};
+
+static int pick_cb(const struct cairn_remote_config *c, void *payload)
+{
+    struct pick_only *p = payload;
+    if (p->count++ == 0)
+        snprintf(p->name, sizeof(p->name), "%s", c->name);
+    return 0;
+}
+
+int cairn__sync_open(struct cairn_remote **out, char **name_out, struct cairn_repo *repo,
+                     const char *name, int create)
+{
+    struct cairn_registry *reg = cairn_repo_registry(repo);
+    struct cairn_remote_config cfg;
+    struct cairn_remote_opts o;
+    struct pick_only p;
+    int error;
+
+    *out = NULL;
+    if (name_out)
+        *name_out = NULL;
+    if (!name) {
+        memset(&p, 0, sizeof(p));
+        if ((error = cairn_registry_remote_list(reg, pick_cb, &p)) < 0)
+            return error;
+        if (p.count == 0)
+            return cairn_error_set(CAIRN_ENOTFOUND,
+                                   "no remote configured (add one with 'cairn remote add')");
+        name = "origin";
+        if (p.count == 1)
+            name = p.name;
+    }
+    if ((error = cairn_registry_remote_get(reg, name, &cfg)) < 0) {
+        if (error == CAIRN_ENOTFOUND && !strcmp(name, "origin"))
+            cairn_error_set(CAIRN_ENOTFOUND,
+                            "no remote 'origin' and several others: name the remote");
+        return error;
+    }
+    if (create && !strncmp(cfg.url, "file://", 7)) {
+        /* A file:// remote is created by its first push, like a bare directory. */
+        char *scheme = NULL, *dir = NULL, *prefix = NULL;
+        if ((error = cairn_remote_parse_url(&scheme, &dir, &prefix, cfg.url)) == 0)
+            error = cairn_fs_mkdir_p(dir);
+        free(scheme);
+        free(dir);
+        free(prefix);
+        if (error < 0) {
+            cairn_remote_config_release(&cfg);
+            return error;
+        }
+    }
+    memset(&o, 0, sizeof(o));
+    o.endpoint = cfg.endpoint;
+    o.region = cfg.region;
+    o.path_style = cfg.path_style;
+    o.concurrency = cfg.concurrency;
+    error = cairn_remote_open(out, cfg.url, &o);
+    if (!error && name_out && !(*name_out = strdup(cfg.name))) {
+        cairn_remote_free(*out);
+        *out = NULL;
+        error = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+    }
+    cairn_remote_config_release(&cfg);
+    return error;
+}
+
+int cairn_repo_remote_open(struct cairn_remote **out, char **name_out, struct cairn_repo *repo,
+                           const char *name)
+{
+    return cairn__sync_open(out, name_out, repo, name, 0);
+}
+
+/* ---- keys and small objects ------------------------------------------- */
+
+static int list_cb(void *payload, const char *key, uint64_t size)
+{
+    struct cairn__sync_keys *k = payload;
+    if (k->n == k->cap) {
+        size_t cap = k->cap ? k->cap * 2 : 64;
+        char **nk = realloc(k->keys, cap * sizeof(*nk));
+        uint64_t *ns;
+        if (!nk)
+            return cairn_error_set(CAIRN_ENOMEM, "out of memory listing a remote");
+        k->keys = nk;
+        if (!(ns = realloc(k->sizes, cap * sizeof(*ns))))
+            return cairn_error_set(CAIRN_ENOMEM, "out of memory listing a remote");
+        k->sizes = ns;
+        k->cap = cap;
+    }
+    if (!(k->keys[k->n] = strdup(key)))
+        return cairn_error_set(CAIRN_ENOMEM, "out of memory listing a remote");
+    k->sizes[k->n++] = size;
+    return 0;
+}
+
+int cairn__sync_list(struct cairn__sync_keys *out, struct cairn_remote *r, const char *prefix)
+{
+    memset(out, 0, sizeof(*out));
+    return cairn_remote_list(r, prefix, list_cb, out);
+}
+
+void cairn__sync_keys_free(struct cairn__sync_keys *k)
+{
+    for (size_t i = 0; i < k->n; i++)
+        free(k->keys[i]);
+    free(k->keys);
+    free(k->sizes);
+    memset(k, 0, sizeof(*k));
+}
+
+static int buf_sink(void *payload, const void *data, size_t len)
+{
+    return cairn_buf_put(payload, data, len);
+}
+
+int cairn__sync_get_small(struct cairn_remote *r, const char *key, struct cairn_buf *out)
+{
+    cairn_buf_clear(out);
+    if (!out->limit || out->limit > CAIRN__SYNC_SMALL_MAX)
+        out->limit = CAIRN__SYNC_SMALL_MAX;
+    return cairn_remote_get_range(r, key, 0, CAIRN_REMOTE_TO_END, buf_sink, out);
+}
+
+int cairn__sync_dir(struct cairn_buf *out, struct cairn_repo *repo, const char *remote,
+                    const char *sub)
+{
+    int error;
+    cairn_buf_clear(out);
+    if ((error = cairn_buf_printf(out, "%s/remotes/%s%s%s", cairn_repo_cairndir(repo), remote,
+                                  sub ? "/" : "", sub ? sub : "")) < 0)
+        return error;
+    return cairn_fs_mkdir_p(out->ptr);
+}
+
+/* ---- the remote chunk index ------------------------------------------- */
+
+static size_t oid_hash(const cairn_oid *id)
+{
+    return (size_t)cairn_get_u64le(id->id);
+}
+
+static int rindex_grow(struct cairn__rindex *ix)
+{
+    size_t ncap = ix->nslots ? ix->nslots * 2 : 1024;
+    uint32_t *ns = calloc(ncap, sizeof(*ns));
+
+    if (!ns)
+        return cairn_error_set(CAIRN_ENOMEM, "out of memory indexing a remote");
+    for (size_t i = 0; i < ix->n; i++) {
+        size_t j = oid_hash(&ix->entries[i].e.id) & (ncap - 1);
+        while (ns[j])
+            j = (j + 1) & (ncap - 1);
+        ns[j] = (uint32_t)(i + 1);
+    }
+    free(ix->slots);
+    ix->slots = ns;
+    ix->nslots = ncap;
+    return 0;
+}
+
+const struct cairn__rentry *cairn__rindex_find(const struct cairn__rindex *ix, const cairn_oid *id)
+{
+    size_t mask, j;
+
+    if (!ix->nslots)
+        return NULL;
+    mask = ix->nslots - 1;
+    for (j = oid_hash(id) & mask; ix->slots[j]; j = (j + 1) & mask) {
+        const struct cairn__rentry *e = &ix->entries[ix->slots[j] - 1];
+        if (!memcmp(e->e.id.id, id->id, CAIRN_OID_RAWSZ))
+            return e;
+    }
+    return NULL;
+}
+
+int cairn__rindex_add_idx(struct cairn__rindex *ix, const cairn_oid *name, uint64_t pack_size,
+                          const void *idx, uint32_t count)
+{
+    uint32_t pack;
+    int error;
+
+    if (ix->npacks == ix->packs_cap) {
+        size_t cap = ix->packs_cap ? ix->packs_cap * 2 : 16;
+        cairn_oid *np = realloc(ix->packs, cap * sizeof(*np));
+        uint64_t *nsz;
+        if (!np)
+            return cairn_error_set(CAIRN_ENOMEM, "out of memory indexing a remote");
+        ix->packs = np;
+        if (!(nsz = realloc(ix->pack_sizes, cap * sizeof(*nsz))))
+            return cairn_error_set(CAIRN_ENOMEM, "out of memory indexing a remote");
+        ix->pack_sizes = nsz;
+        ix->packs_cap = cap;
+    }
+    pack = (uint32_t)ix->npacks;
+    ix->packs[pack] = *name;
+    ix->pack_sizes[ix->npacks++] = pack_size;
+    for (uint32_t i = 0; i < count; i++) {
+        struct cairn__rentry re;
+        size_t j, mask;
+
+        cairn__idx_entry(&re.e, idx, i);
+        re.pack = pack;
+        if (cairn__rindex_find(ix, &re.e.id))
+            continue; /* the first copy serves, as in the local store */
+        if ((ix->n + 1) * 10 > ix->nslots * 7 && (error = rindex_grow(ix)) < 0)
+            return error;
+        if (ix->n == ix->cap) {
+            size_t cap = ix->cap ? ix->cap * 2 : 1024;
+            struct cairn__rentry *ne = realloc(ix->entries, cap * sizeof(*ne));
+            if (!ne)
+                return cairn_error_set(CAIRN_ENOMEM, "out of memory indexing a remote");
+            ix->entries = ne;
+            ix->cap = cap;
+        }
+        ix->entries[ix->n] = re;
+        mask = ix->nslots - 1;
+        for (j = oid_hash(&re.e.id) & mask; ix->slots[j]; j = (j + 1) & mask)
+            ;
+        ix->slots[j] = (uint32_t)(++ix->n);
+    }
+    return 0;
+}
+
+void cairn__rindex_release(struct cairn__rindex *ix)
+{
+    free(ix->entries);
+    free(ix->slots);
+    free(ix->packs);
+    free(ix->pack_sizes);
+    memset(ix, 0, sizeof(*ix));
+}
+
+/* Size of packs/pack-<name>.pack in the listing, or UINT64_MAX when it is not there. */
+static uint64_t listed_pack_size(const struct cairn__sync_keys *k, const cairn_oid *name)
+{
+    char hex[CAIRN_OID_HEXSZ + 1], want[CAIRN_OID_HEXSZ + 32];
+    snprintf(want, sizeof(want), "packs/pack-%s.pack", cairn_oid_fmt(hex, name));
+    for (size_t i = 0; i < k->n; i++)
+        if (!strcmp(k->keys[i], want))
+            return k->sizes[i];
+    return UINT64_MAX;
+}
+
+int cairn__rindex_load(struct cairn__rindex *ix, struct cairn_remote *r, const char *cache_dir)
+{
+    struct cairn__sync_keys keys;
+    struct cairn_buf idx = CAIRN_BUF_INIT, path = CAIRN_BUF_INIT;
+    int error;
+
+    memset(ix, 0, sizeof(*ix));
+    if ((error = cairn__sync_list(&keys, r, "packs/")) < 0)
+        goto done;
+    cairn_buf_init(&idx, IDX_MAX);
+    for (size_t i = 0; i < keys.n; i++) {
+        const char *base = keys.keys[i] + strlen("packs/");
+        uint64_t pack_size, recorded;
+        cairn_oid name, computed;
+        uint32_t count;
+        int cached = 0;
+
+        if (strchr(base, '/') || !cairn__pack_parse_name(&name, base, "idx"))
+            continue;
+        if ((pack_size = listed_pack_size(&keys, &name)) == UINT64_MAX)
+            continue; /* an idx without its pack: not ours to judge, skip */
+        if ((error = cairn_fs_join(&path, cache_dir, base)) < 0)
+            goto done;
+        cairn_buf_clear(&idx);
+        if (access(path.ptr, F_OK) == 0 && cairn_fs_read_file(&idx, path.ptr, IDX_MAX) == 0)
+            cached = 1;
+        cairn_error_clear();
+        if (!cached) {
+            cairn_buf_clear(&idx);
+            if ((error = cairn_remote_get_range(r, keys.keys[i], 0, CAIRN_REMOTE_TO_END, buf_sink,
+                                                &idx)) < 0)
+                goto done;
+        }
+        if ((error = cairn__idx_validate(&count, &recorded, &computed, idx.ptr, idx.len,
+                                         pack_size)) < 0 ||
+            cairn_oid_cmp(&computed, &name) != 0) {
+            if (cached) {
+                /* A damaged cache entry: forget it and read the remote's. */
+                unlink(path.ptr);
+                cairn_error_clear();
+                i--;
+                continue;
+            }
+            if (error == 0)
+                cairn_error_set(CAIRN_ECORRUPT, "does not match its name");
+            cairn_error_prefix("remote object '%s' is corrupt", keys.keys[i]);
+            error = CAIRN_ECORRUPT;
+            goto done;
+        }
+        if (!cached && (error = cairn_fs_write_atomic(path.ptr, idx.ptr, idx.len, 0644)) < 0)
+            goto done;
+        if ((error = cairn__rindex_add_idx(ix, &name, pack_size, idx.ptr, count)) < 0)
+            goto done;
+    }
+done:
+    cairn__sync_keys_free(&keys);
+    cairn_buf_release(&idx);
+    cairn_buf_release(&path);
+    if (error < 0)
+        cairn__rindex_release(ix);
+    return error;
+}
+
+/* ---- aliases ------------------------------------------------------------ */
+
+int cairn__sync_alias_parse(struct cairn__alias_head *out, const char *key, const char *json,
+                            size_t len)
+{
+    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, NULL);
+    const char *v = root ? json_string_value(json_object_get(root, "version")) : NULL;
+    const char *slash = strrchr(key, '/');
+    int error = 0;
+
+    memset(out, 0, sizeof(*out));
+    if (!v || cairn_oid_parse(&out->version, v) < 0 || !slash ||
+        sscanf(slash + 1, "%16llu-", &out->seq) != 1 || strlen(key) > CAIRN_REMOTE_KEY_MAX) {
+        error = cairn_error_set(CAIRN_ECORRUPT, "remote alias entry '%s' is malformed", key);
+        goto done;
+    }
+    snprintf(out->key, sizeof(out->key), "%s", key);
+    out->found = 1;
+done:
+    json_decref(root);
+    return error;
+}
