@@ -5,12 +5,16 @@
  * JSON object of metrics it prints, show them, and with --record store
  * them on the version. Any failure of the command - timeout, non-zero
  * exit, a signal, output that is not such an object - records nothing.
+ * With --endpoint URL instead of --cmd, the dataset's rows go to an OIP v2
+ * server and the metrics come from lib/gate/evalendpoint.c (docs/eval.md);
+ * a failed request means the figures are partial, so nothing is recorded.
  */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cairn/evalep.h"
 #include "cairn/gate.h"
 #include "cairn/release.h"
 #include "cairn/repo.h"
@@ -26,6 +30,8 @@ const char cmd_eval_summary[] = "run an evaluation command on a version; record 
 const char cmd_eval_help[] =
     "usage: cairn eval REF --cmd 'COMMAND' [--data REF] [--record] [--timeout SECONDS]\n"
     "                  [--json]\n"
+    "       cairn eval REF --endpoint URL --data REF [--perturb gaussian:S] [--batch N]\n"
+    "                  [--concurrency N] [--label-column C] [--record] [--json]\n"
     "\n"
     "Check out version REF into a temporary directory (and the dataset version\n"
     "--data REF into another), then run COMMAND with /bin/sh in the current\n"
@@ -45,7 +51,21 @@ const char cmd_eval_help[] =
     "  --data REF          a dataset version to check out for the command\n"
     "  --record            store the metrics on the version (source \"eval\")\n"
     "  --timeout SECONDS   kill the command after this long (default 3600; 0: none)\n"
-    "  --json              print {\"ref\",\"id\",\"metrics\",\"recorded\",\"elapsed\"}\n";
+    "  --json              print {\"ref\",\"id\",\"metrics\",\"recorded\",\"elapsed\"}\n"
+    "\n"
+    "With --endpoint, the dataset's CSV rows (a label column, every other column a\n"
+    "feature; docs/eval.md) are sent to the Open Inference Protocol v2 server at\n"
+    "URL (http://HOST:PORT, the model being REF's name, or .../v2/models/NAME) and\n"
+    "scored: accuracy, precision/recall/F1 (macro and f1_class_K), latency\n"
+    "p50/p95/p99, throughput; --json adds the confusion matrix as \"report\". If any\n"
+    "request fails the figures are shown but not recorded (exit 1).\n"
+    "\n"
+    "  --endpoint URL      the OIP v2 server\n"
+    "  --perturb gaussian:S  also score inputs with N(0, S * std) noise per feature\n"
+    "                      (robust_accuracy)\n"
+    "  --batch N           rows per request (default 32)\n"
+    "  --concurrency N     requests in flight (default 4)\n"
+    "  --label-column C    the label column (default: label)\n";
 
 /* A version checked out into a private temporary directory. */
 static int checkout_tmp(char **dir, struct cairn_repo *repo, const struct cairn_version *v,
@@ -99,7 +119,11 @@ int cmd_eval(int argc, char **argv)
     struct cairn_evalcmd_opts eo;
     struct cairn_buf env[4] = { CAIRN_BUF_INIT, CAIRN_BUF_INIT, CAIRN_BUF_INIT, CAIRN_BUF_INIT };
     const char *envp[5] = { NULL };
-    const char *ref = NULL, *cmd = NULL, *data = NULL;
+    const char *ref = NULL, *cmd = NULL, *data = NULL, *endpoint = NULL;
+    struct cairn_evalep_opts ep;
+    struct cairn_evalep_result *epr = NULL;
+    char *report = NULL;
+    long n;
     char *model_dir = NULL, *data_dir = NULL, hex[CAIRN_OID_HEXSZ + 1], sid[16];
     int record = 0, json = 0, error = 0, rc = EXIT_OK, have_v = 0, have_d = 0, nenv = 0;
     long timeout = DEFAULT_TIMEOUT_S;
@@ -107,6 +131,7 @@ int cmd_eval(int argc, char **argv)
 
     cairn_metrics_init(&m);
     memset(&eo, 0, sizeof(eo));
+    cairn_evalep_opts_init(&ep);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--cmd") && i + 1 < argc)
@@ -124,8 +149,17 @@ int cmd_eval(int argc, char **argv)
             record = 1;
         else if (!strcmp(a, "--json"))
             json = 1;
-        else if (!strcmp(a, "--endpoint") || !strncmp(a, "--endpoint=", 11))
-            return cli_usage("eval", "--endpoint is not supported by this build; use --cmd");
+        else if (!strcmp(a, "--endpoint") && i + 1 < argc)
+            endpoint = argv[++i];
+        else if (!strcmp(a, "--perturb") && i + 1 < argc) {
+            if ((error = cairn_evalep_parse_perturb(&ep.perturb_sigma, argv[++i])) < 0)
+                return cli_usage("eval", "%s", cairn_error_last());
+        } else if ((!strcmp(a, "--batch") || !strcmp(a, "--concurrency")) && i + 1 < argc) {
+            if ((n = cli_parse_count(argv[++i])) <= 0)
+                return cli_usage("eval", "%s takes a whole number above 0", a);
+            *(a[2] == 'b' ? &ep.batch_size : &ep.concurrency) = (size_t)n;
+        } else if (!strcmp(a, "--label-column") && i + 1 < argc)
+            ep.label_column = argv[++i];
         else if (a[0] == '-')
             return cli_usage("eval", "unknown option '%s'", a);
         else if (!ref)
@@ -135,7 +169,11 @@ int cmd_eval(int argc, char **argv)
     }
     if (!ref)
         return cli_usage("eval", "which version? give a REF");
-    if (!cmd || !*cmd)
+    if (endpoint && cmd)
+        return cli_usage("eval", "give --cmd or --endpoint, not both");
+    if (endpoint && !data)
+        return cli_usage("eval", "--endpoint needs the dataset: --data REF");
+    if (!endpoint && (!cmd || !*cmd))
         return cli_usage("eval", "give the evaluation command with --cmd 'COMMAND'");
     if ((rc = cli_open_repo(&repo)) != 0)
         goto done;
@@ -146,6 +184,31 @@ int cmd_eval(int argc, char **argv)
         if ((error = cairn_repo_resolve(repo, data, &d)) < 0)
             goto done;
         have_d = 1;
+    }
+    if (endpoint) {
+        /* The server holds the model: only the dataset is checked out. */
+        if ((error = checkout_tmp(&data_dir, repo, &d, "data")) < 0)
+            goto done;
+        if (!strstr(endpoint, "/v2/models/"))
+            ep.model = v.model;
+        t0 = cli_now();
+        if ((error = cairn_evalep_run(&epr, data_dir, endpoint, &ep)) < 0 ||
+            (error = cairn_evalep_result_metrics(&m, epr)) < 0 ||
+            (error = cairn_evalep_result_json(&report, epr)) < 0) {
+            cli_error("eval of %s@v%d failed: %s; nothing recorded", v.model, v.number,
+                      cairn_error_last());
+            error = 0;
+            rc = EXIT_RUNTIME;
+            goto done;
+        }
+        if (epr->errors) {
+            cli_error("%llu of %llu requests to '%s' failed (first: %s); nothing recorded",
+                      (unsigned long long)epr->errors, (unsigned long long)epr->requests, epr->url,
+                      epr->first_error ? epr->first_error : "?");
+            record = 0;
+            rc = EXIT_RUNTIME;
+        }
+        goto have_metrics;
     }
     if ((error = checkout_tmp(&model_dir, repo, &v, "model")) < 0)
         goto done;
@@ -181,6 +244,7 @@ int cmd_eval(int argc, char **argv)
         rc = EXIT_RUNTIME;
         goto done;
     }
+have_metrics:
     if (!m.count) {
         cli_error("eval of %s@v%d failed: the command printed an empty object; nothing recorded",
                   v.model, v.number);
@@ -200,6 +264,8 @@ int cmd_eval(int argc, char **argv)
             json_object_set_new(o, "metrics", json_loads(text, 0, NULL));
         free(text);
         json_object_set_new(o, "recorded", json_boolean(record));
+        if (report)
+            json_object_set_new(o, "report", json_loads(report, 0, NULL));
         json_object_set_new(o, "elapsed", json_real(cli_now() - t0));
         cli_print_json(o);
     } else {
@@ -219,6 +285,8 @@ done:
         cairn_fs_rm_rf(data_dir);
     free(model_dir);
     free(data_dir);
+    free(report);
+    cairn_evalep_result_free(epr);
     for (int i = 0; i < 4; i++)
         cairn_buf_release(&env[i]);
     cairn_metrics_release(&m);
