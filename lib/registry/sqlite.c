@@ -933,6 +933,32 @@ int cairn_registry_stage_clear(struct cairn_registry *r, const char *model)
     return error;
 }
 
+int cairn_registry_stage_get(struct cairn_registry *r, const char *model, const char *path,
+                             struct cairn_stage_entry *out)
+{
+    sqlite3_stmt *st = NULL;
+    int error, rc;
+    if ((error = cairn__reg_prepare(r, &st,
+                                    "SELECT file, digest, size, mode FROM stage"
+                                    " WHERE model = ? AND path = ?")) < 0)
+        return error;
+    cairn__reg_bind_text(st, 1, model ? model : "");
+    cairn__reg_bind_text(st, 2, path);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        memset(out, 0, sizeof(*out));
+        cairn__reg_column_oid(st, 0, &out->file);
+        cairn__reg_column_oid(st, 1, &out->digest);
+        out->size = (uint64_t)sqlite3_column_int64(st, 2);
+        out->mode = (uint32_t)sqlite3_column_int(st, 3);
+    } else {
+        error = rc == SQLITE_DONE ? CAIRN_ENOTFOUND
+                                  : cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
+    }
+    sqlite3_finalize(st);
+    return error;
+}
+
 int cairn_registry_statcache_get(struct cairn_registry *r, const char *path,
                                  struct cairn_stat_entry *out)
 {

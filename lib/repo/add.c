@@ -21,7 +21,6 @@
  * than the moment we started reading it, so a write in the same timestamp
  * tick cannot go unnoticed ("racy git").
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -438,35 +437,17 @@ static int collect(struct add_state *s, const char *abs, const struct stat *st);
 
 static int collect_dir(struct add_state *s, const char *abs)
 {
-    DIR *d = opendir(abs);
-    struct dirent *e;
     struct cairn_buf child = CAIRN_BUF_INIT;
-    int error = 0;
     char **names = NULL;
-    size_t n = 0, cap = 0;
+    size_t n = 0;
+    int error = cairn_fs_list_dir(&names, &n, abs);
 
-    if (!d)
-        return cairn_error_set_errno(CAIRN_ERROR, "cannot open directory '%s'", abs);
-    while ((e = readdir(d)) != NULL) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || !strcmp(e->d_name, ".cairn") ||
-            !strcmp(e->d_name, ".git"))
-            continue;
-        if (n == cap) {
-            char **p = realloc(names, (cap = cap ? cap * 2 : 32) * sizeof(*names));
-            if (!p) {
-                error = cairn_error_set(CAIRN_ENOMEM, "out of memory");
-                break;
-            }
-            names = p;
-        }
-        if (!(names[n++] = strdup(e->d_name))) {
-            error = cairn_error_set(CAIRN_ENOMEM, "out of memory");
-            break;
-        }
-    }
-    closedir(d);
+    if (error < 0)
+        return error;
     for (size_t i = 0; i < n && !error; i++) {
         struct stat cst;
+        if (!strcmp(names[i], ".cairn") || !strcmp(names[i], ".git"))
+            continue;
         if ((error = cairn_fs_join(&child, abs, names[i])) < 0)
             break;
         if (lstat(child.ptr, &cst) < 0) {
@@ -481,9 +462,7 @@ static int collect_dir(struct add_state *s, const char *abs)
             continue;
         error = collect(s, child.ptr, &cst);
     }
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
+    cairn_fs_names_free(names, n);
     cairn_buf_release(&child);
     return error;
 }
@@ -588,7 +567,7 @@ static int absolute(struct cairn_buf *out, const char *arg)
     return cairn_buf_printf(out, "%s/%s", real, base);
 }
 
-static int add_one(struct add_state *s, struct staged *f, double started)
+static int add_one(struct add_state *s, struct staged *f)
 {
     struct cairn_repo *repo = s->repo;
     struct cairn_stat_entry cached;
@@ -598,7 +577,6 @@ static int add_one(struct add_state *s, struct staged *f, double started)
     int fd = -1, error, have_cache;
     long long start_ns = cairn_time_now_ns();
 
-    (void)started;
     memset(&base_obj, 0, sizeof(base_obj));
     /* The stat cache describes the working tree only. */
     have_cache = !s->root && cairn_registry_statcache_get(repo->registry, f->path, &cached) == 0;
@@ -641,6 +619,22 @@ done:
     return error;
 }
 
+/* Chunk every collected file into the store and make the chunks durable. */
+static int ingest_all(struct add_state *s, const struct cairn_add_opts *opts,
+                      struct cairn_add_stats *stats)
+{
+    int error = pipeline_init(&s->pl, s->repo, opts, stats);
+    if (error < 0)
+        return error;
+    s->pl.progress_total = s->total;
+    for (size_t i = 0; i < s->n && !error; i++)
+        error = add_one(s, &s->files[i]);
+    if (error < 0)
+        return error;
+    stats->bytes_stored = cairn_store_writer_bytes(s->pl.w);
+    return cairn_store_writer_commit(s->pl.w);
+}
+
 int cairn_repo_add(struct cairn_repo *repo, const char *const *paths, size_t npaths,
                    const struct cairn_add_opts *opts, struct cairn_add_stats *out)
 {
@@ -649,7 +643,6 @@ int cairn_repo_add(struct cairn_repo *repo, const char *const *paths, size_t npa
     struct cairn_buf abs = CAIRN_BUF_INIT;
     const char *model = opts && opts->model ? opts->model : "";
     int error = 0, locked = 0;
-    double started = cairn_time_monotonic();
 
     memset(&s, 0, sizeof(s));
     memset(&stats, 0, sizeof(stats));
@@ -695,17 +688,26 @@ int cairn_repo_add(struct cairn_repo *repo, const char *const *paths, size_t npa
     if ((error = cairn__repo_lock(repo, 0)) < 0)
         goto done;
     locked = 1;
-    if ((error = pipeline_init(&s.pl, repo, opts, &stats)) < 0)
-        goto done;
-    s.pl.progress_total = s.total;
-    for (size_t i = 0; i < s.n && !error; i++)
-        error = add_one(&s, &s.files[i], started);
-    if (error < 0)
-        goto done;
-    stats.bytes_stored = cairn_store_writer_bytes(s.pl.w);
     /* Chunks first, durably; only then the stage that references them. */
-    if ((error = cairn_store_writer_commit(s.pl.w)) < 0)
+    if ((error = ingest_all(&s, opts, &stats)) < 0)
         goto done;
+    /* Nothing new to record (every file unchanged and staged as is): no write at all. */
+    {
+        size_t same = 0;
+        for (size_t i = 0; i < s.n; i++) {
+            struct cairn_stage_entry cur;
+            if (!s.files[i].cache &&
+                cairn_registry_stage_get(repo->registry, model, s.files[i].path, &cur) == 0 &&
+                !cairn_oid_cmp(&cur.file, &s.files[i].e.file) && cur.mode == s.files[i].e.mode)
+                same++;
+        }
+        cairn_error_clear();
+        if (same == s.n) {
+            stats.files = s.n;
+            stats.bytes_total = s.total;
+            goto done;
+        }
+    }
     if ((error = cairn_registry_begin(repo->registry)) < 0)
         goto done;
     for (size_t i = 0; i < s.n && !error; i++) {
@@ -766,15 +768,7 @@ int cairn__repo_ingest_dir(struct cairn_repo *repo, const char *dir, struct cair
     if ((error = cairn__repo_lock(repo, 0)) < 0)
         goto done;
     locked = 1;
-    if ((error = pipeline_init(&s.pl, repo, NULL, &stats)) < 0)
-        goto done;
-    s.pl.progress_total = s.total;
-    for (size_t i = 0; i < s.n && !error; i++)
-        error = add_one(&s, &s.files[i], 0);
-    if (error < 0)
-        goto done;
-    stats.bytes_stored = cairn_store_writer_bytes(s.pl.w);
-    if ((error = cairn_store_writer_commit(s.pl.w)) < 0)
+    if ((error = ingest_all(&s, NULL, &stats)) < 0)
         goto done;
     for (size_t i = 0; i < s.n && !error; i++)
         error = cairn_tree_add(out, &cap, s.files[i].path, s.files[i].e.mode, s.files[i].e.size,

@@ -8,7 +8,6 @@
  * skipping .cairn, .git and the patterns in .cairnignore (fnmatch, one per
  * line, '#' comments).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
@@ -145,11 +144,6 @@ static int ignored(struct st_state *s, const char *rel, const char *name)
     return 0;
 }
 
-static int name_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static int known_cmp(const void *a, const void *b)
 {
     return strcmp(((const struct known *)a)->path, ((const struct known *)b)->path);
@@ -158,41 +152,19 @@ static int known_cmp(const void *a, const void *b)
 static int walk_untracked(struct st_state *s, const char *rel, cairn_status_fn cb, void *payload)
 {
     struct cairn_buf abs = CAIRN_BUF_INIT, child = CAIRN_BUF_INIT;
-    DIR *d;
-    struct dirent *e;
-    int error = 0;
     char **names = NULL;
-    size_t n = 0, cap = 0;
+    size_t n = 0;
+    int error = 0;
 
     if ((error = cairn_fs_join(&abs, s->repo->workdir, rel)) < 0)
         goto done;
-    if (!(d = opendir(*rel ? abs.ptr : s->repo->workdir))) {
-        error = cairn_error_set_errno(CAIRN_ERROR, "cannot open directory '%s'", abs.ptr);
+    if ((error = cairn_fs_list_dir(&names, &n, *rel ? abs.ptr : s->repo->workdir)) < 0)
         goto done;
-    }
-    while ((e = readdir(d)) != NULL) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
-            (!*rel && (!strcmp(e->d_name, ".cairn") || !strcmp(e->d_name, ".git"))))
-            continue;
-        if (n == cap) {
-            char **p = realloc(names, (cap = cap ? cap * 2 : 32) * sizeof(*names));
-            if (!p) {
-                error = cairn_error_set(CAIRN_ENOMEM, "out of memory");
-                break;
-            }
-            names = p;
-        }
-        if (!(names[n++] = strdup(e->d_name))) {
-            error = cairn_error_set(CAIRN_ENOMEM, "out of memory");
-            break;
-        }
-    }
-    closedir(d);
-    if (!error && n > 1)
-        qsort(names, n, sizeof(*names), name_cmp);
     for (size_t i = 0; i < n && !error; i++) {
         struct stat st;
         struct cairn_buf full = CAIRN_BUF_INIT;
+        if (!*rel && (!strcmp(names[i], ".cairn") || !strcmp(names[i], ".git")))
+            continue;
         cairn_buf_clear(&child);
         error = *rel ? cairn_buf_printf(&child, "%s/%s", rel, names[i])
                      : cairn_buf_puts(&child, names[i]);
@@ -213,9 +185,7 @@ static int walk_untracked(struct st_state *s, const char *rel, cairn_status_fn c
         cairn_buf_release(&full);
     }
 done:
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
+    cairn_fs_names_free(names, n);
     cairn_buf_release(&abs);
     cairn_buf_release(&child);
     return error;

@@ -323,3 +323,55 @@ long long cairn_time_now_ns(void)
     clock_gettime(CLOCK_REALTIME, &ts);
     return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void cairn_fs_names_free(char **names, size_t n)
+{
+    for (size_t i = 0; names && i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+int cairn_fs_list_dir(char ***names_out, size_t *n_out, const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    int error = 0;
+
+    if (!d)
+        return cairn_error_set_errno(errno == ENOENT ? CAIRN_ENOTFOUND : CAIRN_ERROR,
+                                     "cannot open directory '%s'", dir);
+    while ((e = readdir(d)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        if (n == cap) {
+            char **p = realloc(names, (cap = cap ? cap * 2 : 32) * sizeof(*names));
+            if (!p) {
+                error = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+                break;
+            }
+            names = p;
+        }
+        if (!(names[n] = strdup(e->d_name))) {
+            error = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+            break;
+        }
+        n++;
+    }
+    closedir(d);
+    if (error < 0) {
+        cairn_fs_names_free(names, n);
+        return error;
+    }
+    if (n > 1)
+        qsort(names, n, sizeof(*names), name_cmp);
+    *names_out = names;
+    *n_out = n;
+    return 0;
+}

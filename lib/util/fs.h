@@ -35,6 +35,14 @@ int cairn_fs_mkdir_p(const char *path);
 /* Recursive delete of a directory tree (no symlink following). */
 int cairn_fs_rm_rf(const char *path);
 
+/*
+ * The names in directory `dir`, sorted bytewise, without "." and "..".
+ * `*names_out` is an array of `*n_out` strings; free it with
+ * cairn_fs_names_free().
+ */
+int cairn_fs_list_dir(char ***names_out, size_t *n_out, const char *dir);
+void cairn_fs_names_free(char **names, size_t n);
+
 /* Join two path parts with one '/', into a caller-owned buffer. */
 int cairn_fs_join(struct cairn_buf *out, const char *a, const char *b);
 
