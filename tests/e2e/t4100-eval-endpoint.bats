@@ -160,3 +160,40 @@ trainer_accuracy() {
     assert_failure 1
     assert_equal "$stderr" "cairn: cannot open 'nosuch.csv': No such file or directory"
 }
+
+@test "cairn eval --endpoint records the metrics on the version; partial runs record nothing" {
+    mkdir -p ds mdl
+    cp "$BATS_FILE_TMPDIR/test/test.csv" ds/
+    cp "$BATS_FILE_TMPDIR/model/model.safetensors" mdl/
+    cairn init >/dev/null
+    cairn add ds/test.csv >/dev/null
+    cairn commit digits-data --kind dataset -m "test rows" >/dev/null
+    cairn add mdl/model.safetensors >/dev/null
+    cairn commit digits -m "mlp" >/dev/null
+    serve
+    run --separate-stderr cairn eval digits --endpoint "$URL" --data digits-data \
+        --perturb gaussian:0.05 --record --json
+    assert_success
+    run jq -e '.recorded and .metrics.rows > 0 and (.metrics | has("robust_accuracy")) and
+        (.report.confusion.labels | length) == 10' <<<"$output"
+    assert_success
+    run --separate-stderr cairn metrics digits --json
+    assert_success
+    assert_output --partial '"f1_macro"'
+    run --separate-stderr cairn eval digits --endpoint "$URL" --cmd true --data digits-data
+    assert_failure 2
+    run --separate-stderr cairn eval digits --endpoint "$URL"
+    assert_failure 2
+    assert_equal "$stderr" "cairn: --endpoint needs the dataset: --data REF (see 'cairn eval --help')"
+
+    kill "$BG_PID"
+    wait "$BG_PID" || true
+    serve --fail-rate 0.5 --seed 9
+    run --separate-stderr cairn eval digits@v1 --endpoint "$URL/v2/models/digits" \
+        --data digits-data --batch 16 --record
+    assert_failure 1
+    assert_output --partial "accuracy"
+    assert_line --index 0 --partial "eval digits@v1"
+    refute_output --partial "recorded on"
+    [[ $stderr == *"requests to '$URL/v2/models/digits/infer' failed (first: '$URL/v2/models/digits/infer' answered 500"*"nothing recorded" ]]
+}
