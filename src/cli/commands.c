@@ -35,11 +35,15 @@ CMD(pull)
 CMD(push)
 CMD(quantize)
 CMD(remote)
+CMD(rollback)
+CMD(rollout)
+CMD(serve)
 CMD(serve_model)
 CMD(show)
 CMD(sign)
 CMD(status)
 CMD(tag)
+CMD(token)
 CMD(verify)
 CMD(version)
 #undef CMD
@@ -75,11 +79,15 @@ const struct cli_command cli_commands[] = {
     ROW(push),
     ROW(quantize),
     ROW(remote),
+    ROW(rollback),
+    ROW(rollout),
+    ROW(serve),
     ROWN("serve-model", serve_model),
     ROW(show),
     ROW(sign),
     ROW(status),
     ROW(tag),
+    ROW(token),
     ROW(verify),
     ROW(version),
     { NULL, NULL, NULL, NULL },

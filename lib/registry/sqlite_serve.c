@@ -1,0 +1,306 @@
+/*
+ * SQL of `cairn serve` (include/cairn/serve.h): tokens, rollouts and alias
+ * moves. The tables are created on first use, so a repository made before
+ * serving existed gains them without a schema bump. All of this is rare
+ * (a token lookup per new token, a write per rollout step), so statements
+ * are prepared per call.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "cairn/registry.h"
+#include "cairn/serve.h"
+#include "registry/sqlite_internal.h"
+#include "util/fs.h"
+#include "util/hash.h"
+
+static const char serve_schema[] =
+    "CREATE TABLE IF NOT EXISTS api_tokens("
+    "  hash BLOB PRIMARY KEY, name TEXT UNIQUE NOT NULL, role INTEGER NOT NULL,"
+    "  author TEXT NOT NULL, time_ns INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS rollouts("
+    "  model TEXT PRIMARY KEY, alias TEXT NOT NULL, stable BLOB NOT NULL,"
+    "  candidate BLOB NOT NULL, plan TEXT NOT NULL, phase TEXT NOT NULL,"
+    "  step INTEGER NOT NULL, step_elapsed_ms INTEGER NOT NULL, failures INTEGER NOT NULL,"
+    "  step_passed INTEGER NOT NULL, started_ns INTEGER NOT NULL, updated_ns INTEGER NOT NULL,"
+    "  reason TEXT);";
+
+static int schema(struct cairn_registry *r)
+{
+    return cairn__reg_exec(r, serve_schema);
+}
+
+static const char *const role_names[] = { "none", "read", "write", "promote", "admin" };
+
+enum cairn_role cairn_role_parse(const char *s)
+{
+    for (int i = 1; i <= CAIRN_ROLE_ADMIN; i++)
+        if (s && !strcmp(s, role_names[i]))
+            return (enum cairn_role)i;
+    return CAIRN_ROLE_NONE;
+}
+
+const char *cairn_role_name(enum cairn_role role)
+{
+    return role >= CAIRN_ROLE_NONE && role <= CAIRN_ROLE_ADMIN ? role_names[role] : "none";
+}
+
+/* ---- tokens ---------------------------------------------------------- */
+
+int cairn_registry_token_add(struct cairn_registry *r, const cairn_oid *hash, const char *name,
+                             enum cairn_role role, const char *actor)
+{
+    sqlite3_stmt *st = NULL;
+    char details[160];
+    int error, own_tx = !r->in_tx;
+
+    if (role <= CAIRN_ROLE_NONE || role > CAIRN_ROLE_ADMIN)
+        return cairn_error_set(CAIRN_EINVALID, "unknown role %d", (int)role);
+    if ((error = schema(r)) < 0)
+        return error;
+    if (own_tx && (error = cairn_registry_begin(r)) < 0)
+        return error;
+    if ((error = cairn__reg_prepare(r, &st,
+                                    "INSERT INTO api_tokens(hash, name, role, author, time_ns)"
+                                    " VALUES(?, ?, ?, ?, ?)")) < 0)
+        goto done;
+    cairn__reg_bind_oid(st, 1, hash);
+    cairn__reg_bind_text(st, 2, name);
+    sqlite3_bind_int(st, 3, (int)role);
+    cairn__reg_bind_text(st, 4, actor);
+    sqlite3_bind_int64(st, 5, cairn_time_now_ns());
+    if ((error = cairn__reg_step(r, st)) < 0) {
+        if (error == CAIRN_EEXISTS)
+            cairn_error_set(error, "a token named '%s' exists", name);
+        goto done;
+    }
+    snprintf(details, sizeof(details), "{\"name\":\"%s\",\"role\":\"%s\"}", name,
+             cairn_role_name(role));
+    error = cairn_registry_audit_append(r, actor, "token.create", name, details);
+done:
+    sqlite3_finalize(st);
+    if (own_tx) {
+        if (error < 0)
+            cairn_registry_rollback(r);
+        else
+            error = cairn_registry_commit(r);
+    }
+    return error;
+}
+
+int cairn_registry_token_find(struct cairn_registry *r, const cairn_oid *hash,
+                              enum cairn_role *role_out, char *name_out)
+{
+    sqlite3_stmt *st = NULL;
+    int error, rc;
+    if ((error = schema(r)) < 0)
+        return error;
+    if ((error = cairn__reg_prepare(r, &st, "SELECT role, name FROM api_tokens WHERE hash = ?")) <
+        0)
+        return error;
+    cairn__reg_bind_oid(st, 1, hash);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        int role = sqlite3_column_int(st, 0);
+        *role_out = role >= CAIRN_ROLE_READ && role <= CAIRN_ROLE_ADMIN ? (enum cairn_role)role
+                                                                        : CAIRN_ROLE_NONE;
+        if (name_out) {
+            const char *n = (const char *)sqlite3_column_text(st, 1);
+            snprintf(name_out, 65, "%s", n ? n : "");
+        }
+    } else if (rc == SQLITE_DONE) {
+        error = cairn_error_set(CAIRN_ENOTFOUND, "unknown token");
+    } else {
+        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
+    }
+    sqlite3_finalize(st);
+    return error;
+}
+
+/* ---- rollouts -------------------------------------------------------- */
+
+void cairn_rollout_state_release(struct cairn_rollout_state *s)
+{
+    if (!s)
+        return;
+    free(s->plan);
+    free(s->reason);
+    s->plan = s->reason = NULL;
+}
+
+int cairn_registry_rollout_put(struct cairn_registry *r, const struct cairn_rollout_state *s)
+{
+    sqlite3_stmt *st = NULL;
+    int error;
+    if ((error = schema(r)) < 0)
+        return error;
+    if ((error = cairn__reg_prepare(
+             r, &st,
+             "INSERT OR REPLACE INTO rollouts(model, alias, stable, candidate, plan, phase, step,"
+             " step_elapsed_ms, failures, step_passed, started_ns, updated_ns, reason)"
+             " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) < 0)
+        return error;
+    cairn__reg_bind_text(st, 1, s->model);
+    cairn__reg_bind_text(st, 2, s->alias);
+    cairn__reg_bind_oid(st, 3, &s->stable);
+    cairn__reg_bind_oid(st, 4, &s->candidate);
+    cairn__reg_bind_text(st, 5, s->plan ? s->plan : "");
+    cairn__reg_bind_text(st, 6, s->phase);
+    sqlite3_bind_int(st, 7, s->step);
+    sqlite3_bind_int64(st, 8, s->step_elapsed_ms);
+    sqlite3_bind_int(st, 9, s->failures);
+    sqlite3_bind_int(st, 10, s->step_passed);
+    sqlite3_bind_int64(st, 11, s->started_ns);
+    sqlite3_bind_int64(st, 12, s->updated_ns ? s->updated_ns : cairn_time_now_ns());
+    cairn__reg_bind_text(st, 13, s->reason);
+    error = cairn__reg_step(r, st);
+    sqlite3_finalize(st);
+    return error;
+}
+
+#define ROLLOUT_COLUMNS                                                                     \
+    "SELECT model, alias, stable, candidate, plan, phase, step, step_elapsed_ms, failures," \
+    " step_passed, started_ns, updated_ns, reason FROM rollouts"
+
+static int read_row(sqlite3_stmt *st, struct cairn_rollout_state *out)
+{
+    const char *t;
+    memset(out, 0, sizeof(*out));
+    t = (const char *)sqlite3_column_text(st, 0);
+    snprintf(out->model, sizeof(out->model), "%s", t ? t : "");
+    t = (const char *)sqlite3_column_text(st, 1);
+    snprintf(out->alias, sizeof(out->alias), "%s", t ? t : "");
+    cairn__reg_column_oid(st, 2, &out->stable);
+    cairn__reg_column_oid(st, 3, &out->candidate);
+    t = (const char *)sqlite3_column_text(st, 5);
+    snprintf(out->phase, sizeof(out->phase), "%s", t ? t : "");
+    out->step = sqlite3_column_int(st, 6);
+    out->step_elapsed_ms = sqlite3_column_int64(st, 7);
+    out->failures = sqlite3_column_int(st, 8);
+    out->step_passed = sqlite3_column_int(st, 9);
+    out->started_ns = sqlite3_column_int64(st, 10);
+    out->updated_ns = sqlite3_column_int64(st, 11);
+    out->plan = cairn__reg_column_strdup(st, 4);
+    out->reason = cairn__reg_column_strdup(st, 12);
+    if (!out->plan) {
+        cairn_rollout_state_release(out);
+        return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+int cairn_registry_rollout_get(struct cairn_registry *r, const char *model,
+                               struct cairn_rollout_state *out)
+{
+    sqlite3_stmt *st = NULL;
+    int error, rc;
+    if ((error = schema(r)) < 0)
+        return error;
+    if ((error = cairn__reg_prepare(r, &st, ROLLOUT_COLUMNS " WHERE model = ?")) < 0)
+        return error;
+    cairn__reg_bind_text(st, 1, model);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        error = read_row(st, out);
+    else if (rc == SQLITE_DONE)
+        error = cairn_error_set(CAIRN_ENOTFOUND, "'%s' has no rollout", model);
+    else
+        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
+    sqlite3_finalize(st);
+    return error;
+}
+
+int cairn_registry_rollout_list(struct cairn_registry *r, cairn_rollout_fn cb, void *payload)
+{
+    sqlite3_stmt *st = NULL;
+    struct cairn_rollout_state s;
+    int error, rc;
+    if ((error = schema(r)) < 0)
+        return error;
+    if ((error = cairn__reg_prepare(r, &st, ROLLOUT_COLUMNS " ORDER BY model")) < 0)
+        return error;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((error = read_row(st, &s)) < 0)
+            break;
+        error = cb(&s, payload);
+        cairn_rollout_state_release(&s);
+        if (error != 0)
+            break;
+    }
+    if (error == 0 && rc != SQLITE_DONE)
+        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
+    sqlite3_finalize(st);
+    return error;
+}
+
+/* ---- alias moves ------------------------------------------------------ */
+
+int cairn_registry_serve_alias_move(struct cairn_registry *r, const char *model, const char *alias,
+                                    const cairn_oid *to, const char *actor, const char *action,
+                                    const char *reason, const char *details_json)
+{
+    struct cairn_model_info m;
+    sqlite3_stmt *st = NULL;
+    int error, own_tx = !r->in_tx, belongs = 0;
+
+    if (own_tx && (error = cairn_registry_begin(r)) < 0)
+        return error;
+    if ((error = cairn_registry_model_get(r, model, &m)) < 0)
+        goto done;
+    if ((error = cairn__reg_prepare(r, &st,
+                                    "SELECT 1 FROM versions WHERE id = ? AND model_id = ?")) < 0)
+        goto done;
+    cairn__reg_bind_oid(st, 1, to);
+    sqlite3_bind_int64(st, 2, m.id);
+    belongs = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    st = NULL;
+    if (!belongs) {
+        error = cairn_error_set(CAIRN_EINVALID, "version is not one of '%s'", model);
+        goto done;
+    }
+    /* The registry's alias setter keeps the history; the audit event lands beside it. */
+    if ((error = cairn_registry_alias_set(r, model, alias, to, actor, reason)) < 0)
+        goto done;
+    {
+        char subject[140];
+        snprintf(subject, sizeof(subject), "%s@%s", model, alias);
+        error = cairn_registry_audit_append(r, actor, action, subject,
+                                            details_json ? details_json : "{}");
+    }
+done:
+    sqlite3_finalize(st);
+    if (own_tx) {
+        if (error < 0)
+            cairn_registry_rollback(r);
+        else
+            error = cairn_registry_commit(r);
+    }
+    return error;
+}
+
+int cairn_registry_serve_alias_previous(struct cairn_registry *r, const char *model,
+                                        const char *alias, cairn_oid *out)
+{
+    sqlite3_stmt *st = NULL;
+    int error, rc;
+    if ((error =
+             cairn__reg_prepare(r, &st,
+                                "SELECT h.old_version FROM alias_history h"
+                                " JOIN models m ON m.id = h.model_id"
+                                " WHERE m.name = ? AND h.name = ? ORDER BY h.id DESC LIMIT 1")) < 0)
+        return error;
+    cairn__reg_bind_text(st, 1, model);
+    cairn__reg_bind_text(st, 2, alias);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && cairn__reg_column_oid(st, 0, out))
+        error = 0;
+    else if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+        error = cairn_error_set(CAIRN_ENOTFOUND, "'%s@%s' has no previous version", model, alias);
+    else
+        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
+    sqlite3_finalize(st);
+    return error;
+}
