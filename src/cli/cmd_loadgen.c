@@ -92,10 +92,12 @@ static void print_report(const struct cairn_loadgen_report *r)
            (unsigned long long)r->sent, (unsigned long long)r->scheduled, r->elapsed_s,
            (unsigned long long)r->skipped, (unsigned long long)r->no_answer);
     if (r->feedback_url)
-        printf("feedback to %s: %llu sent, %llu ok, %llu failed, %llu dropped, %llu unsent\n",
-               r->feedback_url, (unsigned long long)r->fb_sent, (unsigned long long)r->fb_ok,
-               (unsigned long long)r->fb_failed, (unsigned long long)r->fb_dropped,
-               (unsigned long long)r->fb_unsent);
+        printf(
+            "feedback to %s: %llu sent, %llu ok, %llu failed, %llu dropped, %llu unsent, "
+            "%llu answers without X-Request-Id\n",
+            r->feedback_url, (unsigned long long)r->fb_sent, (unsigned long long)r->fb_ok,
+            (unsigned long long)r->fb_failed, (unsigned long long)r->fb_dropped,
+            (unsigned long long)r->fb_unsent, (unsigned long long)r->fb_no_id);
     if (r->fb_first_error)
         printf("first feedback error: %s\n", r->fb_first_error);
 }
