@@ -176,7 +176,7 @@ int cairn_registry_alias_history(struct cairn_registry *r, const char *model, co
 struct cairn_gate_record {
     int64_t id;
     cairn_oid version;
-    cairn_oid policy; /* cairn_policy_digest() of the policy evaluated */
+    cairn_oid policy;  /* cairn_policy_digest() of the policy evaluated */
     char *policy_name; /* the path it was read from, as given */
     int passed;        /* 1 only when every check passed */
     char *result;      /* cairn_gate_result_to_json() text */

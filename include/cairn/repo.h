@@ -201,8 +201,8 @@ typedef int (*cairn_tensor_change_fn)(const struct cairn_tensor_change *c, void 
  * is returned. Errors: negative CAIRN_E* (CAIRN_ECORRUPT for damaged data).
  */
 int cairn_repo_tensor_diff(struct cairn_repo *repo, const struct cairn_tree_entry *a,
-                           const struct cairn_tree_entry *b, int measure,
-                           cairn_tensor_change_fn cb, void *payload);
+                           const struct cairn_tree_entry *b, int measure, cairn_tensor_change_fn cb,
+                           void *payload);
 
 struct cairn_checkout_opts {
     const char *const *include; /* fnmatch globs on paths; none means all */
