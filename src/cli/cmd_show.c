@@ -21,7 +21,10 @@ const char cmd_show_help[] =
     "REF is NAME (latest), NAME@vN, NAME@ALIAS, NAME@TAG or an id prefix.\n"
     "\n"
     "  --tensors   list the tensors of each tensor file: name, dtype, shape, bytes\n"
-    "  --json      machine-readable (see docs/cli-json.md)\n";
+    "  --json      machine-readable (see docs/cli-json.md); raw_bytes is the size of\n"
+    "              the version's files, stored_bytes the stored (compressed,\n"
+    "              deduplicated) size of the chunks it does not share with its\n"
+    "              parent version: what this version added to the store\n";
 
 struct show_ctx {
     struct cairn_repo *repo;
