@@ -1,0 +1,108 @@
+#!/usr/bin/env bats
+# t2001: aliases - set, list, history (who, when, from, to, why) and bad input.
+
+load helpers
+
+bats_require_minimum_version 1.5.0
+
+setup() {
+    cairn_setup
+    cairn init >/dev/null
+    for i in 1 2 3; do
+        echo "weights $i" > w.bin
+        cairn add w.bin >/dev/null
+        cairn commit bert -m "v$i" >/dev/null
+    done
+    echo data > d.csv
+    cairn add d.csv >/dev/null
+    cairn commit digits --kind dataset -m data >/dev/null
+}
+
+@test "alias set points NAME@ALIAS at a version and resolves everywhere" {
+    run cairn alias set bert production bert@v1 --reason "first release"
+    assert_success
+    assert_output --regexp '^bert@production -> bert@v1 \([0-9a-f]{12}\)$'
+    run cairn show bert@production --json
+    assert_success
+    [ "$(jq -r .number <<<"$output")" = 1 ]
+    run cairn alias list bert --json
+    assert_success
+    [ "$(jq -r '.[0].alias' <<<"$output")" = production ]
+    [ "$(jq -r '.[0].version' <<<"$output")" = 1 ]
+    [ "$(jq -r '.[0].id' <<<"$output")" = "$(cairn show bert@v1 --json | jq -r .id)" ]
+}
+
+@test "alias history shows every change with who, from, to and why" {
+    export CAIRN_USER=alice
+    cairn alias set bert production bert@v1 --reason "first release"
+    export CAIRN_USER=bob
+    cairn alias set bert production bert@v2 --reason "better recall"
+    cairn alias set bert production bert@v1 --reason "rollback: latency"
+    run cairn alias set bert production bert@v1
+    assert_success
+    assert_output "bert@production already points to bert@v1"
+    run cairn alias history bert production --json
+    assert_success
+    [ "$(jq length <<<"$output")" = 3 ]
+    [ "$(jq -r '.[0].from' <<<"$output")" = null ]
+    [ "$(jq -r '.[0].to_version' <<<"$output")" = 1 ]
+    [ "$(jq -r '.[0].author' <<<"$output")" = alice ]
+    [ "$(jq -r '.[1].from_version' <<<"$output")" = 1 ]
+    [ "$(jq -r '.[1].to_version' <<<"$output")" = 2 ]
+    [ "$(jq -r '.[1].author' <<<"$output")" = bob ]
+    [ "$(jq -r '.[1].reason' <<<"$output")" = "better recall" ]
+    [ "$(jq -r '.[2].reason' <<<"$output")" = "rollback: latency" ]
+    run cairn alias history bert production
+    assert_success
+    assert_output --regexp 'bob +v2 +v1 +rollback: latency'
+    run cairn audit --json
+    [ "$(jq '[.[] | select(.action == "alias")] | length' <<<"$output")" = 3 ]
+}
+
+@test "alias list covers every model; an empty repository says so" {
+    run cairn alias list
+    assert_success
+    assert_output "no aliases"
+    cairn alias set bert staging bert@v3
+    cairn alias set digits current digits
+    run cairn alias list
+    assert_success
+    assert_output --regexp 'bert +staging +v3'
+    assert_output --regexp 'digits +current +v1'
+    run cairn alias list --json
+    [ "$(jq length <<<"$output")" = 2 ]
+}
+
+@test "alias bad input: usage errors (exit 2) and missing things (exit 1)" {
+    run cairn alias
+    assert_failure 2
+    run cairn alias rename bert x
+    assert_failure 2
+    assert_output --partial "unknown subcommand 'rename'"
+    run cairn alias set bert production
+    assert_failure 2
+    run cairn alias set bert Prod bert@v1
+    assert_failure 2
+    assert_output --partial "alias"
+    run cairn alias set bert v7 bert@v1
+    assert_failure 2
+    assert_output --partial "looks like a version number"
+    run cairn alias set bert production digits@v1
+    assert_failure 2
+    assert_output --partial "is a version of 'digits', not of 'bert'"
+    run cairn alias set bert production bert@v9
+    assert_failure 1
+    run cairn alias set bert production bert@v1 --bogus
+    assert_failure 2
+    run cairn alias history bert production
+    assert_failure 1
+    assert_output --partial "has no alias 'production'"
+    run cairn alias history nosuch production
+    assert_failure 1
+    run cairn alias list bert --reason x
+    assert_failure 2
+    cairn tag bert@v1 golden
+    run cairn alias set bert golden bert@v2
+    assert_failure 2
+    assert_output --partial "already a tag"
+}
