@@ -220,12 +220,18 @@ int cairn_oip_encode_rows(struct cairn_buf *out, const char *id, const char *inp
 
 int cairn_oip_label_canon(struct cairn_buf *out, const char *s, size_t len)
 {
+    char tmp[40];
     double v;
 
     cairn_buf_clear(out);
-    if (len > 0 && len < 40 && cairn__parse_float(&v, s, len) == 0 && isfinite(v) &&
-        v == floor(v) && fabs(v) < 9007199254740992.0)
-        return cairn_buf_printf(out, "%lld", (long long)v);
+    if (len > 0 && len < sizeof(tmp)) {
+        /* A NUL-terminated copy: the number parser may look one byte past `len`. */
+        memcpy(tmp, s, len);
+        tmp[len] = '\0';
+        if (cairn__parse_float(&v, tmp, len) == 0 && isfinite(v) && v == floor(v) &&
+            fabs(v) < 9007199254740992.0)
+            return cairn_buf_printf(out, "%lld", (long long)v);
+    }
     return cairn_buf_put(out, s, len);
 }
 
