@@ -73,7 +73,7 @@ demo: build
 	@if [[ ! -f scripts/demo.sh ]]; then \
 	    echo "make demo: scripts/demo.sh does not exist yet" >&2; exit 1; \
 	fi
-	bash scripts/demo.sh
+	CAIRN_BUILD_DIR=$(CURDIR)/$(BUILD) bash scripts/demo.sh
 
 bench: build
 	@shopt -s nullglob; scripts=(bench/*.sh); \
