@@ -541,13 +541,8 @@ int cairn_loadgen_run(struct cairn_loadgen_report **out, const struct cairn_load
     uv_run(&g->loop, UV_RUN_DEFAULT);
     g->r->elapsed_s = (double)(g->end_send - g->start) / 1e9;
     error = g->fatal;
-    for (size_t i = 0; i < g->r->nversions; i++) {
-        struct cairn_loadgen_version *v = &g->r->versions[i];
-        v->accuracy = v->ok ? (double)v->correct / (double)v->ok : 0;
-        v->latency_p50_ms = hist_percentile(v->hist, 50);
-        v->latency_p99_ms = hist_percentile(v->hist, 99);
-    }
 done:
+    /* Requests still in flight at the deadline fail here and are counted as unanswered. */
     if (g->client)
         cairn_http_client_free(g->client);
     if (timer_ok)
@@ -556,6 +551,14 @@ done:
         uv_run(&g->loop, UV_RUN_DEFAULT);
         uv_loop_close(&g->loop);
     }
+    for (size_t i = 0; error == 0 && i < g->r->nversions; i++) {
+        struct cairn_loadgen_version *v = &g->r->versions[i];
+        v->accuracy = v->ok ? (double)v->correct / (double)v->ok : 0;
+        v->latency_p50_ms = hist_percentile(v->hist, 50);
+        v->latency_p99_ms = hist_percentile(v->hist, 99);
+    }
+    if (error == 0 && g->fatal)
+        error = g->fatal;
     cairn_oip_target_release(&g->target);
     cairn_oip_target_release(&g->fbtarget);
     cairn_oip_table_release(&g->t);
