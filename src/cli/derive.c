@@ -34,9 +34,9 @@ static void print_file(const struct cairn_derive_file *f)
             snprintf(dt, sizeof(dt), "%s -> %s", t->dtype_before, t->dtype_after);
         else
             snprintf(dt, sizeof(dt), "%s", t->dtype_before);
-        printf("  %-*s  %-7s %-14s %14llu %14llu %13.6g  %s\n", w, t->name, t->action, dt,
+        printf("  %-*s  %-7s %-14s %14llu %14llu %13.6g%s%s\n", w, t->name, t->action, dt,
                (unsigned long long)t->bytes_before, (unsigned long long)t->bytes_after,
-               t->max_abs_error, t->reason ? t->reason : "");
+               t->max_abs_error, t->reason ? "  " : "", t->reason ? t->reason : "");
         if (t->overflowed)
             printf("  %-*s  %llu finite values overflowed to infinity\n", w, "",
                    (unsigned long long)t->overflowed);
