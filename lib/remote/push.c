@@ -362,7 +362,27 @@ static int upload_packs(struct push *p, const char *outdir, const char *cache_di
             snprintf(keys[i][1], sizeof(keys[i][1]), "packs/pack-%s.idx", hex);
             x[i].fd = -1;
         }
+        /*
+         * A pack a failed run finished uploading (its idx did not follow) is
+         * there whole: pack names hash their entries, so same name and size
+         * is the same pack. Unfinished multipart uploads resume in the
+         * transport.
+         */
+        for (size_t i = 0; i < n; i++) {
+            x[i].op = CAIRN_REMOTE_HEAD;
+            x[i].key = keys[i][0];
+        }
+        cairn_remote_batch(p->r, x, n);
+        cairn_error_clear();
         for (size_t i = 0; i < n && !error; i++) {
+            int have = x[i].result == 0 && x[i].size == packs[g + i].size;
+            memset(&x[i], 0, sizeof(x[i]));
+            x[i].fd = -1;
+            if (have) {
+                x[i].op = CAIRN_REMOTE_HEAD; /* already there: just check again */
+                x[i].key = keys[i][0];
+                continue;
+            }
             if ((error = cairn_fs_join(&path, packs_dir.ptr, keys[i][0] + 6)) < 0)
                 break;
             x[i].op = CAIRN_REMOTE_PUT_FILE;
