@@ -151,6 +151,9 @@ struct router {
     int job_running;
     struct fwd *free_fwd;
     uint64_t feedback_unknown;
+    uint64_t inflight; /* client requests of the data plane not answered yet */
+    uv_timer_t drain_timer;
+    uint64_t drain_started;
 };
 
 static void logf_(struct router *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -1020,15 +1023,19 @@ static int32_t find_label(const char *body, size_t len)
 static struct fwd *fwd_get(struct router *r)
 {
     struct fwd *f = r->free_fwd;
+    r->inflight++;
     if (f) {
         r->free_fwd = f->next_free;
         return f;
     }
-    return malloc(sizeof(*f));
+    if (!(f = malloc(sizeof(*f))))
+        r->inflight--;
+    return f;
 }
 
 static void fwd_put(struct router *r, struct fwd *f)
 {
+    r->inflight--;
     f->next_free = r->free_fwd;
     r->free_fwd = f;
 }
@@ -1078,6 +1085,8 @@ static void mirror(struct router *r, struct fwd *orig, struct upstream *c)
     struct fwd *f;
     struct shadow_pair *sp;
     char hdr[160];
+    if (!r->client)
+        return;
     if (!(sp = calloc(1, sizeof(*sp))) || !(f = fwd_get(r))) {
         free(sp);
         return;
@@ -1110,6 +1119,8 @@ static int forward(struct fwd *f, struct upstream *u)
     struct router *r = f->r;
     char hdr[160];
     f->u = u;
+    if (!r->client)
+        return -1;
     u->refs++;
     snprintf(hdr, sizeof(hdr), "Content-Type: application/json\r\nX-Request-Id: %s\r\n", f->rid);
     if (cairn_http_client_request(r->client, u->addr, f->req->method, f->path,
@@ -2149,6 +2160,20 @@ static void on_kill_timer(uv_timer_t *t)
     }
 }
 
+/*
+ * Free the upstream client once the requests under way have their answers
+ * (or after 10 s), so a graceful stop answers them from their upstreams.
+ */
+static void on_drain_timer(uv_timer_t *t)
+{
+    struct router *r = t->data;
+    if (r->inflight > 0 && uv_now(r->loop) - r->drain_started < 10000)
+        return;
+    uv_close((uv_handle_t *)t, NULL);
+    cairn_http_client_free(r->client);
+    r->client = NULL;
+}
+
 static void on_signal(uv_signal_t *s, int sig)
 {
     struct router *r = s->data;
@@ -2185,8 +2210,10 @@ static void on_signal(uv_signal_t *s, int sig)
     }
     uv_timer_start(&r->kill_timer, on_kill_timer, KILL_GRACE_MS, 0);
     uv_unref((uv_handle_t *)&r->kill_timer);
-    cairn_http_client_free(r->client);
-    r->client = NULL;
+    uv_timer_init(r->loop, &r->drain_timer);
+    r->drain_timer.data = r;
+    r->drain_started = uv_now(r->loop);
+    uv_timer_start(&r->drain_timer, on_drain_timer, 0, 20);
 }
 
 /* After the loop ended: record where each rollout stood, off the request path. */
