@@ -342,9 +342,9 @@ int cairn_config_set(struct cairn_config *c, const char *section, const char *su
         return cairn_error_set(CAIRN_EINVALID, "config value for '%s' contains a newline", key);
     for (size_t i = 0; i < c->n; i++) {
         const struct config_line *x = &c->lines[i];
-        if (!same_section(x, section, subsection))
+        if (!same_section(x, section, subsection) || x->kind == LINE_OTHER)
             continue;
-        last_in = i;
+        last_in = i; /* new keys go after the last setting, before comments that follow */
         if (x->kind == LINE_KEY && !strcasecmp(x->key, key))
             last_key = i;
     }
