@@ -11,10 +11,12 @@
 #include <string.h>
 
 #include "cairn/data.h"
+#include "cairn/registry.h"
 #include "cairn/repo.h"
 #include "cli.h"
 #include "util/buf.h"
 #include "util/fs.h"
+#include "util/hash.h"
 #include "util/yaml.h"
 
 const char cmd_data_summary[] = "validate a dataset against a schema, or measure drift";
@@ -97,6 +99,41 @@ static const char *shown(const struct dataset *d, const char *path)
     return path;
 }
 
+/*
+ * Store the verdict on the dataset version (what `data: validated` gate
+ * checks read) and audit it, in one transaction.
+ */
+static int record_validation(struct cairn_repo *repo, const char *ref, const char *schema_path,
+                             const struct cairn_data_report *rep)
+{
+    struct cairn_registry *r = cairn_repo_registry(repo);
+    struct cairn_version v;
+    char *json = NULL, subject[96], details[256], hex[CAIRN_OID_HEXSZ + 1];
+    int error;
+
+    if ((error = cairn_repo_resolve(repo, ref, &v)) < 0)
+        return error;
+    if ((error = cairn_data_report_json(&json, rep)) < 0)
+        goto done;
+    snprintf(subject, sizeof(subject), "%s@v%d", v.model, v.number);
+    snprintf(details, sizeof(details), "{\"id\":\"%s\",\"passed\":%s}", cairn_oid_fmt(hex, &v.id),
+             rep->passed ? "true" : "false");
+    if ((error = cairn_registry_begin(r)) < 0)
+        goto done;
+    if ((error = cairn_registry_data_validation_add(r, &v.id, schema_path, rep->passed, json,
+                                                    cairn_repo_user(repo))) < 0 ||
+        (error = cairn_registry_audit_append(r, cairn_repo_user(repo), "data-validate", subject,
+                                             details)) < 0) {
+        cairn_registry_rollback(r);
+        goto done;
+    }
+    error = cairn_registry_commit(r);
+done:
+    free(json);
+    cairn_version_release(&v);
+    return error;
+}
+
 static int run_validate(int argc, char **argv)
 {
     static const struct option opts[] = { { "schema", required_argument, NULL, 's' },
@@ -131,6 +168,11 @@ static int run_validate(int argc, char **argv)
     if ((rc = dataset_get(&d, &repo, argv[optind])) != 0)
         goto done;
     if ((error = cairn_data_validate(&rep, d.path, schema)) < 0) {
+        rc = cli_fail(error);
+        goto done;
+    }
+    /* A dataset version (not a plain path) keeps its verdict for gates. */
+    if (d.tmp && (error = record_validation(repo, argv[optind], schema_path, rep)) < 0) {
         rc = cli_fail(error);
         goto done;
     }
