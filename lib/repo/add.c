@@ -17,9 +17,10 @@
  *
  * Unchanged files are not read at all: a stat cache keyed by path (size,
  * mtime, ctime, inode, device) maps to the file object made last time. An
- * entry is only recorded for a file whose mtime is at least a second older
+ * entry is only trusted for a file whose mtime is at least a second older
  * than the moment we started reading it, so a write in the same timestamp
- * tick cannot go unnoticed ("racy git").
+ * tick cannot go unnoticed ("racy git"); a racy entry is still recorded, as
+ * the delta base for the next version at that path.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -606,11 +607,19 @@ static int add_one(struct add_state *s, struct staged *f)
         goto done;
     f->st.file = f->e.file;
     f->st.digest = f->e.digest;
-    /* Cache only if the file did not change while we read it and is not racy. */
+    /*
+     * Record what we read if the file did not change while we read it: it is
+     * the delta base of the next version at this path. A file modified less
+     * than a second before we started is "racy" (a write in the same
+     * timestamp tick could follow unseen), so its entry gets an mtime that
+     * never matches: it is never trusted to skip a read, only used as a base.
+     */
     if (fstat(fd, &st2) == 0 && (uint64_t)st2.st_size == f->st.size &&
-        (int64_t)st2.st_mtim.tv_sec * 1000000000LL + st2.st_mtim.tv_nsec == f->st.mtime_ns &&
-        f->st.mtime_ns < start_ns - 1000000000LL)
+        (int64_t)st2.st_mtim.tv_sec * 1000000000LL + st2.st_mtim.tv_nsec == f->st.mtime_ns) {
         f->cache = 1;
+        if (f->st.mtime_ns >= start_ns - 1000000000LL)
+            f->st.mtime_ns = -1;
+    }
 done:
     if (fd >= 0)
         close(fd);

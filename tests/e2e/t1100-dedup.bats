@@ -246,3 +246,15 @@ open("w.safetensors", "wb").write(d)'
     run cairn fsck
     assert_success
 }
+
+@test "a model written and added at once is still the delta base of its next version" {
+    cairn init >/dev/null 2>&1 || true
+    cairn-test-tool gen-safetensors fresh.safetensors 3 8 262144 bf16
+    cairn add fresh.safetensors >/dev/null   # written this instant: racy, not trusted
+    cairn commit fresh -m v1 >/dev/null
+    cairn-test-tool flip fresh.safetensors 1000000
+    run cairn add --json fresh.safetensors
+    assert_success
+    # One flipped byte in one piece: an XOR delta, not a new 1 MiB piece.
+    [ "$(jq .bytes_stored <<<"$output")" -lt 65536 ]
+}
