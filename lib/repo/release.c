@@ -308,21 +308,6 @@ int cairn_repo_policy_path(char **out, struct cairn_repo *repo, const char *stor
 
 /* ---- promotion ------------------------------------------------------- */
 
-struct promote_job {
-    struct alias_job a;
-    struct cairn_promote_result *res;
-};
-
-static int promote_job_run(struct cairn_repo *repo, void *payload)
-{
-    struct promote_job *j = payload;
-    int error = alias_job_run(repo, &j->a);
-    j->res->moved = j->a.moved;
-    j->res->has_old = j->a.has_old;
-    j->res->old_version = j->a.old;
-    return error;
-}
-
 /* Load the required policy and find its latest gate result for `v`. */
 static int promote_check(struct cairn_promote_result *out, struct cairn_repo *repo,
                          const struct cairn_version *v, const char *policy_path, const char *alias)
@@ -362,12 +347,57 @@ done:
     return error;
 }
 
+struct promote_job {
+    struct cairn_promote_result *res;
+    const struct cairn_version *v;
+    const struct cairn_promote_opts *opts;
+    const char *path; /* the policy to require, or NULL */
+    int policy_error; /* why there is none (negative) when path is NULL */
+};
+
+/*
+ * The gate lookup runs inside the write transaction, so no gate result can
+ * land between the check and the move of the alias.
+ */
+static int promote_job_run(struct cairn_repo *repo, void *payload)
+{
+    struct promote_job *j = payload;
+    struct cairn_promote_result *out = j->res;
+    struct alias_job a;
+    int check, error;
+
+    check = j->path ? promote_check(out, repo, j->v, j->path, j->opts->alias) : j->policy_error;
+    if (check < 0 && !j->opts->force)
+        return check;
+    if (check < 0 && check != CAIRN_ECHECK && check != CAIRN_EINVALID && check != CAIRN_ENOTFOUND)
+        return check; /* a runtime failure is not something --force overrides */
+    cairn_error_clear();
+    out->forced = check < 0;
+    memset(&a, 0, sizeof(a));
+    a.v = j->v;
+    a.alias = j->opts->alias;
+    a.reason = j->opts->reason;
+    a.action = "promote";
+    a.extra = json_object();
+    json_object_set_new(a.extra, "forced", json_boolean(out->forced));
+    json_object_set_new(a.extra, "policy",
+                        cairn_oid_is_zero(&out->policy) ? json_null() : oid_json(&out->policy));
+    json_object_set_new(a.extra, "policy_name", j->path ? json_string(j->path) : json_null());
+    json_object_set_new(a.extra, "gate", out->have_gate ? json_integer(out->gate_id) : json_null());
+    error = alias_job_run(repo, &a);
+    json_decref(a.extra);
+    out->moved = a.moved;
+    out->has_old = a.has_old;
+    out->old_version = a.old;
+    return error;
+}
+
 int cairn_repo_promote(struct cairn_promote_result *out, struct cairn_repo *repo,
                        const struct cairn_version *v, const struct cairn_promote_opts *opts)
 {
     struct promote_job j;
     char *stored = NULL, *path = NULL;
-    int error, check = 0;
+    int error;
 
     memset(out, 0, sizeof(*out));
     memset(&j, 0, sizeof(j));
@@ -384,36 +414,19 @@ int cairn_repo_promote(struct cairn_promote_result *out, struct cairn_repo *repo
         if ((error = cairn_repo_policy_path(&path, repo, stored)) < 0)
             goto done;
     } else if (error == CAIRN_ENOTFOUND) {
-        error = CAIRN_EINVALID;
-    }
-    if (!error)
-        check = promote_check(out, repo, v, path, opts->alias);
-    else
-        check = error;
-    if (check < 0 && !opts->force) {
-        error = check;
+        j.policy_error = CAIRN_EINVALID; /* the message says how to set one */
+    } else {
         goto done;
     }
-    if (check < 0 && check != CAIRN_ECHECK && check != CAIRN_EINVALID && check != CAIRN_ENOTFOUND) {
-        error = check; /* a runtime failure is not something --force overrides */
-        goto done;
-    }
-    cairn_error_clear();
-    out->forced = check < 0;
     j.res = out;
-    j.a.v = v;
-    j.a.alias = opts->alias;
-    j.a.reason = opts->reason;
-    j.a.action = "promote";
-    j.a.extra = json_object();
-    json_object_set_new(j.a.extra, "forced", json_boolean(out->forced));
-    json_object_set_new(j.a.extra, "policy",
-                        cairn_oid_is_zero(&out->policy) ? json_null() : oid_json(&out->policy));
-    json_object_set_new(j.a.extra, "policy_name", path ? json_string(path) : json_null());
-    json_object_set_new(j.a.extra, "gate",
-                        out->have_gate ? json_integer(out->gate_id) : json_null());
+    j.v = v;
+    j.opts = opts;
+    j.path = path;
+    if (!path && !opts->force) {
+        error = j.policy_error;
+        goto done;
+    }
     error = in_transaction(repo, promote_job_run, &j);
-    json_decref(j.a.extra);
 done:
     free(stored);
     free(path);
