@@ -35,6 +35,7 @@ CMD(pull)
 CMD(push)
 CMD(quantize)
 CMD(remote)
+CMD(report)
 CMD(rollback)
 CMD(rollout)
 CMD(serve)
@@ -79,6 +80,7 @@ const struct cli_command cli_commands[] = {
     ROW(push),
     ROW(quantize),
     ROW(remote),
+    ROW(report),
     ROW(rollback),
     ROW(rollout),
     ROW(serve),
