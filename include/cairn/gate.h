@@ -376,10 +376,10 @@ struct cairn_repo;
 /*
  * Facts from a repository for versions of `model`: numeric metrics from the
  * registry, the metric of the version an alias of `model` points to, and
- * cairn_signature_status(), and whether every dataset in the version's
- * lineage passed its latest `cairn data validate` (no dataset at all is a
- * fail). A metric recorded as a string or boolean is an ERROR for a metric
- * check.
+ * cairn_signature_status(). data_validated is left NULL here: lib/gate does
+ * not reach into repositories' dataset lineage; cairn_repo_gate_ctx_init()
+ * (include/cairn/release.h) sets it. A metric recorded as a string or
+ * boolean is an ERROR for a metric check.
  * Pass &x.ctx to cairn_gate_evaluate(); `repo` must outlive it.
  */
 struct cairn_gate_repo_ctx {

@@ -10,7 +10,6 @@
 #include "cairn/gate.h"
 #include "cairn/registry.h"
 #include "cairn/repo.h"
-#include "util/buf.h"
 #include "util/hash.h"
 
 static const struct cairn_gate_repo_ctx *self(const struct cairn_gate_ctx *ctx)
@@ -82,71 +81,6 @@ static int repo_signature_status(const struct cairn_gate_ctx *ctx, const char *v
     return cairn_signature_status(status, detail, cairn_repo_cairndir(self(ctx)->repo), &id);
 }
 
-struct data_walk {
-    struct cairn_registry *r;
-    int datasets, passed;
-    struct cairn_buf why;
-};
-
-static int check_dataset(const struct cairn_lineage_edge *e, void *payload)
-{
-    struct data_walk *w = payload;
-    struct cairn_version d;
-    char name[96] = "?";
-    long long when;
-    int ok = 0, error;
-
-    if (strcmp(e->kind, "data"))
-        return 0;
-    w->datasets++;
-    if (cairn_registry_version_get(w->r, &e->target, &d) == 0) {
-        snprintf(name, sizeof(name), "%s@v%d", d.model, d.number);
-        cairn_version_release(&d);
-    }
-    error = cairn_registry_data_validation_latest(w->r, &e->target, &ok, &when);
-    if (error == CAIRN_ENOTFOUND) {
-        cairn_error_clear();
-        return cairn_buf_printf(&w->why, "%s%s never validated", w->why.len ? "; " : "", name);
-    }
-    if (error < 0)
-        return error;
-    if (ok) {
-        w->passed++;
-        return 0;
-    }
-    return cairn_buf_printf(&w->why, "%s%s failed its last validation", w->why.len ? "; " : "",
-                            name);
-}
-
-/* Every dataset in the version's lineage must have a passing latest validation. */
-static int repo_data_validated(const struct cairn_gate_ctx *ctx, const char *version, bool *ok,
-                               char **detail)
-{
-    struct data_walk w = { 0 };
-    cairn_oid id;
-    int error;
-
-    *ok = false;
-    *detail = NULL;
-    if ((error = cairn_oid_parse(&id, version)) < 0)
-        return error;
-    w.r = cairn_repo_registry(self(ctx)->repo);
-    if ((error = cairn_registry_lineage(w.r, &id, check_dataset, &w)) < 0)
-        goto done;
-    if (!w.datasets)
-        error = cairn_buf_puts(&w.why, "no dataset in the version's lineage (commit with --data)");
-    else if (!w.why.len)
-        error = cairn_buf_printf(&w.why, "%d dataset%s validated", w.datasets,
-                                 w.datasets == 1 ? "" : "s");
-    if (error < 0)
-        goto done;
-    *ok = w.datasets > 0 && w.passed == w.datasets;
-    *detail = cairn_buf_detach(&w.why, NULL);
-done:
-    cairn_buf_release(&w.why);
-    return error;
-}
-
 void cairn_gate_repo_ctx_init(struct cairn_gate_repo_ctx *out, struct cairn_repo *repo,
                               const char *model)
 {
@@ -157,5 +91,5 @@ void cairn_gate_repo_ctx_init(struct cairn_gate_repo_ctx *out, struct cairn_repo
     out->ctx.metric = repo_metric;
     out->ctx.alias_metric = repo_alias_metric;
     out->ctx.signature_status = repo_signature_status;
-    out->ctx.data_validated = repo_data_validated;
+    out->ctx.data_validated = NULL;
 }
