@@ -342,7 +342,8 @@ static int file_list(struct cairn_remote *r, const char *prefix, cairn_remote_li
         goto done;
     if ((error = walk_dir(&w, &path, strlen(f->root), 0)) < 0)
         goto done;
-    qsort(w.v, w.n, sizeof(*w.v), entry_cmp);
+    if (w.n > 1)
+        qsort(w.v, w.n, sizeof(*w.v), entry_cmp);
     for (size_t i = 0; i < w.n; i++) {
         if ((error = fn(payload, w.v[i].key, w.v[i].size)) < 0)
             goto done;

@@ -9,7 +9,7 @@ bats_require_minimum_version 1.5.0
 @test "the demo runs end to end and each step behaves as narrated" {
     run bash "$REPO_ROOT/scripts/demo.sh"
     assert_success
-    assert_output --partial "added tensor layers.24.weight (BF16)"
+    assert_output --partial "added tensor layers.24.weight (BF16"
     assert_output --partial "staged 1 file (1 unchanged): 0 B read"
     assert_output --partial "repository is clean"
     assert_output --partial "is corrupt: hash mismatch"
