@@ -179,6 +179,36 @@ int cairn_data_drift(struct cairn_drift_report **out, const char *ref, const cha
 int cairn_drift_report_json(char **out, const struct cairn_drift_report *report);
 void cairn_drift_report_free(struct cairn_drift_report *report);
 
+/* ---- live drift ------------------------------------------------------ */
+
+/*
+ * The column names of the dataset at `path`: the header of its first file
+ * (in the order cairn_data_drift reads them). The caller frees them with
+ * cairn_data_columns_free(). CAIRN_ENOTFOUND when there is no header row.
+ */
+int cairn_data_columns(char ***out, size_t *nout, const char *path);
+void cairn_data_columns_free(char **cols, size_t n);
+
+/*
+ * The numeric columns of a dataset as sorted samples, the reference side of
+ * live drift (docs/data.md): every column whose non-empty values all parse as
+ * numbers, in header order, except `skip_column` (the label; may be NULL).
+ * Each keeps at most 100,000 values (Algorithm R seeded from the column
+ * name); NaN is left out. Read once, in bounded memory. The caller owns
+ * `*out`; it is read-only afterwards and may be shared between threads.
+ */
+struct cairn_data_sample {
+    size_t ncols;
+    char **names;
+    double **values; /* values[i]: counts[i] numbers, ascending */
+    size_t *counts;
+    uint64_t rows;
+};
+
+int cairn_data_numeric_sample(struct cairn_data_sample **out, const char *path,
+                              const char *skip_column);
+void cairn_data_sample_free(struct cairn_data_sample *s);
+
 #ifdef __cplusplus
 }
 #endif

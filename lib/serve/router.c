@@ -37,6 +37,7 @@
 #include "cairn/repo.h"
 #include "cairn/serve.h"
 #include "serve/http.h"
+#include "serve/livewin.h"
 #include "serve/metrics.h"
 #include "serve/oip.h"
 #include "serve/plan.h"
@@ -54,6 +55,7 @@
 #define READY_POLL_MS    50
 #define DEFAULT_FEEDBACK 65536
 #define KILL_GRACE_MS    5000
+#define DRIFT_REFRESH_MS 2000
 
 struct router;
 struct model;
@@ -116,6 +118,9 @@ struct model {
     char *reason;
     uv_timer_t tick;
     int tick_open;
+    /* live drift: the input window; the reference dataset from the config */
+    struct cairn_livewin *inputs;
+    char reference[256];
     /* config */
     int nbinds;
     int bind_number[MAX_BINDS];
@@ -154,6 +159,7 @@ struct router {
     uint64_t inflight; /* client requests of the data plane not answered yet */
     uv_timer_t drain_timer;
     uint64_t drain_started;
+    uv_timer_t drift_timer; /* live drift PSI refresh */
 };
 
 static void logf_(struct router *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -209,6 +215,10 @@ static struct model *model_alloc(struct router *r, const char *name)
     m->r = r;
     snprintf(m->name, sizeof(m->name), "%s", name);
     snprintf(m->alias, sizeof(m->alias), "%s", r->default_alias);
+    if (cairn_livewin_new(&m->inputs, r->loop, name, r->o->log, r->o->arg) < 0) {
+        free(m);
+        return NULL;
+    }
     return m;
 }
 
@@ -216,7 +226,7 @@ static int config_load(struct router *r, struct config *c, const char *path)
 {
     static const char *const top[] = { "listen", "control_listen", "timeout", "feedback_size",
                                        "alias",  "models",         NULL };
-    static const char *const mkeys[] = { "alias", "bind", NULL };
+    static const char *const mkeys[] = { "alias", "bind", "reference", NULL };
     struct cairn_yaml_doc *doc = NULL;
     const struct cairn_yaml_node *root, *v;
     const char *s;
@@ -290,6 +300,15 @@ static int config_load(struct router *r, struct config *c, const char *path)
                 if ((error = cairn_yaml_str(&s, a)) < 0)
                     goto done;
                 snprintf(m->alias, sizeof(m->alias), "%s", s);
+            }
+            if ((a = cairn_yaml_map_get(mn, "reference"))) {
+                if ((error = cairn_yaml_str(&s, a)) < 0)
+                    goto done;
+                if (!*s || strlen(s) >= sizeof(m->reference)) {
+                    error = cairn_yaml_error(doc, a, "reference must be a dataset REF or path");
+                    goto done;
+                }
+                snprintf(m->reference, sizeof(m->reference), "%s", s);
             }
             if ((b = cairn_yaml_map_get(mn, "bind"))) {
                 if ((error = cairn_yaml_expect(b, CAIRN_YAML_MAP)) < 0)
@@ -1289,7 +1308,11 @@ static void handle_model(struct router *r, struct cairn_http_req *req, const cha
             shadow_done(f->sp);
         json_error(req, 502, hdr, "cannot reach %s", u->label);
         fwd_put(r, f);
+        return;
     }
+    /* After forwarding, so the upstream works while we look; the body lives until answered. */
+    if (infer)
+        cairn_livewin_sample(m->inputs, req->body, req->body_len);
 }
 
 /* ======================================================================
@@ -1405,6 +1428,7 @@ static struct model *model_get_or_add(struct router *r, const char *name, const 
         return NULL;
     snprintf(m->alias, sizeof(m->alias), "%s", alias);
     if (!model_add(r, m)) {
+        cairn_livewin_free(m->inputs);
         free(m);
         return NULL;
     }
@@ -1729,6 +1753,37 @@ done:
     json_decref(body);
 }
 
+/* ---- live inputs ---- */
+
+/* GET /models/NAME/inputs: the input window as CSV, its row count in X-Cairn-Window-Rows. */
+static void api_inputs(struct router *r, struct cairn_http_req *req, const char *name, size_t len)
+{
+    struct model *m = model_find(r, name, len);
+    struct cairn_buf b = CAIRN_BUF_INIT;
+    struct cairn_http_response resp;
+    char hdr[128];
+
+    if (!m) {
+        json_error(req, 404, NULL, "unknown model '%.*s'", (int)(len < 64 ? len : 64), name);
+        return;
+    }
+    if (cairn_livewin_csv(&b, m->inputs) < 0) {
+        cairn_buf_release(&b);
+        json_error(req, 500, NULL, "out of memory");
+        return;
+    }
+    snprintf(hdr, sizeof(hdr), "X-Cairn-Window-Rows: %zu\r\nX-Cairn-Window-Seen: %llu\r\n",
+             cairn_livewin_rows(m->inputs), (unsigned long long)cairn_livewin_seen(m->inputs));
+    memset(&resp, 0, sizeof(resp));
+    resp.status = 200;
+    resp.content_type = "text/csv; charset=utf-8";
+    resp.headers = hdr;
+    resp.body = b.ptr ? b.ptr : "";
+    resp.body_len = b.len;
+    resp.body_free = b.ptr ? free : NULL;
+    cairn_http_respond(req, &resp);
+}
+
 /* ---- dispatch ---- */
 
 static void api_dispatch(struct router *r, struct cairn_http_req *req, const struct api_ctx *ctx)
@@ -1760,6 +1815,9 @@ static void api_dispatch(struct router *r, struct cairn_http_req *req, const str
         for (size_t i = 0; i < r->nmodels; i++)
             json_array_append_new(a, model_json(r->models[i]));
         respond_json(req, 200, a);
+    } else if (get && !strncmp(p, "/models/", 8) && strlen(p) > 15 &&
+               !strcmp(p + strlen(p) - 7, "/inputs")) {
+        api_inputs(r, req, p + 8, strlen(p) - 15);
     } else if (get && !strncmp(p, "/rollouts/", 10)) {
         const char *name = p + 10;
         if (!(m = model_find(r, name, strlen(name))))
@@ -1993,6 +2051,22 @@ static void handle_metrics(struct router *r, struct cairn_http_req *req)
     cairn_prom_family(&b, "cairn_feedback_unknown_total", "counter",
                       "Feedback for request ids not (or no longer) remembered.");
     cairn_prom_sample(&b, "cairn_feedback_unknown_total", "", (double)r->feedback_unknown);
+    cairn_prom_family(&b, "cairn_input_window_rows", "gauge",
+                      "Input rows held in the model's live drift window.");
+    for (size_t i = 0; i < r->nmodels; i++) {
+        char mn[140];
+        cairn_prom_escape(mn, sizeof(mn), r->models[i]->name);
+        snprintf(lab, sizeof(lab), "model=\"%s\"", mn);
+        cairn_prom_sample(&b, "cairn_input_window_rows", lab,
+                          (double)cairn_livewin_rows(r->models[i]->inputs));
+    }
+    cairn_prom_family(&b, "cairn_input_drift_psi", "gauge",
+                      "PSI of the input window against the model's reference, per feature.");
+    for (size_t i = 0; i < r->nmodels; i++) {
+        char mn[140];
+        cairn_prom_escape(mn, sizeof(mn), r->models[i]->name);
+        cairn_livewin_prom_psi(&b, r->models[i]->inputs, mn);
+    }
     memset(&resp, 0, sizeof(resp));
     resp.status = 200;
     resp.content_type = "text/plain; version=0.0.4; charset=utf-8";
@@ -2055,6 +2129,14 @@ static void on_control_request(struct cairn_http_req *req, void *userdata)
 /* ======================================================================
  * Start-up and shutdown
  * ====================================================================== */
+
+/* Live drift: recompute PSI of changed windows on the thread pool. */
+static void on_drift_timer(uv_timer_t *t)
+{
+    struct router *r = t->data;
+    for (size_t i = 0; i < r->nmodels; i++)
+        cairn_livewin_refresh(r->models[i]->inputs);
+}
 
 struct load_ctx {
     struct router *r;
@@ -2246,6 +2328,7 @@ static void free_models(struct router *r)
         free(m->previous);
         free(m->plan_text);
         free(m->reason);
+        cairn_livewin_free(m->inputs);
         free(m);
     }
     r->nmodels = 0;
@@ -2331,14 +2414,27 @@ int cairn_router_run(const struct cairn_router_opts *o)
         logf_(&r, "%s: serving %s as %s", r.models[i]->name,
               r.models[i]->stable ? r.models[i]->stable->label : "(nothing yet)",
               r.models[i]->alias);
+    /* References are checked out on the thread pool, not on the loop. */
+    for (size_t i = 0; i < r.nmodels; i++)
+        if (r.models[i]->reference[0] &&
+            cairn_livewin_set_reference(r.models[i]->inputs, o->workdir, r.models[i]->reference,
+                                        "label") < 0)
+            logf_(&r, "%s: %s", r.models[i]->name, cairn_error_last());
+    uv_timer_init(&loop, &r.drift_timer);
+    r.drift_timer.data = &r;
+    uv_timer_start(&r.drift_timer, on_drift_timer, DRIFT_REFRESH_MS, DRIFT_REFRESH_MS);
+    uv_unref((uv_handle_t *)&r.drift_timer);
     if (o->on_listening)
         o->on_listening(cairn_http_server_port(r.server), o->arg);
     uv_run(&loop, UV_RUN_DEFAULT);
     final_save(&r);
 done:
     cairn_repo_free(repo);
-    for (size_t i = 0; i < cfg.nmodels; i++)
+    for (size_t i = 0; i < cfg.nmodels; i++) {
+        if (cfg.models[i])
+            cairn_livewin_free(cfg.models[i]->inputs);
         free(cfg.models[i]);
+    }
     if (error < 0 && loop_ok) {
         /* Failed before serving: close whatever opened, let the loop drain. */
         cairn_http_server_shutdown(r.server);

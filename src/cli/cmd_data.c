@@ -14,6 +14,8 @@
 #include "cairn/registry.h"
 #include "cairn/repo.h"
 #include "cli.h"
+#include "serve/http.h"
+#include "serve_api.h"
 #include "util/buf.h"
 #include "util/fs.h"
 #include "util/hash.h"
@@ -25,6 +27,8 @@ const char cmd_data_help[] =
     "       cairn data drift REF1 REF2 [--thresholds FILE] [--schema FILE] [--psi X]\n"
     "                        [--ks-statistic X] [--ks-pvalue X] [--chi2-pvalue X]\n"
     "                        [--cramers-v X] [--json]\n"
+    "       cairn data drift REF --live MODEL [--server URL] [--label-column NAME]\n"
+    "                        [thresholds and --json as above]\n"
     "\n"
     "A dataset is a CSV/TSV file with a header row, or a directory of them.\n"
     "REF names a dataset version; an argument containing '/' is read as a path.\n"
@@ -38,11 +42,16 @@ const char cmd_data_help[] =
     "          categories. Exit 3 when a column drifts beyond the thresholds\n"
     "          (defaults psi 0.2, ks-statistic 0.1 with ks-pvalue 0.01,\n"
     "          cramers-v 0.1 with chi2-pvalue 0.01; a negative value disables).\n"
+    "          With --live, the current side is the window of inputs `cairn serve`\n"
+    "          keeps for MODEL (token from CAIRN_TOKEN, read role).\n"
     "\n"
     "  --schema FILE      the YAML schema (drift: optional, fixes column types)\n"
     "  --thresholds FILE  YAML with psi, ks_statistic, ks_pvalue, chi2_pvalue,\n"
     "                     cramers_v, ignore: [columns]; flags override it\n"
     "  --json             print the report as JSON (docs/data.md)\n"
+    "  --live MODEL       compare with the live input window of MODEL\n"
+    "  --server URL       the daemon (default $CAIRN_SERVER, else http://127.0.0.1:8080)\n"
+    "  --label-column C   the reference's label, not an input (default label)\n"
     "\n"
     "See docs/data.md for the schema format and the statistics.\n";
 
@@ -240,6 +249,157 @@ static int parse_threshold(double *out, const char *opt, const char *v)
     return 0;
 }
 
+/* Whether a header line is "f0,f1,...,fN-1": the daemon knew no feature names. */
+static size_t numbered_columns(const char *line, size_t len)
+{
+    size_t n = 0, i = 0;
+    while (i < len) {
+        char want[32];
+        int w = snprintf(want, sizeof(want), "f%zu", n);
+        if (len - i < (size_t)w || memcmp(line + i, want, (size_t)w))
+            return 0;
+        i += (size_t)w;
+        n++;
+        if (i < len && line[i++] != ',')
+            return 0;
+    }
+    return n;
+}
+
+static int put_csv_name(struct cairn_buf *b, const char *s)
+{
+    if (*s && !strpbrk(s, ",\"\r\n"))
+        return cairn_buf_puts(b, s);
+    cairn_buf_putc(b, '"');
+    for (; *s; s++) {
+        if (*s == '"')
+            cairn_buf_putc(b, '"');
+        cairn_buf_putc(b, *s);
+    }
+    return cairn_buf_putc(b, '"');
+}
+
+/*
+ * Fetch MODEL's input window from the daemon into a temporary CSV file. When
+ * the daemon numbered the columns (f0..fN-1), name them after the
+ * reference's columns but the label, in order, if there are as many.
+ */
+static int live_get(struct dataset *d, uint64_t *rows, const char *server, const char *model,
+                    const struct dataset *ref, const char *label)
+{
+    const char *token = getenv("CAIRN_TOKEN"), *tmpdir = getenv("TMPDIR"), *nl, *h;
+    struct cairn_http_result res;
+    struct cairn_buf url = CAIRN_BUF_INIT, hdr = CAIRN_BUF_INIT, out = CAIRN_BUF_INIT;
+    char **cols = NULL;
+    size_t ncols = 0, n, srvlen = strlen(server);
+    int rc = EXIT_OK, error;
+
+    memset(d, 0, sizeof(*d));
+    cairn_http_result_init(&res);
+    if (cairn_name_valid(model, "model name") < 0)
+        return cli_usage("data", "%s", cairn_error_last());
+    if (strncmp(server, "http://", 7))
+        return cli_usage("data", "server '%s' is not an http:// URL", server);
+    if (token && strlen(token) > 400)
+        return cli_usage("data", "CAIRN_TOKEN is too long");
+    while (srvlen > 7 && server[srvlen - 1] == '/')
+        srvlen--;
+    cairn_buf_printf(&url, "%.*s/api/v1/models/%s/inputs", (int)srvlen, server, model);
+    if (token && *token)
+        cairn_buf_printf(&hdr, "Authorization: Bearer %s\r\n", token);
+    if (!url.ptr || (token && *token && !hdr.ptr)) {
+        rc = cli_fail(cairn_error_set(CAIRN_ENOMEM, "out of memory"));
+        goto done;
+    }
+    if ((error = cairn_http_request_sync(&res, url.ptr, "GET", hdr.ptr, NULL, 0, 60000)) < 0) {
+        cli_error("cannot reach cairn serve at %s: %s", server, cairn_error_last());
+        rc = EXIT_RUNTIME;
+        goto done;
+    }
+    if (res.status != 200) {
+        cairn_buf_putc(&res.body, '\0');
+        cli_error("cannot read the inputs of '%s' (HTTP %d): %s%s", model, res.status,
+                  res.body.ptr ? res.body.ptr : "",
+                  res.status == 401 && !(token && *token) ? " (set CAIRN_TOKEN)" : "");
+        rc = EXIT_RUNTIME;
+        goto done;
+    }
+    h = cairn_http_result_header(&res, "X-Cairn-Window-Rows");
+    *rows = h ? strtoull(h, NULL, 10) : 0;
+    if (!*rows || !res.body.len) {
+        cli_error("no inputs of '%s' sampled yet: send it some inference requests", model);
+        rc = EXIT_RUNTIME;
+        goto done;
+    }
+    nl = memchr(res.body.ptr, '\n', res.body.len);
+    n = numbered_columns(res.body.ptr, nl ? (size_t)(nl - res.body.ptr) : res.body.len);
+    if (n && nl && cairn_data_columns(&cols, &ncols, ref->path) == 0) {
+        size_t kept = 0;
+        for (size_t i = 0; i < ncols; i++)
+            kept += strcmp(cols[i], label) != 0;
+        if (kept == n) {
+            size_t k = 0;
+            for (size_t i = 0; i < ncols; i++) {
+                if (!strcmp(cols[i], label))
+                    continue;
+                if (k++)
+                    cairn_buf_putc(&out, ',');
+                put_csv_name(&out, cols[i]);
+            }
+            cairn_buf_put(&out, nl, res.body.len - (size_t)(nl - res.body.ptr));
+        }
+    }
+    cairn_error_clear();
+    cairn_buf_clear(&url); /* reused for the temporary path */
+    cairn_buf_printf(&url, "%s/cairn-live-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
+    if (!url.ptr || !mkdtemp(url.ptr)) {
+        rc = cli_fail(cairn_error_set_errno(CAIRN_ERROR, "cannot create a temporary directory"));
+        goto done;
+    }
+    d->tmp = strdup(url.ptr);
+    cairn_buf_puts(&url, "/window.csv");
+    if (!d->tmp || !(d->path = strdup(url.ptr))) {
+        rc = cli_fail(cairn_error_set(CAIRN_ENOMEM, "out of memory"));
+        goto done;
+    }
+    if ((error = cairn_fs_write_atomic(d->path, out.len ? out.ptr : res.body.ptr,
+                                       out.len ? out.len : res.body.len, 0600)) < 0)
+        rc = cli_fail(error);
+done:
+    cairn_data_columns_free(cols, ncols);
+    cairn_http_result_release(&res);
+    cairn_buf_release(&url);
+    cairn_buf_release(&hdr);
+    cairn_buf_release(&out);
+    return rc;
+}
+
+static void print_drift(const struct cairn_drift_report *rep, const char *a, const char *b)
+{
+    printf("%s -> %s: %llu -> %llu rows: %s\n\n", a, b, (unsigned long long)rep->rows_ref,
+           (unsigned long long)rep->rows_cur, rep->drifted ? "DRIFT" : "no drift");
+    printf("%-20s %-12s %9s %5s %10s %10s  %s\n", "COLUMN", "KIND", "PSI", "TEST", "STATISTIC",
+           "P-VALUE", "VERDICT");
+    for (size_t i = 0; i < rep->ncolumns; i++) {
+        const struct cairn_drift_column *k = &rep->columns[i];
+        const char *verdict = k->drifted ? "DRIFT" : "ok";
+        if (k->kind == CAIRN_DRIFT_NUMERIC || k->kind == CAIRN_DRIFT_CATEGORICAL)
+            printf("%-20s %-12s %9.4f %5s %10.4g %10.3g  %s", k->name,
+                   k->kind == CAIRN_DRIFT_NUMERIC ? "numeric" : "categorical", k->psi,
+                   k->kind == CAIRN_DRIFT_NUMERIC ? "ks" : "chi2", k->statistic, k->pvalue,
+                   verdict);
+        else
+            printf("%-20s %-12s %9s %5s %10s %10s  %s", k->name,
+                   k->kind == CAIRN_DRIFT_MISSING ? "missing" : "skipped", "-", "-", "-", "-",
+                   k->drifted ? "DRIFT" : "skipped");
+        if (k->reason)
+            printf(" (%s)", k->reason);
+        putchar('\n');
+    }
+    for (size_t i = 0; i < rep->nnotes; i++)
+        printf("note: %s\n", rep->notes[i]);
+}
+
 static int run_drift(int argc, char **argv)
 {
     static const struct option opts[] = { { "schema", required_argument, NULL, 's' },
@@ -250,10 +410,16 @@ static int run_drift(int argc, char **argv)
                                           { "chi2-pvalue", required_argument, NULL, 'c' },
                                           { "cramers-v", required_argument, NULL, 'v' },
                                           { "json", no_argument, NULL, 'j' },
+                                          { "live", required_argument, NULL, 'L' },
+                                          { "server", required_argument, NULL, 'S' },
+                                          { "label-column", required_argument, NULL, 'l' },
                                           { NULL, 0, NULL, 0 } };
     struct cairn_repo *repo = NULL;
     struct cairn_data_schema *schema = NULL;
     struct cairn_drift_report *rep = NULL;
+    const char *live = NULL, *server = NULL, *label = "label";
+    char live_name[96];
+    uint64_t live_rows = 0;
     struct cairn_drift_thresholds t;
     struct dataset a = { 0 }, b = { 0 };
     const char *schema_path = NULL, *thr_path = NULL;
@@ -291,12 +457,25 @@ static int run_drift(int argc, char **argv)
         case 'j':
             json = 1;
             break;
+        case 'L':
+            live = optarg;
+            break;
+        case 'S':
+            server = optarg;
+            break;
+        case 'l':
+            label = optarg;
+            break;
         default:
             return cli_usage("data", "unknown option or missing value '%s'", argv[optind - 1]);
         }
     }
-    if (argc - optind != 2)
+    if (live && argc - optind != 1)
+        return cli_usage("data", "drift --live compares one dataset with the window: give REF");
+    if (!live && argc - optind != 2)
         return cli_usage("data", "drift compares two datasets: give REF1 REF2");
+    if (!live && (server || strcmp(label, "label")))
+        return cli_usage("data", "--server and --label-column go with --live MODEL");
     if (thr_path && (error = cairn_drift_thresholds_load(&t, thr_path)) < 0) {
         rc = error == CAIRN_EINVALID ? (cli_fail(error), EXIT_USAGE) : cli_fail(error);
         goto done;
@@ -311,9 +490,25 @@ static int run_drift(int argc, char **argv)
         rc = error == CAIRN_EINVALID ? (cli_fail(error), EXIT_USAGE) : cli_fail(error);
         goto done;
     }
-    if ((rc = dataset_get(&a, &repo, argv[optind])) != 0 ||
-        (rc = dataset_get(&b, &repo, argv[optind + 1])) != 0)
+    if ((rc = dataset_get(&a, &repo, argv[optind])) != 0)
         goto done;
+    if (live) {
+        /* The label is an answer, not an input: the window never has it. */
+        char **ig = realloc(t.ignore, (t.nignore + 1) * sizeof(*ig));
+        if (!ig || !(ig[t.nignore] = strdup(label))) {
+            if (ig)
+                t.ignore = ig;
+            rc = cli_fail(cairn_error_set(CAIRN_ENOMEM, "out of memory"));
+            goto done;
+        }
+        t.ignore = ig;
+        t.nignore++;
+        if ((rc = live_get(&b, &live_rows, cli_api_server(server), live, &a, label)) != 0)
+            goto done;
+        snprintf(live_name, sizeof(live_name), "%s (live)", live);
+    } else if ((rc = dataset_get(&b, &repo, argv[optind + 1])) != 0) {
+        goto done;
+    }
     if ((error = cairn_data_drift(&rep, a.path, b.path, &t, schema)) < 0) {
         rc = cli_fail(error);
         goto done;
@@ -327,29 +522,7 @@ static int run_drift(int argc, char **argv)
         puts(s);
         free(s);
     } else {
-        printf("%s -> %s: %llu -> %llu rows: %s\n\n", argv[optind], argv[optind + 1],
-               (unsigned long long)rep->rows_ref, (unsigned long long)rep->rows_cur,
-               rep->drifted ? "DRIFT" : "no drift");
-        printf("%-20s %-12s %9s %5s %10s %10s  %s\n", "COLUMN", "KIND", "PSI", "TEST", "STATISTIC",
-               "P-VALUE", "VERDICT");
-        for (size_t i = 0; i < rep->ncolumns; i++) {
-            const struct cairn_drift_column *k = &rep->columns[i];
-            const char *verdict = k->drifted ? "DRIFT" : "ok";
-            if (k->kind == CAIRN_DRIFT_NUMERIC || k->kind == CAIRN_DRIFT_CATEGORICAL)
-                printf("%-20s %-12s %9.4f %5s %10.4g %10.3g  %s", k->name,
-                       k->kind == CAIRN_DRIFT_NUMERIC ? "numeric" : "categorical", k->psi,
-                       k->kind == CAIRN_DRIFT_NUMERIC ? "ks" : "chi2", k->statistic, k->pvalue,
-                       verdict);
-            else
-                printf("%-20s %-12s %9s %5s %10s %10s  %s", k->name,
-                       k->kind == CAIRN_DRIFT_MISSING ? "missing" : "skipped", "-", "-", "-", "-",
-                       k->drifted ? "DRIFT" : "skipped");
-            if (k->reason)
-                printf(" (%s)", k->reason);
-            putchar('\n');
-        }
-        for (size_t i = 0; i < rep->nnotes; i++)
-            printf("note: %s\n", rep->notes[i]);
+        print_drift(rep, argv[optind], live ? live_name : argv[optind + 1]);
     }
     if (rep->drifted)
         rc = EXIT_CHECK;
