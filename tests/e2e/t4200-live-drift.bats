@@ -6,7 +6,7 @@
 #
 # The model is t4000's two-input MLP. The reference dataset has columns x0
 # (about normal), x1 (uniform 0..4) and a label; traffic is sent in batches of
-# 100 rows per request, drawn like the reference or shifted by +3.
+# 100 or 500 rows per request, drawn like the reference or shifted by +3.
 
 load helpers
 
@@ -54,12 +54,12 @@ start_serve() {
     wait_until 30 curl -sf "$CAIRN_SERVER/v2/health/ready" || { cat "$TEST_DIR/serve.log" >&2; return 1; }
 }
 
-# traffic SEED REQUESTS SHIFT: REQUESTS inference requests of 100 rows each.
+# traffic SEED REQUESTS SHIFT [ROWS]: REQUESTS inference requests of ROWS (100) rows each.
 traffic() {
-    local i
+    local i n="${4:-100}"
     for ((i = 0; i < $2; i++)); do
-        rows "$(($1 * 1000 + i))" 100 "$3" |
-            awk 'BEGIN { printf "{\"inputs\":[{\"name\":\"x\",\"shape\":[100,2],\"datatype\":\"FP32\",\"data\":[" }
+        rows "$(($1 * 1000 + i))" "$n" "$3" |
+            awk -v n="$n" 'BEGIN { printf "{\"inputs\":[{\"name\":\"x\",\"shape\":[%d,2],\"datatype\":\"FP32\",\"data\":[", n }
                  { printf "%s%s,%s", (NR > 1 ? "," : ""), $1, $2 }
                  END { print "]}]}" }' >body.json
         curl -sf -o /dev/null -X POST -H 'Content-Type: application/json' -d @body.json \
@@ -87,7 +87,7 @@ psi_above() {
     run psi_above 0.2
     assert_failure
 
-    traffic 3 30 3
+    traffic 3 6 3 500
     run cairn data drift ds --live clf --json
     assert_equal "$status" 3
     assert_equal "$(jq -r .drifted <<<"$output")" true
@@ -122,7 +122,7 @@ psi_above() {
     run cairn data drift ds --live clf
     assert_success
     assert_output --regexp 'x1 +numeric'
-    traffic 5 10 3
+    traffic 5 2 3 500
     run cairn data drift ds --live clf
     assert_equal "$status" 3
     assert_output --partial DRIFT
