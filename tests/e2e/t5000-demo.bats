@@ -1,17 +1,45 @@
 #!/usr/bin/env bats
-# t5000: `make demo` tells its story and every narrated outcome holds
-# (the script itself checks each one and exits non-zero otherwise).
+# t5000: `make demo` (scripts/demo.sh, quick mode) tells the whole story on
+# the real digits data and every narrated outcome holds: the script checks
+# each one and exits non-zero otherwise, and this test checks the output for
+# the gate verdicts, the automatic promotion and rollback, the alias history
+# and the report's figures. Needs the digits data (examples/digits/fetch-data.sh
+# runs `apt-get download python3-sklearn` the first time).
 
 load helpers
 
 bats_require_minimum_version 1.5.0
 
 @test "the demo runs end to end and each step behaves as narrated" {
-    run bash "$REPO_ROOT/scripts/demo.sh"
+    CAIRN_DEMO_QUICK=1 run bash "$REPO_ROOT/scripts/demo.sh"
     assert_success
-    assert_output --partial "added tensor layers.24.weight (BF16"
-    assert_output --partial "staged 1 file (1 unchanged): 0 B read"
-    assert_output --partial "repository is clean"
-    assert_output --partial "is corrupt: hash mismatch"
-    assert_output --partial "done: versioned, deduplicated, compressed, verified"
+    # data and lineage
+    assert_output --regexp 'digits-train: 1 file, 1438 rows, [0-9]+ checks: passed'
+    assert_output --regexp 'digits-test: 1 file, 359 rows, [0-9]+ checks: passed'
+    # gate verdicts
+    assert_output --partial "v1 fails only 'no regression vs production': there is no production yet"
+    assert_output --regexp 'promoted digits@v1 \([0-9a-f]{12}\) to digits@production \(forced\)'
+    assert_output --partial "ok: the gate fails v3 (exit 3)"
+    assert_output --regexp 'fail +metric +loss +1\.5'
+    assert_output --regexp 'pass +metric +size_bytes +[0-9]+ +≤ 6000'
+    # automatic promotion and rollback
+    assert_output --partial "ok: the canary passed every analysis and was promoted automatically"
+    assert_output --partial "ok: the analysis failed twice and rolled v3 back automatically"
+    assert_output --regexp 'digits@production: rolled_back, canary step 1 of 3'
+    assert_output --partial "ok: the int8 version was promoted automatically"
+    # alias history: v1 (forced), v2 and v4 by the rollouts, never v3
+    assert_output --regexp 'root +- +v1 +first release'
+    assert_output --regexp 'cairn-serve +v1 +v2 +rollout.promote'
+    assert_output --regexp 'cairn-serve +v2 +v4 +rollout.promote'
+    refute_output --regexp 'cairn-serve +v[0-9] +v3 '
+    # remote
+    assert_output --partial "ok: the clone restores digits@v2 bit for bit"
+    # the report
+    assert_output --regexp 'v1 +promote +forced .* first release'
+    assert_output --regexp 'v3 +canary +rolled_back '
+    assert_output --regexp 'change failure rate +0\.50 \(2 of 4 changes\)'
+    assert_output --regexp 'deployment frequency +[0-9.]+ per day \(3 deployments\)'
+    assert_output --regexp 'time to restore +[0-9.]+s median over 1 restore'
+    assert_output --partial "ok: the audit chain verifies"
+    assert_output --regexp 'done in [0-9]+ s'
 }
