@@ -10,7 +10,6 @@
  * into its fp32 form. This is a private reader of the safetensors subset the
  * MLP needs; lib/store/safetensors.c is the general one.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -422,48 +421,115 @@ static int has_suffix(const char *s, const char *suffix)
     return a >= b && !strcmp(s + a - b, suffix);
 }
 
-int cairn_mlp_load_dir(struct cairn_mlp **out, const char *dir)
-{
-    struct cairn_buf path = CAIRN_BUF_INIT;
-    struct stat st;
-    DIR *d = NULL;
-    struct dirent *e;
-    int error = 0, found = 0;
+/*
+ * Collect the paths (relative to the walk's root) of the *.safetensors files
+ * under `dir`, skipping hidden entries and not following symlinks. Stops
+ * once `names` holds FIND_MAX_LIST, which is enough to say "several".
+ */
+#define FIND_MAX_LIST  8
+#define FIND_MAX_DEPTH 32
 
-    *out = NULL;
+struct find_state {
+    struct cairn_buf names[FIND_MAX_LIST];
+    size_t n, total;
+};
+
+static int find_walk(struct find_state *fs, const char *root, const char *rel, int depth)
+{
+    struct cairn_buf path = CAIRN_BUF_INIT, sub = CAIRN_BUF_INIT;
+    char **names = NULL;
+    size_t n = 0;
+    int error;
+
+    if (depth > FIND_MAX_DEPTH)
+        return 0;
+    if ((error = rel[0] ? cairn_fs_join(&path, root, rel) : cairn_buf_puts(&path, root)) < 0 ||
+        (error = cairn_fs_list_dir(&names, &n, path.ptr)) < 0)
+        goto done;
+    for (size_t i = 0; i < n; i++) {
+        struct stat st;
+        if (names[i][0] == '.')
+            continue;
+        cairn_buf_clear(&sub);
+        if ((error = rel[0] ? cairn_fs_join(&sub, rel, names[i]) : cairn_buf_puts(&sub, names[i])) <
+            0)
+            goto done;
+        cairn_buf_clear(&path);
+        if ((error = cairn_fs_join(&path, root, sub.ptr)) < 0)
+            goto done;
+        if (lstat(path.ptr, &st) < 0)
+            continue;
+        if (S_ISDIR(st.st_mode)) {
+            if ((error = find_walk(fs, root, sub.ptr, depth + 1)) < 0)
+                goto done;
+        } else if (S_ISREG(st.st_mode) && has_suffix(names[i], ".safetensors")) {
+            if (fs->n < FIND_MAX_LIST && (error = cairn_buf_puts(&fs->names[fs->n++], sub.ptr)) < 0)
+                goto done;
+            fs->total++;
+        }
+    }
+done:
+    cairn_fs_names_free(names, n);
+    cairn_buf_release(&path);
+    cairn_buf_release(&sub);
+    return error;
+}
+
+int cairn_mlp_find(struct cairn_buf *out, const char *dir)
+{
+    struct find_state fs;
+    struct cairn_buf path = CAIRN_BUF_INIT, list = CAIRN_BUF_INIT;
+    struct stat st;
+    int error = 0;
+
+    memset(&fs, 0, sizeof(fs));
     if ((error = cairn_fs_join(&path, dir, "model.safetensors")) < 0)
         goto done;
-    if (stat(path.ptr, &st) == 0) {
-        error = cairn_mlp_load(out, path.ptr);
+    if (stat(path.ptr, &st) == 0 && S_ISREG(st.st_mode)) {
+        error = cairn_buf_puts(out, "model.safetensors");
         goto done;
     }
-    if (!(d = opendir(dir))) {
+    if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
         error = cairn_error_set_errno(errno == ENOENT ? CAIRN_ENOTFOUND : CAIRN_ERROR,
                                       "cannot open '%s'", dir);
         goto done;
     }
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.' || !has_suffix(e->d_name, ".safetensors"))
-            continue;
-        if (found++) {
-            error = cairn_error_set(CAIRN_EINVALID,
-                                    "'%s' holds several *.safetensors files and "
-                                    "no model.safetensors",
-                                    dir);
-            goto done;
-        }
-        cairn_buf_clear(&path);
-        if ((error = cairn_fs_join(&path, dir, e->d_name)) < 0)
-            goto done;
-    }
-    if (!found) {
+    if ((error = find_walk(&fs, dir, "", 0)) < 0)
+        goto done;
+    if (fs.total == 0) {
         error = cairn_error_set(CAIRN_ENOTFOUND, "no *.safetensors file in '%s'", dir);
         goto done;
     }
-    error = cairn_mlp_load(out, path.ptr);
+    if (fs.total > 1) {
+        for (size_t i = 0; i < fs.n; i++)
+            cairn_buf_printf(&list, "%s'%s'", i ? ", " : "", fs.names[i].ptr);
+        if (fs.total > fs.n)
+            cairn_buf_printf(&list, " and %zu more", fs.total - fs.n);
+        error = cairn_error_set(CAIRN_EINVALID,
+                                "'%s' holds several *.safetensors files and no "
+                                "model.safetensors: %s",
+                                dir, list.ptr ? list.ptr : "");
+        goto done;
+    }
+    error = cairn_buf_puts(out, fs.names[0].ptr);
 done:
-    if (d)
-        closedir(d);
+    for (size_t i = 0; i < FIND_MAX_LIST; i++)
+        cairn_buf_release(&fs.names[i]);
+    cairn_buf_release(&path);
+    cairn_buf_release(&list);
+    return error;
+}
+
+int cairn_mlp_load_dir(struct cairn_mlp **out, const char *dir)
+{
+    struct cairn_buf rel = CAIRN_BUF_INIT, path = CAIRN_BUF_INIT;
+    int error;
+
+    *out = NULL;
+    if ((error = cairn_mlp_find(&rel, dir)) == 0 &&
+        (error = cairn_fs_join(&path, dir, rel.ptr)) == 0)
+        error = cairn_mlp_load(out, path.ptr);
+    cairn_buf_release(&rel);
     cairn_buf_release(&path);
     return error;
 }

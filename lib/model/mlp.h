@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct cairn_buf;
+
 struct cairn_mlp;
 
 enum cairn_mlp_activation {
@@ -42,10 +44,16 @@ enum cairn_mlp_activation {
 int cairn_mlp_load(struct cairn_mlp **out, const char *path);
 
 /*
- * Load the model of a version directory: `dir/model.safetensors`, or else
- * the only `*.safetensors` file at the top of `dir` (CAIRN_EINVALID if there
- * are several, CAIRN_ENOTFOUND if there is none).
+ * Find the model file of a version directory and append its path, relative
+ * to `dir`, to `out`: `model.safetensors` at the top of `dir`, or else the
+ * only `*.safetensors` file anywhere under `dir` (a version committed as
+ * `m/model.safetensors` keeps its folder when checked out). Hidden entries
+ * are skipped and symlinks not followed. CAIRN_EINVALID naming the files
+ * (up to 8) if there are several, CAIRN_ENOTFOUND if there is none.
  */
+int cairn_mlp_find(struct cairn_buf *out, const char *dir);
+
+/* Load the model file cairn_mlp_find() picks in `dir`; its errors, or cairn_mlp_load()'s. */
 int cairn_mlp_load_dir(struct cairn_mlp **out, const char *dir);
 
 /* Accepts NULL. */

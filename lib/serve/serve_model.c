@@ -20,6 +20,8 @@
 #include "serve/http.h"
 #include "serve/oip.h"
 #include "serve/serve_model.h"
+#include "util/buf.h"
+#include "util/fs.h"
 
 struct sm {
     uv_loop_t loop;
@@ -280,7 +282,14 @@ method:
 static void load_work(uv_work_t *w)
 {
     struct sm *s = w->data;
-    s->load_error = cairn_mlp_load_dir(&s->mlp, s->dir);
+    if (s->opts.model_file) {
+        struct cairn_buf path = CAIRN_BUF_INIT;
+        if ((s->load_error = cairn_fs_join(&path, s->dir, s->opts.model_file)) == 0)
+            s->load_error = cairn_mlp_load(&s->mlp, path.ptr);
+        cairn_buf_release(&path);
+    } else {
+        s->load_error = cairn_mlp_load_dir(&s->mlp, s->dir);
+    }
     if (s->load_error < 0)
         snprintf(s->load_msg, sizeof(s->load_msg), "%s", cairn_error_last());
 }

@@ -30,6 +30,8 @@ struct cairn_serve_model_opts {
     const char *version;       /* version id reported in metadata and answers; NULL: "1" */
     size_t max_body;           /* request body cap (413 beyond); 0: 16 MiB */
     size_t max_rows;           /* rows per request (400 beyond); 0: 65536 */
+    /* The safetensors file, relative to model_dir; NULL: the one cairn_mlp_find() picks. */
+    const char *model_file;
     /* Called once listening, with the bound port (useful with port 0). May be NULL. */
     void (*on_listening)(int port, void *arg);
     void *arg;

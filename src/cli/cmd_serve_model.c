@@ -9,16 +9,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cairn/repo.h"
 #include "cli.h"
+#include "model/mlp.h"
 #include "serve/serve_model.h"
+#include "util/buf.h"
 #include "util/fs.h"
 #include "util/hash.h"
 
 const char cmd_serve_model_summary[] = "serve a version with the reference MLP backend (OIP v2)";
 const char cmd_serve_model_help[] =
-    "usage: cairn serve-model (REF | --dir DIR [--name NAME]) [--listen ADDR]\n"
+    "usage: cairn serve-model (REF | --dir DIR [--name NAME]) [--file PATH] [--listen ADDR]\n"
     "                         [--fail-rate F] [--latency-ms N] [--wrong-rate F] [--seed N]\n"
     "\n"
     "Serve an MLP classifier stored as safetensors (docs/serve-model.md) with the\n"
@@ -30,6 +33,9 @@ const char cmd_serve_model_help[] =
     "                    port 0 picks a free one, printed on start)\n"
     "  --dir DIR         serve the model files in DIR instead of a version\n"
     "  --name NAME       model name to serve DIR under (default: model)\n"
+    "  --file PATH       the safetensors file to serve, relative to the version\n"
+    "                    (or DIR); default: model.safetensors at the top, else\n"
+    "                    the only *.safetensors file anywhere in it\n"
     "\n"
     "Fault injection, for rollout tests:\n"
     "  --fail-rate F     answer this share (0..1) of infer requests with 500\n"
@@ -63,6 +69,7 @@ int cmd_serve_model(int argc, char **argv)
     static const struct option opts[] = { { "listen", required_argument, NULL, 'l' },
                                           { "dir", required_argument, NULL, 'd' },
                                           { "name", required_argument, NULL, 'n' },
+                                          { "file", required_argument, NULL, 'F' },
                                           { "fail-rate", required_argument, NULL, 'f' },
                                           { "latency-ms", required_argument, NULL, 'L' },
                                           { "wrong-rate", required_argument, NULL, 'w' },
@@ -71,7 +78,8 @@ int cmd_serve_model(int argc, char **argv)
     struct cairn_serve_model_opts so;
     struct cairn_version v;
     struct cairn_repo *repo = NULL;
-    const char *dir = NULL, *name = NULL, *what[2];
+    const char *dir = NULL, *name = NULL, *file = NULL, *what[2];
+    struct cairn_buf found = CAIRN_BUF_INIT;
     char tmp[PATH_MAX] = "", hex[CAIRN_OID_HEXSZ + 1];
     long n;
     int c, error = 0, rc = EXIT_OK, have_version = 0;
@@ -90,6 +98,9 @@ int cmd_serve_model(int argc, char **argv)
             break;
         case 'n':
             name = optarg;
+            break;
+        case 'F':
+            file = optarg;
             break;
         case 'f':
             if (parse_rate(&so.error_rate, optarg) < 0)
@@ -122,6 +133,10 @@ int cmd_serve_model(int argc, char **argv)
         return cli_usage("serve-model", "--name only goes with --dir (a REF names its model)");
     if (name && (error = cairn_name_valid(name, "model name")) < 0)
         return cli_fail(error);
+    if (file && cairn_fs_path_valid(file) < 0)
+        return cli_usage("serve-model",
+                         "--file takes a relative path inside the version, "
+                         "such as m/model.safetensors");
     if (!dir) {
         const char *base = getenv("TMPDIR");
         if ((rc = cli_open_repo(&repo)) != 0)
@@ -145,6 +160,28 @@ int cmd_serve_model(int argc, char **argv)
         cairn_oid_fmt(hex, &v.id);
         so.version = hex;
     }
+    /* Pick the file now, so a version without one (or with several) fails at once. */
+    if (file) {
+        struct stat st;
+        if ((error = cairn_fs_join(&found, dir, file)) < 0)
+            goto done;
+        if (stat(found.ptr, &st) < 0 || !S_ISREG(st.st_mode)) {
+            error = cairn_error_set(CAIRN_ENOTFOUND, "no file '%s' in %s '%s'", file,
+                                    have_version ? "version" : "directory",
+                                    have_version ? argv[optind] : dir);
+            goto done;
+        }
+        so.model_file = file;
+    } else if ((error = cairn_mlp_find(&found, dir)) < 0) {
+        if (error == CAIRN_EINVALID) {
+            char msg[1024];
+            snprintf(msg, sizeof(msg), "%s", cairn_error_last());
+            cairn_error_set(error, "%s; pick one with --file PATH", msg);
+        }
+        goto done;
+    } else {
+        so.model_file = found.ptr;
+    }
     what[0] = name ? name : "model";
     what[1] = so.version ? so.version : "1";
     so.on_listening = on_listening;
@@ -153,6 +190,7 @@ int cmd_serve_model(int argc, char **argv)
 done:
     if (tmp[0])
         cairn_fs_rm_rf(tmp);
+    cairn_buf_release(&found);
     if (have_version)
         cairn_version_release(&v);
     cairn_repo_free(repo);

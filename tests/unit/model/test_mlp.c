@@ -231,6 +231,33 @@ static void test_load_dir(void **state)
     assert_null(m);
 }
 
+/* A version committed as folder/file.safetensors keeps its folder when checked out. */
+static void test_find_nested(void **state)
+{
+    (void)state;
+    struct cairn_buf rel = CAIRN_BUF_INIT;
+    struct cairn_mlp *m = NULL;
+    char d[128];
+    snprintf(d, sizeof(d), "%s/nested", tmpdir);
+    assert_int_equal(cairn_fs_mkdir_p(tpath("nested/m/deep")), 0);
+    assert_int_equal(cairn_fs_mkdir_p(tpath("nested/.hidden")), 0);
+    write_net(tpath("nested/.hidden/x.safetensors"), "F32", META);
+    assert_int_equal(cairn_mlp_find(&rel, d), CAIRN_ENOTFOUND);
+    write_net(tpath("nested/m/deep/net.safetensors"), "F32", META);
+    assert_int_equal(cairn_mlp_find(&rel, d), 0);
+    assert_string_equal(rel.ptr, "m/deep/net.safetensors");
+    assert_int_equal(cairn_mlp_load_dir(&m, d), 0);
+    cairn_mlp_free(m);
+    write_net(tpath("nested/m/other.safetensors"), "F32", META);
+    cairn_buf_clear(&rel);
+    assert_int_equal(cairn_mlp_find(&rel, d), CAIRN_EINVALID);
+    assert_non_null(strstr(cairn_error_last(), "'m/deep/net.safetensors', 'm/other.safetensors'"));
+    write_net(tpath("nested/model.safetensors"), "F32", META);
+    assert_int_equal(cairn_mlp_find(&rel, d), 0);
+    assert_string_equal(rel.ptr, "model.safetensors");
+    cairn_buf_release(&rel);
+}
+
 static void expect_invalid(const struct t *ts, int n, const char *meta)
 {
     struct cairn_mlp *m = NULL;
@@ -373,6 +400,7 @@ int main(void)
         cmocka_unit_test(test_forward_i8),
         cmocka_unit_test(test_activations_and_labels),
         cmocka_unit_test(test_load_dir),
+        cmocka_unit_test(test_find_nested),
         cmocka_unit_test(test_bad_models),
         cmocka_unit_test(test_hostile_headers),
         cmocka_unit_test(test_byte_flips),
