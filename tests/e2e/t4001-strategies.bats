@@ -1,0 +1,161 @@
+#!/usr/bin/env bats
+# t4001: what t4000 leaves out: blue-green (all traffic at once, rollback
+# instant because the old version never stopped), pausing and resuming a
+# rollout from the CLI, and `cairn rollback NAME` through the running daemon
+# after a promotion (the alias goes back to its previous target, in the
+# alias history and the audit log).
+#
+# Fixture and helpers are t4000's (the input [2, 1] gets label 1 from both
+# versions); only what these tests need is copied.
+
+load helpers
+
+BODY='{"inputs":[{"name":"x","shape":[1,2],"datatype":"FP32","data":[2,1]}]}'
+
+# write_model FILE SEED: the network of tests/unit/serve, last bias nudged by SEED.
+write_model() {
+    perl -e '
+        my ($out, $seed) = @ARGV;
+        my $hdr = q({"__metadata__":{"cairn.arch":"mlp","cairn.activation":"relu","cairn.output":"softmax"},)
+                . q("layers.0.weight":{"dtype":"F32","shape":[3,2],"data_offsets":[0,24]},)
+                . q("layers.0.bias":{"dtype":"F32","shape":[3],"data_offsets":[24,36]},)
+                . q("layers.1.weight":{"dtype":"F32","shape":[2,3],"data_offsets":[36,60]},)
+                . q("layers.1.bias":{"dtype":"F32","shape":[2],"data_offsets":[60,68]}});
+        my @v = (1,0,0,1,1,1,0,-1,0.5,1,0,0,0,1,1,0,$seed*0.001);
+        open(my $f, ">", $out) or die; binmode $f;
+        print $f pack("Q<", length $hdr), $hdr, pack("f<*", @v);' "$1" "$2"
+}
+
+setup() {
+    cairn_setup
+    cairn init . >/dev/null
+    for i in 1 2; do
+        write_model model.safetensors "$i"
+        cairn add --model clf model.safetensors >/dev/null
+        cairn commit clf -m "v$i" >/dev/null
+    done
+    cairn alias set clf production clf@v1 >/dev/null
+    TOKEN="$(cairn token create --role admin --name adm 2>/dev/null)"
+    export CAIRN_TOKEN="$TOKEN"
+    start_serve
+}
+
+# start_serve [ARGS...]: start the daemon on a free port and wait until ready.
+start_serve() {
+    PORT="$(free_port)"
+    export CAIRN_SERVER="http://127.0.0.1:$PORT"
+    run_bg "$TEST_DIR/serve.log" cairn serve --listen "127.0.0.1:$PORT" "$@"
+    wait_until 30 curl -sf "$CAIRN_SERVER/v2/health/ready" || { cat "$TEST_DIR/serve.log" >&2; return 1; }
+}
+
+# infer N: N requests on one connection; prints "STATUS VERSION" lines.
+infer() {
+    curl -s -o /dev/null -X POST -H 'Content-Type: application/json' -d "$BODY" \
+        -w '%{http_code} %header{x-cairn-version}\n' "$CAIRN_SERVER/v2/models/clf/infer?[1-$1]"
+}
+
+status() {
+    cairn rollout status clf --json
+}
+
+phase_is() {
+    [[ "$(status | jq -r .phase)" == "$1" ]]
+}
+
+# candidate_ready: the rollout's candidate answers health checks.
+candidate_ready() {
+    status | jq -e '.candidate.ready' >/dev/null
+}
+
+@test "blue-green moves all traffic at once; rollback is instant" {
+    cat >plan.yaml <<'EOF'
+strategy: bluegreen
+steps: [{weight: 100, pause: 60s}]
+analysis: {interval: 1s, min_requests: 5, checks: [{metric: error_rate, max: 0.05}]}
+EOF
+    cairn rollout start clf@v2 --alias production --plan plan.yaml >/dev/null
+    run status
+    assert_equal "$(jq -r .strategy <<<"$output")" bluegreen
+    assert_equal "$(jq -r .weight <<<"$output")" 100
+    wait_until 20 candidate_ready
+    run infer 20
+    assert_success
+    assert_equal "$(grep -c '^200 clf@v2$' <<<"$output")" 20
+    # The old stack never stopped: the first requests after the rollback are
+    # all answered by it, with no wait for a start or a health check.
+    assert_equal "$(status | jq -r .stable.ready)" true
+    run cairn rollback clf
+    assert_success
+    run infer 20
+    assert_equal "$(grep -c '^200 clf@v1$' <<<"$output")" 20
+    run status
+    assert_equal "$(jq -r .phase <<<"$output")" rolled_back
+    assert_equal "$(jq -r .weight <<<"$output")" 0
+    run cairn alias list clf
+    assert_output --regexp 'production +v1'
+}
+
+@test "rollout pause and resume from the CLI" {
+    cat >plan.yaml <<'EOF'
+strategy: canary
+steps: [{weight: 30, pause: 1s}, {weight: 100}]
+analysis: {interval: 500ms, min_requests: 1}
+EOF
+    cairn rollout start clf@v2 --alias production --plan plan.yaml >/dev/null
+    run cairn rollout pause clf
+    assert_success
+    assert_output --partial paused
+    # Well past the step's pause: a paused rollout does not advance.
+    sleep 2.5
+    run status
+    assert_equal "$(jq -r .phase <<<"$output")" paused
+    assert_equal "$(jq -r .step <<<"$output")" 1
+    assert_equal "$(jq -r .weight <<<"$output")" 30
+    wait_until 20 candidate_ready
+    run infer 60
+    refute_output --regexp '^(4|5)'
+    assert_output --partial clf@v2
+    run cairn rollout resume clf
+    assert_success
+    assert_output --partial running
+    # Each step needs a passing analysis (the default error_rate check): keep traffic going.
+    for ((i = 0; i < 50; i++)); do
+        infer 10 >/dev/null
+        phase_is promoted && break
+        sleep 0.2
+    done
+    assert_equal "$(status | jq -r .phase)" promoted
+    assert_equal "$(status | jq -r .stable.version)" clf@v2
+    run cairn audit
+    assert_output --partial rollout.pause
+    assert_output --partial rollout.resume
+    assert_output --partial rollout.promote
+}
+
+@test "cairn rollback after a promotion moves the alias back through the daemon" {
+    cairn rollout start clf@v2 --alias production >/dev/null
+    wait_until 20 candidate_ready
+    run cairn rollout promote clf
+    assert_success
+    run cairn alias list clf
+    assert_output --regexp 'production +v2'
+    run infer 10
+    assert_equal "$(grep -c '^200 clf@v2$' <<<"$output")" 10
+
+    run cairn rollback clf
+    assert_success
+    # Traffic switched at once to the version kept warm as previous.
+    run infer 10
+    assert_equal "$(grep -c '^200 clf@v1$' <<<"$output")" 10
+    run status
+    assert_equal "$(jq -r .stable.version <<<"$output")" clf@v1
+    assert_equal "$(jq -r .previous.version <<<"$output")" clf@v2
+    run cairn alias list clf
+    assert_output --regexp 'production +v1'
+    run cairn alias history clf production
+    assert_success
+    assert_output --partial rollback
+    run cairn audit
+    assert_output --partial rollback
+    assert_output --partial rollout.promote
+}
