@@ -74,8 +74,9 @@ stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 train() {
     local out=$1
     shift
-    printf '$ cairn-digits-train %s --out %s\n' "$*" "$out"
+    printf '$ cairn-digits-train %s --out %s && cp %s/model.safetensors .\n' "$*" "$out" "$out"
     "$TRAIN" --train "$DATA/train.csv" --test "$DATA/test.csv" --out "$WORK/$out" "$@" 2>&1 | tail -n 1
+    cp "$WORK/$out/model.safetensors" "$WORK/model.safetensors"
 }
 metric() { jq -r ".metrics.$2" <<<"$(cairn show "$1" --json)"; }
 phase() { cairn rollout status digits --json | jq -r .phase; }
@@ -112,7 +113,7 @@ say "64 pixel columns in 0..16, a label in 0..9, every class at least 5% of the 
 
 bold "3. v1: a small MLP, committed with its data, params and metrics"
 train v1 --hidden 16 --epochs 5
-run cairn add v1/model.safetensors >/dev/null
+run cairn add model.safetensors >/dev/null
 run cairn commit digits -m "MLP 16 hidden, 5 epochs" --params v1/params.json \
     --metrics v1/metrics.json --data digits-train --data digits-test
 run cairn lineage digits@v1
@@ -185,7 +186,7 @@ watch_rollout() {
 
 bold "7. v2: more hidden units, more epochs — gated, then canaried under live traffic"
 train v2 --hidden 48 --epochs 30
-run cairn add v2/model.safetensors >/dev/null
+run cairn add model.safetensors >/dev/null
 run cairn commit digits -m "MLP 48 hidden, 30 epochs" --params v2/params.json \
     --metrics v2/metrics.json --data digits-train --data digits-test
 run cairn gate digits@v2 --policy "$EX/policy.yaml"
@@ -198,7 +199,7 @@ expect "[ \"\$(cairn show digits@production --json | jq -r .number)\" = 2 ]" "pr
 
 bold "8. v3: trained on corrupted labels — the gate blocks it"
 train v3 --corrupt-labels 0.6 --epochs 5
-run cairn add v3/model.safetensors >/dev/null
+run cairn add model.safetensors >/dev/null
 run cairn commit digits -m "trained on 60% corrupted labels" --params v3/params.json \
     --metrics v3/metrics.json --data digits-train --data digits-test
 run_rc cairn gate digits@v3 --policy "$EX/policy.yaml"
@@ -235,8 +236,8 @@ run cairn remote add origin "file://$WORK/remote"
 run cairn push origin
 run cairn clone "file://$WORK/remote" "$WORK/clone"
 (cd "$WORK/clone" && run cairn checkout digits@v2 --to "$WORK/restored")
-run b3sum --no-names "$WORK/v2/model.safetensors" "$WORK/restored/v2/model.safetensors"
-expect "cmp -s '$WORK/v2/model.safetensors' '$WORK/restored/v2/model.safetensors'" \
+run b3sum --no-names "$WORK/v2/model.safetensors" "$WORK/restored/model.safetensors"
+expect "cmp -s '$WORK/v2/model.safetensors' '$WORK/restored/model.safetensors'" \
     "the clone restores digits@v2 bit for bit"
 
 bold "12. The delivery report"
