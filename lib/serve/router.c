@@ -622,6 +622,13 @@ static void job_next(struct router *r)
         r->jobs_tail = NULL;
     r->job_running = 1;
     j->w.data = j;
+    if (!r->o->workdir) {
+        /* A router made by cairn__router_new() has no registry: every job fails at once. */
+        j->error = cairn_error_set(CAIRN_ENOTFOUND, "no registry");
+        snprintf(j->msg, sizeof(j->msg), "%s", cairn_error_last());
+        job_after(&j->w, 0);
+        return;
+    }
     if (uv_queue_work(r->loop, &j->w, job_work, job_after) < 0) {
         j->error = cairn_error_set(CAIRN_ERROR, "cannot queue registry work");
         snprintf(j->msg, sizeof(j->msg), "%s", cairn_error_last());
@@ -2462,5 +2469,169 @@ done:
     }
     if (loop_ok)
         uv_loop_close(&loop);
+    return error;
+}
+
+/* ======================================================================
+ * Test and fuzz hooks (router.h)
+ * ====================================================================== */
+
+struct hooked {
+    struct router r; /* first: a struct router * is a struct hooked * */
+    struct cairn_router_opts o;
+};
+
+/* Plans of the hook's models: the analysis never runs while a fuzz input does. */
+static const char hook_canary[] =
+    "strategy: canary\n"
+    "steps: [{weight: 50, pause: 1h}, {weight: 100}]\n"
+    "analysis: {interval: 1h, min_requests: 1,\n"
+    "  checks: [{metric: error_rate, max: 0.5}]}\n"
+    "sticky: {header: X-User}\n";
+static const char hook_shadow[] =
+    "strategy: shadow\n"
+    "analysis: {interval: 1h}\n"
+    "sticky: {cookie: uid}\n"
+    "shadow: {samples: 1000}\n";
+
+static int hook_model(struct router *r, const char *name, const char *addr, const char *plan_text)
+{
+    struct model *m = model_alloc(r, name);
+    struct cairn_plan plan;
+    cairn_oid id[2];
+    if (!m)
+        return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+    if (!model_add(r, m)) {
+        free(m);
+        return cairn_error_set(CAIRN_ENOMEM, "too many models");
+    }
+    for (int i = 0; i < 3; i++) {
+        snprintf(m->bind_addr[i], sizeof(m->bind_addr[i]), "%s", addr);
+        m->bind_number[i] = i + 1;
+    }
+    m->nbinds = 3;
+    for (int i = 0; i < 2; i++) {
+        char v[80];
+        int n = snprintf(v, sizeof(v), "%s@v%d", name, i + 1);
+        cairn_hash(&id[i], v, (size_t)n);
+    }
+    if (!(m->stable = upstream_new(m, &id[0], 1)))
+        return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+    m->stable->ready = 1;
+    if (!plan_text)
+        return 0;
+    if (cairn_plan_parse(&plan, name, plan_text, strlen(plan_text)) < 0)
+        return CAIRN_EINVALID;
+    start_rollout(m, upstream_new(m, &id[1], 2), &plan, strdup(plan_text));
+    if (!m->candidate || !m->plan_text)
+        return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+    m->candidate->ready = 1;
+    return 0;
+}
+
+int cairn__router_new(struct router **out, uv_loop_t *loop, const char *upstream,
+                      const char *const tokens[4])
+{
+    struct hooked *h = calloc(1, sizeof(*h));
+    struct router *r;
+    int error = 0;
+
+    *out = NULL;
+    if (!h)
+        return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+    r = &h->r;
+    r->o = &h->o; /* workdir NULL: no registry, see job_next() */
+    r->loop = loop;
+    r->timeout_ms = 1000;
+    r->rng = 1;
+    snprintf(r->default_alias, sizeof(r->default_alias), "production");
+    for (int i = 0; i < 4; i++) {
+        if (!tokens[i])
+            continue;
+        cairn_hash(&r->tokens[i].hash, tokens[i], strlen(tokens[i]));
+        r->tokens[i].role = (enum cairn_role)(CAIRN_ROLE_READ + i);
+        snprintf(r->tokens[i].name, sizeof(r->tokens[i].name), "%s", cairn_role_name(i + 1));
+        r->tokens[i].expires = UINT64_MAX;
+    }
+    r->token_next = 4;
+    if ((error = cairn_feedback_new(&r->feedback, 64)) < 0 ||
+        (error = cairn_http_client_new(&r->client, loop, NULL)) < 0 ||
+        (error = hook_model(r, "m", upstream, hook_canary)) < 0 ||
+        (error = hook_model(r, "s", upstream, hook_shadow)) < 0 ||
+        (error = hook_model(r, "p", upstream, NULL)) < 0) {
+        cairn__router_stop(r);
+        uv_run(loop, UV_RUN_DEFAULT);
+        cairn__router_free(r);
+        return error;
+    }
+    *out = r;
+    return 0;
+}
+
+void cairn__router_handle(struct cairn_http_req *req, void *router)
+{
+    on_request(req, router);
+}
+
+void cairn__router_stop(struct router *r)
+{
+    r->stopping = 1;
+    for (size_t i = 0; i < r->nmodels; i++) {
+        struct model *m = r->models[i];
+        struct upstream *us[3] = { m->stable, m->candidate, m->previous };
+        if (m->tick_open) {
+            uv_close((uv_handle_t *)&m->tick, NULL);
+            m->tick_open = 0;
+        }
+        for (int k = 0; k < 3; k++)
+            if (us[k] && us[k]->timer_open && !uv_is_closing((uv_handle_t *)&us[k]->timer))
+                uv_close((uv_handle_t *)&us[k]->timer, on_timer_closed);
+    }
+    if (r->client) {
+        uv_timer_init(r->loop, &r->drain_timer);
+        r->drain_timer.data = r;
+        r->drain_started = uv_now(r->loop);
+        uv_timer_start(&r->drain_timer, on_drain_timer, 0, 20);
+    }
+}
+
+void cairn__router_free(struct router *r)
+{
+    if (!r)
+        return;
+    free_models(r);
+    cairn_feedback_free(r->feedback);
+    while (r->free_fwd) {
+        struct fwd *f = r->free_fwd;
+        r->free_fwd = f->next_free;
+        free(f);
+    }
+    free((struct hooked *)r);
+}
+
+int cairn__router_config_check(const char *path)
+{
+    struct cairn_router_opts o;
+    struct router r;
+    struct config cfg;
+    uv_loop_t loop;
+    int error;
+
+    memset(&o, 0, sizeof(o));
+    memset(&r, 0, sizeof(r));
+    memset(&cfg, 0, sizeof(cfg));
+    if (uv_loop_init(&loop) < 0)
+        return cairn_error_set(CAIRN_ERROR, "cannot start the event loop");
+    r.o = &o;
+    r.loop = &loop;
+    snprintf(r.default_alias, sizeof(r.default_alias), "production");
+    error = config_load(&r, &cfg, path);
+    for (size_t i = 0; i < cfg.nmodels; i++)
+        if (cfg.models[i])
+            model_add(&r, cfg.models[i]);
+    free_models(&r);
+    uv_walk(&loop, close_walk, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
     return error;
 }

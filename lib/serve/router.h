@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <uv.h>
+
 struct cairn_router_opts {
     const char *workdir;        /* the repository's working directory (required) */
     const char *config_path;    /* serve config YAML, or NULL */
@@ -35,5 +37,32 @@ struct cairn_router_opts {
  * its lifetime; call from one thread at a time.
  */
 int cairn_router_run(const struct cairn_router_opts *opts);
+
+/*
+ * For tests and fuzzing only (fuzz/fuzz_router.c, fuzz/fuzz_serveconf.c).
+ *
+ * cairn__router_new() makes a router on `loop` with no registry, no
+ * children and no listener: models "m" (canary at 50%, sticky header
+ * X-User), "s" (shadow, sticky cookie uid) and "p" (no rollout), every
+ * version bound to `upstream` ("HOST:PORT") and taken as ready. Registry
+ * jobs (token look-ups, rollout start, rollback) fail at once with "no
+ * registry"; tokens[i] (NULL to skip) is accepted with role read, write,
+ * promote, admin for i = 0..3. Feed it requests by passing
+ * cairn__router_handle and the router to cairn_http_server_new(). To end:
+ * cairn__router_stop(), run the loop until it returns (shut the servers
+ * down first), then cairn__router_free() (accepts NULL).
+ *
+ * cairn__router_config_check() parses the serve config file at `path` as
+ * cairn_router_run() would and frees it: 0 or CAIRN_EINVALID with
+ * "FILE:LINE:COL".
+ */
+struct router;
+struct cairn_http_req;
+int cairn__router_new(struct router **out, uv_loop_t *loop, const char *upstream,
+                      const char *const tokens[4]);
+void cairn__router_handle(struct cairn_http_req *req, void *router);
+void cairn__router_stop(struct router *r);
+void cairn__router_free(struct router *r);
+int cairn__router_config_check(const char *path);
 
 #endif
