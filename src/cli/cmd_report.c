@@ -221,9 +221,13 @@ static void print_report(const struct cairn_report *r)
     printf("\ndelivery metrics (window %d day%s)\n", r->m.days, r->m.days == 1 ? "" : "s");
     printf("  %-28s %.2f per day (%d deployment%s)\n", "deployment frequency", r->m.deploys_per_day,
            r->m.deployments, r->m.deployments == 1 ? "" : "s");
-    printf("  %-28s %s median over %d version%s\n", "lead time to production",
-           fmt_dur(a, sizeof(a), r->m.lead_median_s), r->m.lead_count,
-           r->m.lead_count == 1 ? "" : "s");
+    {
+        char label[96];
+        snprintf(label, sizeof(label), "lead time to @%s", r->alias);
+        printf("  %-28s %s median over %d version%s\n", label,
+               fmt_dur(a, sizeof(a), r->m.lead_median_s), r->m.lead_count,
+               r->m.lead_count == 1 ? "" : "s");
+    }
     if (r->m.changes)
         printf("  %-28s %.2f (%d of %d changes)\n", "change failure rate", r->m.change_failure_rate,
                r->m.failed, r->m.changes);

@@ -47,7 +47,7 @@ teardown() {
     assert_output --regexp 'deployment frequency +3.00 per day \(3 deployments\)'
     assert_output --regexp 'change failure rate +0.67 \(2 of 3 changes\)'
     assert_output --regexp 'time to restore +[0-9.]+s median over 1 restore'
-    assert_output --regexp 'lead time to production +[0-9.]+s median over 3 versions'
+    assert_output --regexp 'lead time to @production +[0-9.]+s median over 3 versions'
 }
 
 @test "report --json has the same figures" {
