@@ -54,6 +54,8 @@ CMD(version)
 #define ROWN(str, name) { str, cmd_##name, cmd_##name##_summary, cmd_##name##_help }
 /* clang-format on */
 #define ROW(name) ROWN(#name, name)
+/* One row per line, sorted: clang-format would pack them. */
+/* clang-format off */
 const struct cli_command cli_commands[] = {
     ROW(add),
     ROW(alias),
@@ -94,6 +96,7 @@ const struct cli_command cli_commands[] = {
     ROW(version),
     { NULL, NULL, NULL, NULL },
 };
+/* clang-format on */
 #undef ROW
 #undef ROWN
 
