@@ -245,7 +245,7 @@ static int transform_tree(struct cairn_derive_result *out, const struct cairn_tr
 int cairn_model_derive(struct cairn_derive_result *out, struct cairn_repo *repo,
                        const struct cairn_derive_opts *opts)
 {
-    const char *tmp = opts->tmpdir ? opts->tmpdir : getenv("TMPDIR");
+    const char *tmp = opts->tmpdir;
     struct cairn_buf scratch = CAIRN_BUF_INIT, srcdir = CAIRN_BUF_INIT, outdir = CAIRN_BUF_INIT;
     struct cairn_buf params = CAIRN_BUF_INIT, metrics = CAIRN_BUF_INIT, msg = CAIRN_BUF_INIT;
     struct cairn_buf detail = CAIRN_BUF_INIT;
@@ -280,13 +280,8 @@ int cairn_model_derive(struct cairn_derive_result *out, struct cairn_repo *repo,
     if ((error = detail_of(&detail, &opts->transform)) < 0)
         goto done;
 
-    if ((error = cairn_buf_printf(&scratch, "%s/cairn-derive-XXXXXX", tmp && *tmp ? tmp : "/tmp")) <
-        0)
+    if ((error = cairn_fs_mkdtemp(&scratch, tmp, "cairn-derive")) < 0)
         goto done;
-    if (!mkdtemp(scratch.ptr)) {
-        error = cairn_error_set_errno(CAIRN_ERROR, "cannot create '%s'", scratch.ptr);
-        goto done;
-    }
     have_scratch = 1;
     if ((error = cairn_fs_join(&srcdir, scratch.ptr, "src")) < 0 ||
         (error = cairn_fs_join(&outdir, scratch.ptr, "out")) < 0 ||

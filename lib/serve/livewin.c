@@ -201,13 +201,15 @@ static void ref_work(uv_work_t *req)
     const char *path = rw->ref;
 
     if (!strchr(rw->ref, '/')) {
-        const char *t = getenv("TMPDIR");
-        snprintf(tmp, sizeof(tmp), "%s/cairn-ref-XXXXXX", t && *t ? t : "/tmp");
-        if (!mkdtemp(tmp)) {
-            rw->error = cairn_error_set_errno(CAIRN_ERROR, "cannot create '%s'", tmp);
-            tmp[0] = '\0';
+        struct cairn_buf b = CAIRN_BUF_INIT;
+        rw->error = cairn_fs_mkdtemp(&b, NULL, "cairn-ref");
+        if (!rw->error && b.len >= sizeof(tmp))
+            rw->error = cairn_error_set(CAIRN_EINVALID, "temporary path too long");
+        if (!rw->error)
+            memcpy(tmp, b.ptr, b.len + 1);
+        cairn_buf_release(&b);
+        if (rw->error < 0)
             goto done;
-        }
         if ((rw->error = cairn_repo_open(&repo, rw->workdir)) < 0 ||
             (rw->error = cairn_repo_checkout(repo, rw->ref, tmp, NULL, NULL)) < 0)
             goto done;

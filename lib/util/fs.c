@@ -375,3 +375,19 @@ int cairn_fs_list_dir(char ***names_out, size_t *n_out, const char *dir)
     *n_out = n;
     return 0;
 }
+
+int cairn_fs_mkdtemp(struct cairn_buf *out, const char *base, const char *prefix)
+{
+    int error;
+
+    if (!base || !*base)
+        base = getenv("TMPDIR");
+    if (!base || !*base)
+        base = "/tmp";
+    cairn_buf_clear(out);
+    if ((error = cairn_buf_printf(out, "%s/%s-XXXXXX", base, prefix)) < 0)
+        return error;
+    if (!mkdtemp(out->ptr))
+        return cairn_error_set_errno(CAIRN_ERROR, "cannot create a directory in '%s'", base);
+    return 0;
+}

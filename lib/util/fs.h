@@ -43,6 +43,13 @@ int cairn_fs_rm_rf(const char *path);
 int cairn_fs_list_dir(char ***names_out, size_t *n_out, const char *dir);
 void cairn_fs_names_free(char **names, size_t n);
 
+/*
+ * Create a fresh private directory "BASE/PREFIX-XXXXXX" with mkdtemp; BASE
+ * NULL or empty means $TMPDIR, else /tmp. Its path replaces the contents of
+ * `out`; `prefix` must not point into `out`.
+ */
+int cairn_fs_mkdtemp(struct cairn_buf *out, const char *base, const char *prefix);
+
 /* Join two path parts with one '/', into a caller-owned buffer. */
 int cairn_fs_join(struct cairn_buf *out, const char *a, const char *b);
 

@@ -72,7 +72,6 @@ static void dataset_release(struct dataset *d)
 /* Resolve REF (checked out into a temporary directory) or a path. */
 static int dataset_get(struct dataset *d, struct cairn_repo **repo, const char *arg)
 {
-    const char *tmpdir = getenv("TMPDIR");
     struct cairn_buf b = CAIRN_BUF_INIT;
     int rc;
 
@@ -84,12 +83,9 @@ static int dataset_get(struct dataset *d, struct cairn_repo **repo, const char *
     }
     if (!*repo && (rc = cli_open_repo(repo)) != 0)
         return rc;
-    if (cairn_buf_printf(&b, "%s/cairn-data-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp") < 0)
-        return cli_fail(cairn_error_set(CAIRN_ENOMEM, "out of memory"));
-    if (!mkdtemp(b.ptr)) {
-        rc = cli_fail(cairn_error_set_errno(CAIRN_ERROR, "cannot create '%s'", b.ptr));
+    if ((rc = cairn_fs_mkdtemp(&b, NULL, "cairn-data")) < 0) {
         cairn_buf_release(&b);
-        return rc;
+        return cli_fail(rc);
     }
     d->tmp = cairn_buf_detach(&b, NULL);
     if (!(d->path = strdup(d->tmp)))
@@ -287,7 +283,7 @@ static int put_csv_name(struct cairn_buf *b, const char *s)
 static int live_get(struct dataset *d, uint64_t *rows, const char *server, const char *model,
                     const struct dataset *ref, const char *label)
 {
-    const char *token = getenv("CAIRN_TOKEN"), *tmpdir = getenv("TMPDIR"), *nl, *h;
+    const char *token = getenv("CAIRN_TOKEN"), *nl, *h;
     struct cairn_http_result res;
     struct cairn_buf url = CAIRN_BUF_INIT, hdr = CAIRN_BUF_INIT, out = CAIRN_BUF_INIT;
     char **cols = NULL;
@@ -350,10 +346,9 @@ static int live_get(struct dataset *d, uint64_t *rows, const char *server, const
         }
     }
     cairn_error_clear();
-    cairn_buf_clear(&url); /* reused for the temporary path */
-    cairn_buf_printf(&url, "%s/cairn-live-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
-    if (!url.ptr || !mkdtemp(url.ptr)) {
-        rc = cli_fail(cairn_error_set_errno(CAIRN_ERROR, "cannot create a temporary directory"));
+    /* url is reused for the temporary path */
+    if ((error = cairn_fs_mkdtemp(&url, NULL, "cairn-live")) < 0) {
+        rc = cli_fail(error);
         goto done;
     }
     d->tmp = strdup(url.ptr);

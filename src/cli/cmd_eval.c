@@ -71,7 +71,6 @@ const char cmd_eval_help[] =
 static int checkout_tmp(char **dir, struct cairn_repo *repo, const struct cairn_version *v,
                         const char *what)
 {
-    const char *tmp = getenv("TMPDIR");
     struct cairn_buf b = CAIRN_BUF_INIT;
     struct cairn_checkout_opts co;
     char hex[CAIRN_OID_HEXSZ + 1];
@@ -80,13 +79,11 @@ static int checkout_tmp(char **dir, struct cairn_repo *repo, const struct cairn_
 
     memset(&co, 0, sizeof(co));
     *dir = NULL;
-    if ((error =
-             cairn_buf_printf(&b, "%s/cairn-eval-%s-XXXXXX", tmp && *tmp ? tmp : "/tmp", what)) < 0)
+    char prefix[64];
+
+    snprintf(prefix, sizeof(prefix), "cairn-eval-%s", what);
+    if ((error = cairn_fs_mkdtemp(&b, NULL, prefix)) < 0)
         goto done;
-    if (!mkdtemp(b.ptr)) {
-        error = cairn_error_set_errno(CAIRN_ERROR, "cannot create '%s'", b.ptr);
-        goto done;
-    }
     *dir = cairn_buf_detach(&b, NULL);
     pb = cli_progress_start(what, 0);
     co.progress = cli_progress_cb;

@@ -138,18 +138,21 @@ int cmd_serve_model(int argc, char **argv)
                          "--file takes a relative path inside the version, "
                          "such as m/model.safetensors");
     if (!dir) {
-        const char *base = getenv("TMPDIR");
         if ((rc = cli_open_repo(&repo)) != 0)
             return rc;
         if ((error = cairn_repo_resolve(repo, argv[optind], &v)) < 0)
             goto done;
         have_version = 1;
-        snprintf(tmp, sizeof(tmp), "%s/cairn-serve-XXXXXX", base && *base ? base : "/tmp");
-        if (!mkdtemp(tmp)) {
-            error = cairn_error_set_errno(CAIRN_ERROR, "cannot create a directory in '%s'",
-                                          base && *base ? base : "/tmp");
-            tmp[0] = '\0';
-            goto done;
+        {
+            struct cairn_buf b = CAIRN_BUF_INIT;
+            error = cairn_fs_mkdtemp(&b, NULL, "cairn-serve");
+            if (!error && b.len >= sizeof(tmp))
+                error = cairn_error_set(CAIRN_EINVALID, "temporary path too long");
+            if (!error)
+                memcpy(tmp, b.ptr, b.len + 1);
+            cairn_buf_release(&b);
+            if (error < 0)
+                goto done;
         }
         if ((error = cairn_repo_checkout(repo, argv[optind], tmp, NULL, NULL)) < 0)
             goto done;

@@ -86,12 +86,32 @@ static void test_lock(void **state)
     cairn_buf_release(&path);
 }
 
+static void test_mkdtemp(void **state)
+{
+    (void)state;
+    struct cairn_buf a = CAIRN_BUF_INIT, b = CAIRN_BUF_INIT;
+    struct stat st;
+    assert_int_equal(cairn_fs_mkdtemp(&a, dir, "x"), 0);
+    assert_int_equal(cairn_fs_mkdtemp(&b, dir, "x"), 0);
+    assert_true(strncmp(a.ptr, dir, strlen(dir)) == 0);
+    assert_non_null(strstr(a.ptr, "/x-"));
+    assert_string_not_equal(a.ptr, b.ptr);
+    assert_int_equal(stat(a.ptr, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    assert_int_equal(st.st_mode & 0777, 0700);
+    assert_int_equal(cairn_fs_mkdtemp(&a, "/nonexistent-cairn-dir", "x"), CAIRN_ERROR);
+    assert_non_null(strstr(cairn_error_last(), "/nonexistent-cairn-dir"));
+    cairn_buf_release(&a);
+    cairn_buf_release(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_atomic_write_and_read),
         cmocka_unit_test(test_path_valid),
         cmocka_unit_test(test_lock),
+        cmocka_unit_test(test_mkdtemp),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
