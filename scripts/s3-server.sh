@@ -198,18 +198,37 @@ EOF
 
     # Ready when the proxy's healthcheck answers and a signed S3 request
     # works; then create the bucket if asked.
-    s3_probe "$pport" "$bucket" >"$dir/log/probe.log" 2>&1 ||
-        die "S3 server not ready (see $dir/log)"
+    if ! s3_probe "$pport" "$bucket" >"$dir/log/probe.log" 2>&1; then
+        show_logs >&2
+        die "S3 server did not start (probe and logs above, and in $dir/log)"
+    fi
     echo "s3-server: ready at http://127.0.0.1:$pport (dir $dir)" >&2
 }
 
-# s3_probe PORT [BUCKET]: wait (30 s at most) for /healthcheck and for a
-# SigV4-signed ListBuckets to succeed, then PUT the bucket if one is named.
-# A few lines of standard-library Python: awscli takes seconds to start.
+# The probe's verdict, which processes are gone, and the tail of every log:
+# a failed start in CI must be diagnosable from its output alone.
+show_logs() {
+    local pid f
+    while read -r pid; do
+        kill -0 "$pid" 2>/dev/null || echo "s3-server: process $pid has exited"
+    done <"$dir/pids"
+    for f in "$dir"/log/*.log; do
+        echo "--- $f"
+        tail -n 15 "$f"
+    done
+}
+
+# s3_probe PORT [BUCKET]: wait for /healthcheck and for a SigV4-signed
+# ListBuckets to succeed, then PUT the bucket if one is named. The wait ends
+# early when a server process exits; otherwise it lasts
+# $CAIRN_S3_START_TIMEOUT seconds (180): four Swift servers importing
+# eventlet at once take 20-35 s on two busy cores, so a tight bound only
+# makes CI flaky. A few lines of standard-library Python: awscli takes
+# seconds to start.
 s3_probe() {
-    "$py" - "$1" "${2:-}" "$dir/pids" <<'EOF'
+    "$py" - "$1" "${2:-}" "$dir/pids" "${CAIRN_S3_START_TIMEOUT:-180}" <<'EOF'
 import datetime, hashlib, hmac, os, sys, time, urllib.error, urllib.request
-port, bucket, pids = sys.argv[1], sys.argv[2], sys.argv[3]
+port, bucket, pids, timeout = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
 host = "127.0.0.1:" + port
 def alive():
     for pid in open(pids).read().split():
@@ -236,7 +255,8 @@ def signed(method, path):
                                  headers={"x-amz-date": date, "x-amz-content-sha256": empty,
                                           "Authorization": auth})
     return urllib.request.urlopen(req, timeout=5).status
-deadline = time.time() + 30
+start = time.time()
+deadline = start + timeout
 while True:
     try:
         urllib.request.urlopen("http://%s/healthcheck" % host, timeout=2)
@@ -244,10 +264,15 @@ while True:
         break
     except (OSError, urllib.error.URLError) as e:
         if time.time() > deadline or not alive():
-            sys.exit("not ready: %s" % e)
+            sys.exit("not ready after %.1f s (servers %s): %s"
+                     % (time.time() - start, "running" if alive() else "exited", e))
         time.sleep(0.1)
+print("ready after %.1f s" % (time.time() - start))
 if bucket:
-    signed("PUT", "/" + bucket)
+    try:
+        signed("PUT", "/" + bucket)
+    except urllib.error.HTTPError as e:
+        sys.exit("cannot create bucket %r: HTTP %d %s" % (bucket, e.code, e.read()[:300]))
 EOF
 }
 
@@ -291,7 +316,7 @@ cmd_status() {
     [[ -f $dir/env ]] || return 1
     local port
     port="$(sed -n 's/.*127.0.0.1:\([0-9]*\).*/\1/p' "$dir/env")"
-    check_alive && s3_probe "$port" >/dev/null 2>&1
+    check_alive && CAIRN_S3_START_TIMEOUT=2 s3_probe "$port" >/dev/null 2>&1
 }
 
 case "${1:-}" in
