@@ -1,7 +1,9 @@
 /*
- * REF resolution (SPEC §2): NAME, NAME@vN, NAME@ALIAS, NAME@TAG, or a hex
- * id prefix of at least 7 digits. A bare word that is both a model name and
- * a hex prefix means the model: names are what people type.
+ * REF resolution (SPEC §2): NAME, NAME@vN, NAME@ALIAS, NAME@TAG,
+ * NAME@REMOTE/ALIAS (where ALIAS stood on REMOTE at the last push or pull,
+ * git's origin/main), or a hex id prefix of at least 7 digits. A bare word
+ * that is both a model name and a hex prefix means the model: names are
+ * what people type.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -34,6 +36,52 @@ static int is_vnumber(const char *s, int *out)
     return 1;
 }
 
+struct tracking_find {
+    const char *model, *alias;
+    cairn_oid version;
+    int found;
+};
+
+static int tracking_match(const struct cairn_tracking_ref *t, void *payload)
+{
+    struct tracking_find *f = payload;
+    if (strcmp(t->model, f->model) || strcmp(t->alias, f->alias))
+        return 0;
+    f->version = t->version;
+    f->found = 1;
+    return 1;
+}
+
+/* NAME@REMOTE/ALIAS: the remote-tracking alias the last push or pull saw. */
+static int resolve_tracking(struct cairn_registry *r, const char *ref, const char *name,
+                            const char *rest, struct cairn_version *out)
+{
+    const char *slash = strchr(rest, '/');
+    struct tracking_find f = { .model = name, .alias = slash + 1 };
+    char remote[80];
+    size_t n = (size_t)(slash - rest);
+    int error;
+
+    if (n >= sizeof(remote))
+        return cairn_error_set(CAIRN_EINVALID, "invalid ref '%s': remote name too long", ref);
+    memcpy(remote, rest, n);
+    remote[n] = '\0';
+    if (cairn_name_valid(remote, "remote name") < 0 || cairn_name_valid(f.alias, "alias") < 0)
+        return cairn_error_set(CAIRN_EINVALID,
+                               "invalid ref '%s': after '@' give vN, an alias, a tag or"
+                               " REMOTE/ALIAS",
+                               ref);
+    error = cairn_registry_tracking_list(r, remote, tracking_match, &f);
+    if (error < 0)
+        return error;
+    if (!f.found)
+        return cairn_error_set(CAIRN_ENOTFOUND,
+                               "no remote-tracking alias '%s/%s' of '%s' (push or pull '%s'"
+                               " first)",
+                               remote, f.alias, name, remote);
+    return cairn_registry_version_get(r, &f.version, out);
+}
+
 int cairn_repo_resolve(struct cairn_repo *repo, const char *ref, struct cairn_version *out)
 {
     struct cairn_registry *r = repo->registry;
@@ -44,9 +92,10 @@ int cairn_repo_resolve(struct cairn_repo *repo, const char *ref, struct cairn_ve
 
     memset(out, 0, sizeof(*out));
     if (!*ref)
-        return cairn_error_set(CAIRN_EINVALID,
-                               "empty ref: use NAME, NAME@vN, NAME@ALIAS, NAME@TAG"
-                               " or an id prefix of 7+ hex digits");
+        return cairn_error_set(
+            CAIRN_EINVALID,
+            "empty ref: use NAME, NAME@vN, NAME@ALIAS, NAME@TAG, NAME@REMOTE/ALIAS"
+            " or an id prefix of 7+ hex digits");
     if (at) {
         const char *rest = at + 1;
         size_t n = (size_t)(at - ref);
@@ -58,6 +107,8 @@ int cairn_repo_resolve(struct cairn_repo *repo, const char *ref, struct cairn_ve
             return error;
         if (is_vnumber(rest, &number))
             return cairn_registry_version_by_number(r, name, number, out);
+        if (strchr(rest, '/'))
+            return resolve_tracking(r, ref, name, rest, out);
         if (!*rest || cairn_name_valid(rest, "alias or tag") < 0)
             return cairn_error_set(CAIRN_EINVALID,
                                    "invalid ref '%s': after '@' give vN, an alias or a tag", ref);

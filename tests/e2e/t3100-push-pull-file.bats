@@ -180,6 +180,32 @@ PY
     assert_success
 }
 
+@test "NAME@REMOTE/ALIAS resolves to where the alias stood on the remote" {
+    make_origin
+    (cd a && cairn alias set m production m@v1 >/dev/null && cairn push >/dev/null)
+    v1=$(cd a && cairn show m@v1 --json | jq -r .id)
+    cd a
+    run cairn show m@origin/production --json
+    assert_success
+    [[ $(jq -r .id <<<"$output") == "$v1" ]]
+    # A local move does not move the tracking alias until the next push.
+    make_file w2.bin 1M 3
+    cairn add w2.bin >/dev/null
+    cairn commit m -m two >/dev/null
+    cairn alias set m production m@v2 >/dev/null
+    run cairn show m@origin/production --json
+    [[ $(jq -r .id <<<"$output") == "$v1" ]]
+    cairn push >/dev/null
+    run cairn show m@origin/production --json
+    [[ $(jq -r .id <<<"$output") == "$(cairn show m@v2 --json | jq -r .id)" ]]
+    run -1 cairn show m@origin/staging
+    assert_output "cairn: no remote-tracking alias 'origin/staging' of 'm' (push or pull 'origin' first)"
+    run -1 cairn show m@elsewhere/production
+    assert_output --partial "no remote-tracking alias 'elsewhere/production'"
+    run -2 cairn show 'm@origin/Bad Alias'
+    assert_output --partial "invalid ref"
+}
+
 @test "a corrupted object on the remote is detected on pull; nothing corrupt is written" {
     make_origin
     (cd a && cairn push >/dev/null)
