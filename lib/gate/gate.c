@@ -78,10 +78,13 @@ struct metric_check {
     char *alias; /* no_regression_vs */
     double tolerance;
     bool higher_is_better;
+    bool missing_baseline_pass; /* on_missing_baseline: pass */
 };
 
-static const char *const metric_keys[] = { "metric",    "min",       "max", "no_regression_vs",
-                                           "tolerance", "direction", NULL };
+static const char *const metric_keys[] = {
+    "metric", "min", "max", "no_regression_vs", "tolerance", "direction", "on_missing_baseline",
+    NULL
+};
 
 /* Names that measure a cost: lower is better unless the policy says otherwise. */
 static bool lower_is_better_by_name(const char *name)
@@ -207,6 +210,21 @@ static int metric_parse(struct cairn_check *out, const struct cairn_yaml_node *m
             goto done;
         }
     }
+    if ((n = cairn_yaml_map_get(map, "on_missing_baseline"))) {
+        if (!m->alias) {
+            error = cairn_yaml_error(map->doc, cairn_yaml_map_key(map, "on_missing_baseline"),
+                                     "'on_missing_baseline' needs 'no_regression_vs'");
+            goto done;
+        }
+        if ((error = cairn_yaml_str(&s, n)) < 0)
+            goto done;
+        if (strcmp(s, "pass") == 0) {
+            m->missing_baseline_pass = true;
+        } else if (strcmp(s, "fail") != 0) {
+            error = cairn_yaml_error(map->doc, n, "on_missing_baseline must be pass or fail");
+            goto done;
+        }
+    }
     if (!m->has_min && !m->has_max && !m->alias)
         error = cairn_yaml_error(map->doc, map,
                                  "metric check needs 'min', 'max' or 'no_regression_vs'");
@@ -236,6 +254,13 @@ static json_t *metric_to_json(const struct cairn_check *check)
         bad |= json_object_set_new(
             o, "direction",
             json_string(m->higher_is_better ? "higher_is_better" : "lower_is_better"));
+        /*
+         * Only the non-default value is canonical: policies written before
+         * the option existed keep their digest, so their stored gate
+         * results still count for promote.
+         */
+        if (m->missing_baseline_pass)
+            bad |= json_object_set_new(o, "on_missing_baseline", json_string("pass"));
     }
     if (bad) {
         json_decref(o);
@@ -321,13 +346,24 @@ static int metric_evaluate(struct cairn_check_result *out, const struct cairn_ch
     if (!found) {
         out->verdict = CAIRN_VERDICT_FAIL;
         error = cairn__strdupf(&out->reason, "metric '%s' not recorded", m->metric);
-    } else if (m->alias && !alias_found) {
-        out->verdict = CAIRN_VERDICT_FAIL;
-        error = cairn__strdupf(&out->reason, "alias '%s' is not set", m->alias);
-    } else if (m->alias && (!base_found || !isfinite(base))) {
-        out->verdict = CAIRN_VERDICT_FAIL;
-        error = cairn__strdupf(&out->reason, "the version at '%s' has no metric '%s'", m->alias,
-                               m->metric);
+    } else if (m->alias && (!alias_found || !base_found || !isfinite(base))) {
+        char why[256];
+        if (!alias_found)
+            snprintf(why, sizeof(why), "alias '%s' is not set", m->alias);
+        else
+            snprintf(why, sizeof(why), "the version at '%s' has no metric '%s'", m->alias,
+                     m->metric);
+        /*
+         * No baseline to compare with: a fail unless the policy opted in,
+         * and then a pass that says so, so nobody mistakes it for a
+         * comparison that was made.
+         */
+        out->verdict = m->missing_baseline_pass ? CAIRN_VERDICT_PASS : CAIRN_VERDICT_FAIL;
+        error = m->missing_baseline_pass ? cairn__strdupf(&out->reason,
+                                                          "baseline missing: %s; passed because of "
+                                                          "on_missing_baseline: pass",
+                                                          why)
+                                         : cairn__strdupf(&out->reason, "%s", why);
     } else if (m->alias) {
         bool ok = m->higher_is_better ? at_least(value, base - m->tolerance)
                                       : at_most(value, base + m->tolerance);

@@ -37,7 +37,7 @@ static void test_parse_errors(void **state)
         { "description: x\n", "p.yaml:1:1: missing 'checks'" },
         { "checks:\n  - metric: acc\n    mni: 0.9\n",
           "p.yaml:3:5: unknown key 'mni' (expected one of: metric, min, max, no_regression_vs, "
-          "tolerance, direction)" },
+          "tolerance, direction, on_missing_baseline)" },
         { "checks:\n  - metric: acc\n    min: high\n",
           "p.yaml:3:10: expected a number, found text" },
         { "checks:\n  - metric: acc\n    min: '0.9'\n",
@@ -66,6 +66,12 @@ static void test_parse_errors(void **state)
           "p.yaml:4:16: 'tolerance' must not be negative" },
         { "checks:\n  - metric: a\n    no_regression_vs: prod\n    direction: up\n",
           "p.yaml:4:16: direction must be higher_is_better or lower_is_better" },
+        { "checks:\n  - metric: a\n    min: 1\n    on_missing_baseline: pass\n",
+          "p.yaml:4:5: 'on_missing_baseline' needs 'no_regression_vs'" },
+        { "checks:\n  - metric: a\n    no_regression_vs: prod\n    on_missing_baseline: skip\n",
+          "p.yaml:4:26: on_missing_baseline must be pass or fail" },
+        { "checks:\n  - metric: a\n    no_regression_vs: prod\n    on_missing_baseline: [pass]\n",
+          "p.yaml:4:26: expected" },
         { "checks:\n  - metric: a\n    min: 1\n    min: 2\n", "p.yaml:4:5: duplicate key 'min'" },
         { "checks:\n  - metric: a\n   min: 1\n", "p.yaml:3:" },
         { "checks:\n  - 42\n", "p.yaml:2:5: expected a mapping, found a scalar" },
@@ -120,6 +126,38 @@ static void test_digest(void **state)
                         "{\"checks\":[{\"kind\":\"metric\",\"metric\":\"accuracy\","
                         "\"min\":0.91000000000000003}],\"format\":1}");
     free(json);
+
+    /*
+     * on_missing_baseline: fail is the default, so writing it keeps the
+     * digest policies had before the option; pass is another policy.
+     */
+    {
+        static const char *nr = "checks:\n  - metric: accuracy\n    no_regression_vs: production\n";
+        struct cairn_policy *d = parse_ok(nr);
+        struct cairn_policy *e = parse_ok(
+            "checks:\n  - metric: accuracy\n"
+            "    no_regression_vs: production\n"
+            "    on_missing_baseline: fail\n");
+        struct cairn_policy *g = parse_ok(
+            "checks:\n  - metric: accuracy\n"
+            "    no_regression_vs: production\n"
+            "    on_missing_baseline: pass\n");
+        cairn_oid dd, de, dg;
+        assert_int_equal(cairn_policy_digest(&dd, d), 0);
+        assert_int_equal(cairn_policy_digest(&de, e), 0);
+        assert_int_equal(cairn_policy_digest(&dg, g), 0);
+        assert_int_equal(cairn_oid_cmp(&dd, &de), 0);
+        assert_int_not_equal(cairn_oid_cmp(&dd, &dg), 0);
+        assert_int_equal(cairn_policy_to_json(&json, d), 0);
+        assert_null(strstr(json, "on_missing_baseline"));
+        free(json);
+        assert_int_equal(cairn_policy_to_json(&json, g), 0);
+        assert_non_null(strstr(json, "\"on_missing_baseline\":\"pass\""));
+        free(json);
+        cairn_policy_free(d);
+        cairn_policy_free(e);
+        cairn_policy_free(g);
+    }
     cairn_policy_free(a);
     cairn_policy_free(b);
     cairn_policy_free(c);
@@ -281,6 +319,44 @@ static void test_evaluate_missing(void **state)
     assert_int_equal(r->checks[1].verdict, CAIRN_VERDICT_FAIL);
     assert_string_equal(r->checks[1].reason, "alias 'production' is not set");
     cairn_gate_result_free(r);
+
+    /* The first release: no baseline, and the policy says that passes. */
+    static const char *first =
+        "checks:\n  - metric: accuracy\n    no_regression_vs: production\n"
+        "    tolerance: 0.005\n    on_missing_baseline: pass\n";
+    r = run(&f, first);
+    assert_int_equal(r->verdict, CAIRN_VERDICT_PASS);
+    assert_int_equal(r->checks[0].verdict, CAIRN_VERDICT_PASS);
+    assert_string_equal(r->checks[0].value_text, "0.950");
+    assert_string_equal(r->checks[0].bound, "≥ production (none) - 0.005");
+    assert_string_equal(r->checks[0].reason,
+                        "baseline missing: alias 'production' is not set; passed because of "
+                        "on_missing_baseline: pass");
+    cairn_gate_result_free(r);
+    /* An alias whose version lacks the metric is a missing baseline too. */
+    f.alias_set = true;
+    f.alias_has_metric = false;
+    r = run(&f, first);
+    assert_int_equal(r->checks[0].verdict, CAIRN_VERDICT_PASS);
+    assert_string_equal(r->checks[0].reason,
+                        "baseline missing: the version at 'production' has no metric 'accuracy'; "
+                        "passed because of on_missing_baseline: pass");
+    cairn_gate_result_free(r);
+    /* With a baseline the option changes nothing: a regression still fails. */
+    f.alias_has_metric = true;
+    f.alias_accuracy = 0.97;
+    r = run(&f, first);
+    assert_int_equal(r->checks[0].verdict, CAIRN_VERDICT_FAIL);
+    assert_string_equal(r->checks[0].reason, "accuracy regressed by 0.020 against production");
+    cairn_gate_result_free(r);
+    /* Nor does it excuse a candidate that has no such metric. */
+    f.names[0] = "loss";
+    r = run(&f, first);
+    assert_int_equal(r->checks[0].verdict, CAIRN_VERDICT_FAIL);
+    assert_string_equal(r->checks[0].reason, "metric 'accuracy' not recorded");
+    cairn_gate_result_free(r);
+    f.names[0] = "accuracy";
+    f.alias_set = false;
 
     /* A broken lookup is an error, never a pass; a missing callback too. */
     f.fail_lookup = true;
