@@ -125,6 +125,11 @@ struct model {
     int nbinds;
     int bind_number[MAX_BINDS];
     char bind_addr[MAX_BINDS][80];
+    /* the file serve-model children serve (--file): for every version, or per version */
+    char file[256];
+    int nfiles;
+    int file_number[MAX_BINDS];
+    char file_path[MAX_BINDS][256];
 };
 
 struct token_entry {
@@ -207,6 +212,31 @@ static int bind_addr_from_url(char *out, size_t cap, const struct cairn_yaml_nod
     return 0;
 }
 
+/* A config key naming a version, "v3"; 0 if it is not one. */
+static int version_key(const char *k)
+{
+    char *end;
+    long num = k[0] == 'v' ? strtol(k + 1, &end, 10) : 0;
+    return k[0] == 'v' && num >= 1 && !*end && num <= 1000000000 ? (int)num : 0;
+}
+
+/* A `file:` value: a relative path inside the version, as serve-model --file takes. */
+static int file_from_node(char *out, size_t cap, const struct cairn_yaml_node *n)
+{
+    const char *s;
+    int error;
+    if ((error = cairn_yaml_str(&s, n)) < 0)
+        return error;
+    if (strlen(s) >= cap || cairn_fs_path_valid(s) < 0) {
+        cairn_error_clear();
+        return cairn_yaml_error(n->doc, n,
+                                "file must be a relative path inside the version, such as "
+                                "'m/model.safetensors'");
+    }
+    snprintf(out, cap, "%s", s);
+    return 0;
+}
+
 static struct model *model_alloc(struct router *r, const char *name)
 {
     struct model *m = calloc(1, sizeof(*m));
@@ -226,7 +256,7 @@ static int config_load(struct router *r, struct config *c, const char *path)
 {
     static const char *const top[] = { "listen", "control_listen", "timeout", "feedback_size",
                                        "alias",  "models",         NULL };
-    static const char *const mkeys[] = { "alias", "bind", "reference", NULL };
+    static const char *const mkeys[] = { "alias", "bind", "reference", "file", "files", NULL };
     struct cairn_yaml_doc *doc = NULL;
     const struct cairn_yaml_node *root, *v;
     const char *s;
@@ -310,14 +340,35 @@ static int config_load(struct router *r, struct config *c, const char *path)
                 }
                 snprintf(m->reference, sizeof(m->reference), "%s", s);
             }
+            if ((a = cairn_yaml_map_get(mn, "file")) &&
+                (error = file_from_node(m->file, sizeof(m->file), a)) < 0)
+                goto done;
+            if ((b = cairn_yaml_map_get(mn, "files"))) {
+                if ((error = cairn_yaml_expect(b, CAIRN_YAML_MAP)) < 0)
+                    goto done;
+                for (size_t j = 0; j < b->count; j++) {
+                    int num = version_key(b->keys[j]->str);
+                    if (!num) {
+                        error = cairn_yaml_error(doc, b->keys[j],
+                                                 "files keys are version numbers such as 'v3'");
+                        goto done;
+                    }
+                    if (m->nfiles >= MAX_BINDS) {
+                        error = cairn_yaml_error(doc, b->keys[j], "more than %d files", MAX_BINDS);
+                        goto done;
+                    }
+                    if ((error = file_from_node(m->file_path[m->nfiles], sizeof(m->file_path[0]),
+                                                b->items[j])) < 0)
+                        goto done;
+                    m->file_number[m->nfiles++] = num;
+                }
+            }
             if ((b = cairn_yaml_map_get(mn, "bind"))) {
                 if ((error = cairn_yaml_expect(b, CAIRN_YAML_MAP)) < 0)
                     goto done;
                 for (size_t j = 0; j < b->count; j++) {
-                    const char *k = b->keys[j]->str;
-                    char *end;
-                    long num = k[0] == 'v' ? strtol(k + 1, &end, 10) : 0;
-                    if (k[0] != 'v' || num < 1 || *end || num > 1000000000) {
+                    int num = version_key(b->keys[j]->str);
+                    if (!num) {
                         error = cairn_yaml_error(doc, b->keys[j],
                                                  "bind keys are version numbers such as 'v3'");
                         goto done;
@@ -329,7 +380,7 @@ static int config_load(struct router *r, struct config *c, const char *path)
                     if ((error = bind_addr_from_url(m->bind_addr[m->nbinds],
                                                     sizeof(m->bind_addr[0]), b->items[j])) < 0)
                         goto done;
-                    m->bind_number[m->nbinds++] = (int)num;
+                    m->bind_number[m->nbinds++] = num;
                 }
             }
         }
@@ -470,16 +521,32 @@ static void on_pipe_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
 }
 
+/* The file the config names for this version (files: vN, else file:), or NULL. */
+static const char *upstream_file(const struct upstream *u)
+{
+    const struct model *m = u->m;
+    for (int i = 0; i < m->nfiles; i++)
+        if (m->file_number[i] == u->number)
+            return m->file_path[i];
+    return m->file[0] ? m->file : NULL;
+}
+
 static void upstream_spawn(struct upstream *u)
 {
     struct router *r = u->r;
     uv_process_options_t po;
     uv_stdio_container_t io[3];
     char ref[100];
-    char *args[] = { (char *)r->o->exe, "serve-model", ref, "--listen", "127.0.0.1:0", NULL };
+    const char *file = upstream_file(u);
+    char *args[] = { (char *)r->o->exe, "serve-model", ref,  "--listen",
+                     "127.0.0.1:0",     NULL,          NULL, NULL };
     int rc;
 
     snprintf(ref, sizeof(ref), "%s@v%d", u->m->name, u->number);
+    if (file) {
+        args[5] = "--file";
+        args[6] = (char *)file;
+    }
     memset(&po, 0, sizeof(po));
     memset(io, 0, sizeof(io));
     uv_pipe_init(r->loop, &u->pipe, 0);
@@ -510,7 +577,8 @@ static void upstream_spawn(struct upstream *u)
     u->pid = u->proc.pid;
     uv_read_start((uv_stream_t *)&u->pipe, on_pipe_alloc, on_pipe_read);
     uv_timer_start(&u->timer, on_upstream_timer, READY_POLL_MS, READY_POLL_MS);
-    logf_(r, "%s: started serve-model (pid %d)", u->label, u->pid);
+    logf_(r, "%s: started serve-model (pid %d)%s%s", u->label, u->pid, file ? " serving " : "",
+          file ? file : "");
 }
 
 static struct upstream *upstream_new(struct model *m, const cairn_oid *id, int number)
@@ -1091,6 +1159,39 @@ static void record(struct upstream *u, int status, uint64_t us)
         u->st.upstream_errors++;
 }
 
+/*
+ * Headers for the upstream: "Content-Type: application/json\r\nX-Request-Id:
+ * RID\r\n" in `out` (at least 128 bytes). The Content-Type line is 32 bytes,
+ * so out + 32 is the request id alone. memcpy, not snprintf: this runs for
+ * every request and printf would be the costliest thing on the proxy path.
+ */
+#define CT_JSON_LINE "Content-Type: application/json\r\n"
+static const char *upstream_headers(char *out, const struct fwd *f)
+{
+    static const char head[] = CT_JSON_LINE "X-Request-Id: ";
+    memcpy(out, head, sizeof(head) - 1);
+    memcpy(out + sizeof(head) - 1, f->rid, f->ridlen);
+    memcpy(out + sizeof(head) - 1 + f->ridlen, "\r\n", 3);
+    return out;
+}
+
+/* "X-Cairn-Version: LABEL\r\nX-Request-Id: RID\r\n" in `out` (at least 192 bytes). */
+static const char *answer_headers(char *out, const char *label, const struct fwd *f)
+{
+    size_t n = strlen(label);
+    char *p = out;
+    memcpy(p, "X-Cairn-Version: ", 17);
+    p += 17;
+    memcpy(p, label, n);
+    p += n;
+    memcpy(p, "\r\nX-Request-Id: ", 16);
+    p += 16;
+    memcpy(p, f->rid, f->ridlen);
+    p += f->ridlen;
+    memcpy(p, "\r\n", 3);
+    return out;
+}
+
 static void on_shadow_reply(int error, const struct cairn_http_resp *resp, void *arg)
 {
     struct fwd *f = arg;
@@ -1125,7 +1226,7 @@ static void mirror(struct router *r, struct fwd *orig, struct upstream *c)
     f->u = c;
     f->req = NULL;
     f->sp = sp;
-    snprintf(hdr, sizeof(hdr), "Content-Type: application/json\r\nX-Request-Id: %s\r\n", f->rid);
+    upstream_headers(hdr, f);
     c->refs++;
     if (cairn_http_client_request(r->client, c->addr, "POST", f->path, hdr, orig->req->body,
                                   orig->req->body_len, r->timeout_ms, on_shadow_reply, f) < 0) {
@@ -1148,9 +1249,9 @@ static int forward(struct fwd *f, struct upstream *u)
     if (!r->client)
         return -1;
     u->refs++;
-    snprintf(hdr, sizeof(hdr), "Content-Type: application/json\r\nX-Request-Id: %s\r\n", f->rid);
+    upstream_headers(hdr, f);
     if (cairn_http_client_request(r->client, u->addr, f->req->method, f->path,
-                                  f->infer ? hdr : hdr + 32, f->req->body, f->req->body_len,
+                                  f->infer ? hdr : hdr + sizeof(CT_JSON_LINE) - 1, f->req->body, f->req->body_len,
                                   r->timeout_ms, on_upstream_reply, f) < 0) {
         u->refs--;
         return -1;
@@ -1205,7 +1306,7 @@ static void on_upstream_reply(int error, const struct cairn_http_resp *resp, voi
         if (f->sp)
             f->sp->stable_label = label;
     }
-    snprintf(hdr, sizeof(hdr), "X-Cairn-Version: %s\r\nX-Request-Id: %s\r\n", u->label, f->rid);
+    answer_headers(hdr, u->label, f);
     memset(&out, 0, sizeof(out));
     out.status = resp->status;
     out.content_type = cairn_http_header_find(resp->headers, resp->nheaders, "Content-Type");
@@ -1254,6 +1355,7 @@ static void handle_model(struct router *r, struct cairn_http_req *req, const cha
     struct model *m = model_find(r, rest, nlen);
     struct upstream *u;
     struct fwd *f;
+    size_t plen;
     int infer = slash && !strcmp(slash, "/infer");
 
     if (!m) {
@@ -1279,7 +1381,10 @@ static void handle_model(struct router *r, struct cairn_http_req *req, const cha
     f->retried = 0;
     f->infer = infer;
     f->sp = NULL;
-    snprintf(f->path, sizeof(f->path), "%s", req->path);
+    plen = strlen(req->path);
+    plen = plen < sizeof(f->path) ? plen : sizeof(f->path) - 1; /* as snprintf would cut it */
+    memcpy(f->path, req->path, plen);
+    f->path[plen] = '\0';
     make_request_id(r, f, req);
 
     u = m->stable;
