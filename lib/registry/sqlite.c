@@ -9,6 +9,8 @@
  * file and tree ids are stored as 32-byte blobs; versions also keep their hex
  * id so prefix lookups are an index range scan.
  */
+#include <assert.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +116,95 @@ void cairn__reg_bind_text(sqlite3_stmt *st, int i, const char *s)
         sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
     else
         sqlite3_bind_null(st, i);
+}
+
+static void bind_args(sqlite3_stmt *st, const char *args, va_list ap)
+{
+    for (int i = 1; args && *args; args++, i++) {
+        switch (*args) {
+        case 't':
+            cairn__reg_bind_text(st, i, va_arg(ap, const char *));
+            break;
+        case 'o': {
+            const cairn_oid *id = va_arg(ap, const cairn_oid *);
+            if (id)
+                cairn__reg_bind_oid(st, i, id);
+            else
+                sqlite3_bind_null(st, i);
+            break;
+        }
+        case 'i':
+            sqlite3_bind_int(st, i, va_arg(ap, int));
+            break;
+        case 'I':
+            sqlite3_bind_int64(st, i, va_arg(ap, long long));
+            break;
+        case 'd':
+            sqlite3_bind_double(st, i, va_arg(ap, double));
+            break;
+        default:
+            assert(!"unknown bind letter");
+        }
+    }
+}
+
+int cairn__reg_query(struct cairn_registry *r, sqlite3_stmt **st, const char *sql, const char *args,
+                     ...)
+{
+    va_list ap;
+    int error;
+    if ((error = cairn__reg_prepare(r, st, sql)) < 0)
+        return error;
+    va_start(ap, args);
+    bind_args(*st, args, ap);
+    va_end(ap);
+    return 0;
+}
+
+void cairn__reg_rebind(sqlite3_stmt *st, const char *args, ...)
+{
+    va_list ap;
+    sqlite3_reset(st);
+    va_start(ap, args);
+    bind_args(st, args, ap);
+    va_end(ap);
+}
+
+int cairn__reg_run(struct cairn_registry *r, const char *sql, const char *args, ...)
+{
+    sqlite3_stmt *st = NULL;
+    va_list ap;
+    int error;
+    if ((error = cairn__reg_prepare(r, &st, sql)) < 0)
+        return error;
+    va_start(ap, args);
+    bind_args(st, args, ap);
+    va_end(ap);
+    error = cairn__reg_step(r, st);
+    sqlite3_finalize(st);
+    return error;
+}
+
+int cairn__reg_next(struct cairn_registry *r, sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    if (rc == SQLITE_DONE)
+        return 0;
+    return cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
+}
+
+int cairn__reg_row(struct cairn_registry *r, sqlite3_stmt *st)
+{
+    int error = cairn__reg_next(r, st);
+    return error > 0 ? 0 : error == 0 ? CAIRN_ENOTFOUND : error;
+}
+
+const char *cairn__reg_column_text(sqlite3_stmt *st, int i)
+{
+    const unsigned char *s = sqlite3_column_text(st, i);
+    return s ? (const char *)s : "";
 }
 
 int cairn__reg_column_oid(sqlite3_stmt *st, int i, cairn_oid *out)
@@ -237,6 +328,17 @@ void cairn_registry_rollback(struct cairn_registry *r)
     r->in_tx = 0;
 }
 
+int cairn__reg_end(struct cairn_registry *r, int own_tx, int error)
+{
+    if (!own_tx)
+        return error;
+    if (error < 0) {
+        cairn_registry_rollback(r);
+        return error;
+    }
+    return cairn_registry_commit(r);
+}
+
 int cairn_registry_check(struct cairn_registry *r, void (*cb)(const char *, void *), void *payload)
 {
     sqlite3_stmt *st = NULL;
@@ -348,15 +450,12 @@ static int kv_insert(struct cairn_registry *r, const char *sql, const cairn_oid 
         return error;
     for (size_t i = 0; i < l->n && !error; i++) {
         const struct cairn_kv *kv = &l->items[i];
-        sqlite3_reset(st);
-        cairn__reg_bind_oid(st, 1, v);
-        cairn__reg_bind_text(st, 2, kv->key);
-        sqlite3_bind_int(st, 3, (int)kv->type);
-        if (kv->type == CAIRN_VALUE_STRING)
+        int is_str = kv->type == CAIRN_VALUE_STRING;
+        cairn__reg_rebind(st, "otidt", v, kv->key, (int)kv->type,
+                          kv->type == CAIRN_VALUE_BOOL ? (double)kv->b : kv->num,
+                          is_str ? kv->str : NULL);
+        if (is_str)
             sqlite3_bind_null(st, 4);
-        else
-            sqlite3_bind_double(st, 4, kv->type == CAIRN_VALUE_BOOL ? kv->b : kv->num);
-        cairn__reg_bind_text(st, 5, kv->type == CAIRN_VALUE_STRING ? kv->str : NULL);
         if (source) {
             cairn__reg_bind_text(st, 6, source);
             sqlite3_bind_int64(st, 7, cairn_time_now_ns());
@@ -371,19 +470,17 @@ static int kv_load(struct cairn_registry *r, const char *sql, const cairn_oid *v
                    struct cairn_kv_list *out)
 {
     sqlite3_stmt *st = NULL;
-    int error, rc;
-    if ((error = cairn__reg_prepare(r, &st, sql)) < 0)
+    int error;
+    if ((error = cairn__reg_query(r, &st, sql, "o", v)) < 0)
         return error;
-    cairn__reg_bind_oid(st, 1, v);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && !error) {
+    while ((error = cairn__reg_next(r, st)) > 0) {
         int type = sqlite3_column_int(st, 1);
         double num = sqlite3_column_double(st, 2);
-        error = cairn_kv_list_add(out, (const char *)sqlite3_column_text(st, 0),
-                                  (enum cairn_value_type)type, num,
-                                  (const char *)sqlite3_column_text(st, 3), num != 0);
+        if ((error = cairn_kv_list_add(out, (const char *)sqlite3_column_text(st, 0),
+                                       (enum cairn_value_type)type, num,
+                                       (const char *)sqlite3_column_text(st, 3), num != 0)) < 0)
+            break;
     }
-    if (!error && rc != SQLITE_DONE)
-        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
     sqlite3_finalize(st);
     return error;
 }
@@ -429,17 +526,13 @@ int cairn_registry_model_get(struct cairn_registry *r, const char *name,
                              struct cairn_model_info *out)
 {
     sqlite3_stmt *st = NULL;
-    int error, rc;
-    if ((error = cairn__reg_prepare(r, &st, MODEL_COLS " WHERE m.name = ?")) < 0)
+    int error;
+    if ((error = cairn__reg_query(r, &st, MODEL_COLS " WHERE m.name = ?", "t", name)) < 0)
         return error;
-    cairn__reg_bind_text(st, 1, name);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
+    if ((error = cairn__reg_row(r, st)) == 0)
         model_from_row(st, out);
-    else if (rc == SQLITE_DONE)
-        error = cairn_error_set(CAIRN_ENOTFOUND, "no model named '%s'", name);
-    else
-        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
+    else if (error == CAIRN_ENOTFOUND)
+        cairn_error_set(error, "no model named '%s'", name);
     sqlite3_finalize(st);
     return error;
 }
@@ -447,7 +540,6 @@ int cairn_registry_model_get(struct cairn_registry *r, const char *name,
 int cairn_registry_model_ensure(struct cairn_registry *r, const char *name, const char *kind,
                                 struct cairn_model_info *out)
 {
-    sqlite3_stmt *st = NULL;
     int error = cairn_registry_model_get(r, name, out);
     if (error == 0) {
         if (strcmp(out->kind, kind))
@@ -456,15 +548,8 @@ int cairn_registry_model_ensure(struct cairn_registry *r, const char *name, cons
     }
     if (error != CAIRN_ENOTFOUND)
         return error;
-    if ((error = cairn__reg_prepare(
-             r, &st, "INSERT INTO models(name, kind, created_ns) VALUES(?, ?, ?)")) < 0)
-        return error;
-    cairn__reg_bind_text(st, 1, name);
-    cairn__reg_bind_text(st, 2, kind);
-    sqlite3_bind_int64(st, 3, cairn_time_now_ns());
-    error = cairn__reg_step(r, st);
-    sqlite3_finalize(st);
-    if (error < 0)
+    if ((error = cairn__reg_run(r, "INSERT INTO models(name, kind, created_ns) VALUES(?, ?, ?)",
+                                "ttI", name, kind, cairn_time_now_ns())) < 0)
         return error;
     return cairn_registry_model_get(r, name, out);
 }
@@ -472,17 +557,15 @@ int cairn_registry_model_ensure(struct cairn_registry *r, const char *name, cons
 int cairn_registry_model_list(struct cairn_registry *r, cairn_model_fn cb, void *payload)
 {
     sqlite3_stmt *st = NULL;
-    int error, rc;
+    int error;
     struct cairn_model_info m;
-    if ((error = cairn__reg_prepare(r, &st, MODEL_COLS " ORDER BY m.name")) < 0)
+    if ((error = cairn__reg_query(r, &st, MODEL_COLS " ORDER BY m.name", NULL)) < 0)
         return error;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((error = cairn__reg_next(r, st)) > 0) {
         model_from_row(st, &m);
         if ((error = cb(&m, payload)) != 0)
             break;
     }
-    if (!error && rc != SQLITE_DONE)
-        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
     sqlite3_finalize(st);
     return error;
 }
@@ -533,13 +616,11 @@ void cairn_version_release(struct cairn_version *v)
 static int version_query_one(struct cairn_registry *r, sqlite3_stmt *st, struct cairn_version *out,
                              const char *what)
 {
-    int rc = sqlite3_step(st), error;
-    if (rc == SQLITE_ROW)
+    int error = cairn__reg_row(r, st);
+    if (error == 0)
         error = version_from_row(st, out);
-    else if (rc == SQLITE_DONE)
-        error = cairn_error_set(CAIRN_ENOTFOUND, "%s", what);
-    else
-        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
+    else if (error == CAIRN_ENOTFOUND)
+        cairn_error_set(error, "%s", what);
     sqlite3_finalize(st);
     return error;
 }
@@ -556,43 +637,27 @@ int cairn_registry_version_insert(struct cairn_registry *r, struct cairn_version
 
     if ((error = cairn_registry_model_ensure(r, v->model, v->kind, &m)) < 0)
         return error;
-    if ((error = cairn__reg_prepare(
-             r, &st, "SELECT coalesce(max(number), 0) + 1 FROM versions WHERE model_id = ?")) < 0)
+    if ((error = cairn__reg_query(
+             r, &st, "SELECT coalesce(max(number), 0) + 1 FROM versions WHERE model_id = ?", "I",
+             (long long)m.id)) < 0)
         return error;
-    sqlite3_bind_int64(st, 1, m.id);
     if (sqlite3_step(st) == SQLITE_ROW)
         number = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
     st = NULL;
 
-    if ((error = cairn__reg_prepare(
+    if ((error = cairn__reg_query(
              r, &st,
              "INSERT INTO versions(id, hex, model_id, number, tree, parent, message,"
              " author, host, time_ns, code_commit, code_dirty, raw_size, stored_new,"
-             " nfiles, record) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")) < 0)
+             " nfiles, record) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+             "otIiootttItiIIIt", &v->id, cairn_oid_fmt(hex, &v->id), (long long)m.id, number,
+             &v->tree, v->has_parent ? &v->parent : NULL, v->message, v->author, v->host,
+             (long long)v->time_ns, v->code_commit, v->code_dirty, (long long)v->raw_size,
+             (long long)v->stored_new, (long long)v->nfiles, record)) < 0)
         return error;
-    cairn__reg_bind_oid(st, 1, &v->id);
-    cairn__reg_bind_text(st, 2, cairn_oid_fmt(hex, &v->id));
-    sqlite3_bind_int64(st, 3, m.id);
-    sqlite3_bind_int(st, 4, number);
-    cairn__reg_bind_oid(st, 5, &v->tree);
-    if (v->has_parent)
-        cairn__reg_bind_oid(st, 6, &v->parent);
-    else
-        sqlite3_bind_null(st, 6);
-    cairn__reg_bind_text(st, 7, v->message);
-    cairn__reg_bind_text(st, 8, v->author);
-    cairn__reg_bind_text(st, 9, v->host);
-    sqlite3_bind_int64(st, 10, v->time_ns);
-    cairn__reg_bind_text(st, 11, v->code_commit);
     if (v->code_dirty < 0)
         sqlite3_bind_null(st, 12);
-    else
-        sqlite3_bind_int(st, 12, v->code_dirty);
-    sqlite3_bind_int64(st, 13, (sqlite3_int64)v->raw_size);
-    sqlite3_bind_int64(st, 14, (sqlite3_int64)v->stored_new);
-    sqlite3_bind_int64(st, 15, (sqlite3_int64)v->nfiles);
-    cairn__reg_bind_text(st, 16, record);
     error = cairn__reg_step(r, st);
     sqlite3_finalize(st);
     st = NULL;
@@ -616,11 +681,7 @@ int cairn_registry_version_insert(struct cairn_registry *r, struct cairn_version
              r, &st, "INSERT INTO lineage(version, kind, target, detail) VALUES(?,?,?,?)")) < 0)
         return error;
     for (size_t i = 0; i < nedges && !error; i++) {
-        sqlite3_reset(st);
-        cairn__reg_bind_oid(st, 1, &v->id);
-        cairn__reg_bind_text(st, 2, edges[i].kind);
-        cairn__reg_bind_oid(st, 3, &edges[i].target);
-        cairn__reg_bind_text(st, 4, edges[i].detail);
+        cairn__reg_rebind(st, "otot", &v->id, edges[i].kind, &edges[i].target, edges[i].detail);
         error = cairn__reg_step(r, st);
     }
     sqlite3_finalize(st);
@@ -633,11 +694,9 @@ int cairn_registry_version_get(struct cairn_registry *r, const cairn_oid *id,
     sqlite3_stmt *st = NULL;
     char hex[CAIRN_OID_HEXSZ + 1], what[128];
     int error;
-    if ((error = cairn__reg_prepare(r, &st, VERSION_COLS " WHERE v.id = ?")) < 0)
+    if ((error = cairn__reg_query(r, &st, VERSION_COLS " WHERE v.id = ?", "o", id)) < 0)
         return error;
-    cairn__reg_bind_oid(st, 1, id);
-    cairn_oid_fmt(hex, id);
-    snprintf(what, sizeof(what), "no version %.12s", hex);
+    snprintf(what, sizeof(what), "no version %.12s", cairn_oid_fmt(hex, id));
     return version_query_one(r, st, out, what);
 }
 
@@ -647,10 +706,9 @@ int cairn_registry_version_by_number(struct cairn_registry *r, const char *model
     sqlite3_stmt *st = NULL;
     char what[160];
     int error;
-    if ((error = cairn__reg_prepare(r, &st, VERSION_COLS " WHERE m.name = ? AND v.number = ?")) < 0)
+    if ((error = cairn__reg_query(r, &st, VERSION_COLS " WHERE m.name = ? AND v.number = ?", "ti",
+                                  model, number)) < 0)
         return error;
-    cairn__reg_bind_text(st, 1, model);
-    sqlite3_bind_int(st, 2, number);
     snprintf(what, sizeof(what), "'%s' has no version v%d", model, number);
     return version_query_one(r, st, out, what);
 }
@@ -661,10 +719,10 @@ int cairn_registry_version_latest(struct cairn_registry *r, const char *model,
     sqlite3_stmt *st = NULL;
     char what[160];
     int error;
-    if ((error = cairn__reg_prepare(
-             r, &st, VERSION_COLS " WHERE m.name = ? ORDER BY v.number DESC LIMIT 1")) < 0)
+    if ((error = cairn__reg_query(r, &st,
+                                  VERSION_COLS " WHERE m.name = ? ORDER BY v.number DESC LIMIT 1",
+                                  "t", model)) < 0)
         return error;
-    cairn__reg_bind_text(st, 1, model);
     snprintf(what, sizeof(what), "no model named '%s'", model);
     return version_query_one(r, st, out, what);
 }
@@ -673,25 +731,24 @@ int cairn_registry_version_prefix(struct cairn_registry *r, const char *hexprefi
 {
     sqlite3_stmt *st = NULL;
     char hi[CAIRN_OID_HEXSZ + 2];
-    int error, rc, n = 0;
+    int error, n = 0;
     size_t len = strlen(hexprefix);
 
     if (len > CAIRN_OID_HEXSZ)
         return cairn_error_set(CAIRN_EINVALID, "'%s' is longer than a version id", hexprefix);
     /* Every id with the prefix sorts in [prefix, prefix + "g"). */
     snprintf(hi, sizeof(hi), "%sg", hexprefix);
-    if ((error = cairn__reg_prepare(
-             r, &st, "SELECT id FROM versions WHERE hex >= ? AND hex < ? LIMIT 2")) < 0)
+    if ((error =
+             cairn__reg_query(r, &st, "SELECT id FROM versions WHERE hex >= ? AND hex < ? LIMIT 2",
+                              "tt", hexprefix, hi)) < 0)
         return error;
-    cairn__reg_bind_text(st, 1, hexprefix);
-    cairn__reg_bind_text(st, 2, hi);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((error = cairn__reg_next(r, st)) > 0) {
         if (n++ == 0)
             cairn__reg_column_oid(st, 0, out);
     }
     sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-        return cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
+    if (error < 0)
+        return error;
     if (n == 0)
         return cairn_error_set(CAIRN_ENOTFOUND, "no version matches '%s'", hexprefix);
     if (n > 1)
@@ -704,9 +761,8 @@ int cairn_registry_version_record(struct cairn_registry *r, const cairn_oid *id,
 {
     sqlite3_stmt *st = NULL;
     int error;
-    if ((error = cairn__reg_prepare(r, &st, "SELECT record FROM versions WHERE id = ?")) < 0)
+    if ((error = cairn__reg_query(r, &st, "SELECT record FROM versions WHERE id = ?", "o", id)) < 0)
         return error;
-    cairn__reg_bind_oid(st, 1, id);
     if (sqlite3_step(st) == SQLITE_ROW)
         *out = cairn__reg_column_strdup(st, 0);
     else
@@ -722,16 +778,13 @@ int cairn_registry_version_list(struct cairn_registry *r, const char *model, int
 {
     sqlite3_stmt *st = NULL;
     struct cairn_version v;
-    int error, rc;
+    int error;
     const char *sql = model ? VERSION_COLS " WHERE m.name = ?1 ORDER BY v.number DESC LIMIT ?2"
                             : VERSION_COLS
                           " ORDER BY v.time_ns DESC, m.name, v.number DESC LIMIT ?2";
-    if ((error = cairn__reg_prepare(r, &st, sql)) < 0)
+    if ((error = cairn__reg_query(r, &st, sql, "ti", model, limit > 0 ? limit : -1)) < 0)
         return error;
-    if (model)
-        cairn__reg_bind_text(st, 1, model);
-    sqlite3_bind_int(st, 2, limit > 0 ? limit : -1);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((error = cairn__reg_next(r, st)) > 0) {
         if ((error = version_from_row(st, &v)) < 0)
             break;
         error = cb(&v, payload);
@@ -739,8 +792,6 @@ int cairn_registry_version_list(struct cairn_registry *r, const char *model, int
         if (error)
             break;
     }
-    if (!error && rc != SQLITE_DONE)
-        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
     sqlite3_finalize(st);
     return error;
 }
@@ -749,13 +800,12 @@ int cairn_registry_lineage(struct cairn_registry *r, const cairn_oid *v, cairn_e
                            void *payload)
 {
     sqlite3_stmt *st = NULL;
-    int error, rc;
-    if ((error = cairn__reg_prepare(
-             r, &st, "SELECT kind, target, detail FROM lineage WHERE version = ? ORDER BY rowid")) <
-        0)
+    int error;
+    if ((error = cairn__reg_query(
+             r, &st, "SELECT kind, target, detail FROM lineage WHERE version = ? ORDER BY rowid",
+             "o", v)) < 0)
         return error;
-    cairn__reg_bind_oid(st, 1, v);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((error = cairn__reg_next(r, st)) > 0) {
         struct cairn_lineage_edge e;
         memset(&e, 0, sizeof(e));
         snprintf(e.kind, sizeof(e.kind), "%s", (const char *)sqlite3_column_text(st, 0));
@@ -764,8 +814,6 @@ int cairn_registry_lineage(struct cairn_registry *r, const cairn_oid *v, cairn_e
         if ((error = cb(&e, payload)) != 0)
             break;
     }
-    if (!error && rc != SQLITE_DONE)
-        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
     sqlite3_finalize(st);
     return error;
 }
@@ -776,18 +824,11 @@ static int lookup_model_ref(struct cairn_registry *r, const char *sql, const cha
                             const char *name, cairn_oid *out)
 {
     sqlite3_stmt *st = NULL;
-    int error, rc;
-    if ((error = cairn__reg_prepare(r, &st, sql)) < 0)
+    int error;
+    if ((error = cairn__reg_query(r, &st, sql, "tt", model, name)) < 0)
         return error;
-    cairn__reg_bind_text(st, 1, model);
-    cairn__reg_bind_text(st, 2, name);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
+    if ((error = cairn__reg_row(r, st)) == 0)
         cairn__reg_column_oid(st, 0, out);
-    else if (rc == SQLITE_DONE)
-        error = CAIRN_ENOTFOUND;
-    else
-        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
     sqlite3_finalize(st);
     return error;
 }
@@ -821,7 +862,6 @@ int cairn_registry_tag_add(struct cairn_registry *r, const char *model, const ch
                            const cairn_oid *v, const char *author)
 {
     struct cairn_model_info m;
-    sqlite3_stmt *st = NULL;
     cairn_oid existing;
     int error;
     if ((error = cairn_registry_model_get(r, model, &m)) < 0)
@@ -834,37 +874,26 @@ int cairn_registry_tag_add(struct cairn_registry *r, const char *model, const ch
                                " tags are immutable",
                                model, tag);
     }
-    if ((error = cairn__reg_prepare(r, &st,
-                                    "INSERT INTO tags(model_id, name, version, author, time_ns)"
-                                    " VALUES(?,?,?,?,?)")) < 0)
-        return error;
-    sqlite3_bind_int64(st, 1, m.id);
-    cairn__reg_bind_text(st, 2, tag);
-    cairn__reg_bind_oid(st, 3, v);
-    cairn__reg_bind_text(st, 4, author);
-    sqlite3_bind_int64(st, 5, cairn_time_now_ns());
-    error = cairn__reg_step(r, st);
-    sqlite3_finalize(st);
-    return error;
+    return cairn__reg_run(r,
+                          "INSERT INTO tags(model_id, name, version, author, time_ns)"
+                          " VALUES(?,?,?,?,?)",
+                          "ItotI", (long long)m.id, tag, v, author, cairn_time_now_ns());
 }
 
 int cairn_registry_tag_list(struct cairn_registry *r, const cairn_oid *v, cairn_tag_fn cb,
                             void *payload)
 {
     sqlite3_stmt *st = NULL;
-    int error, rc;
-    if ((error = cairn__reg_prepare(
-             r, &st, "SELECT name, version FROM tags WHERE version = ? ORDER BY name")) < 0)
+    int error;
+    if ((error = cairn__reg_query(
+             r, &st, "SELECT name, version FROM tags WHERE version = ? ORDER BY name", "o", v)) < 0)
         return error;
-    cairn__reg_bind_oid(st, 1, v);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((error = cairn__reg_next(r, st)) > 0) {
         cairn_oid id;
         cairn__reg_column_oid(st, 1, &id);
         if ((error = cb((const char *)sqlite3_column_text(st, 0), &id, payload)) != 0)
             break;
     }
-    if (!error && rc != SQLITE_DONE)
-        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
     sqlite3_finalize(st);
     return error;
 }
@@ -873,38 +902,25 @@ int cairn_registry_tag_list(struct cairn_registry *r, const cairn_oid *v, cairn_
 
 int cairn_registry_stage_put(struct cairn_registry *r, const struct cairn_stage_entry *e)
 {
-    sqlite3_stmt *st = NULL;
-    int error;
-    if ((error = cairn__reg_prepare(
-             r, &st,
-             "INSERT OR REPLACE INTO stage(model, path, file, digest, size, mode)"
-             " VALUES(?,?,?,?,?,?)")) < 0)
-        return error;
-    cairn__reg_bind_text(st, 1, e->model ? e->model : "");
-    cairn__reg_bind_text(st, 2, e->path);
-    cairn__reg_bind_oid(st, 3, &e->file);
-    cairn__reg_bind_oid(st, 4, &e->digest);
-    sqlite3_bind_int64(st, 5, (sqlite3_int64)e->size);
-    sqlite3_bind_int(st, 6, (int)e->mode);
-    error = cairn__reg_step(r, st);
-    sqlite3_finalize(st);
-    return error;
+    return cairn__reg_run(r,
+                          "INSERT OR REPLACE INTO stage(model, path, file, digest, size, mode)"
+                          " VALUES(?,?,?,?,?,?)",
+                          "ttooIi", e->model ? e->model : "", e->path, &e->file, &e->digest,
+                          (long long)e->size, (int)e->mode);
 }
 
 int cairn_registry_stage_list(struct cairn_registry *r, const char *model, cairn_stage_fn cb,
                               void *payload)
 {
     sqlite3_stmt *st = NULL;
-    int error, rc;
+    int error;
     const char *sql =
         model ? "SELECT model, path, file, digest, size, mode FROM stage WHERE model = ?"
                 " ORDER BY path"
               : "SELECT model, path, file, digest, size, mode FROM stage ORDER BY model, path";
-    if ((error = cairn__reg_prepare(r, &st, sql)) < 0)
+    if ((error = cairn__reg_query(r, &st, sql, model ? "t" : NULL, model)) < 0)
         return error;
-    if (model)
-        cairn__reg_bind_text(st, 1, model);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((error = cairn__reg_next(r, st)) > 0) {
         struct cairn_stage_entry e;
         e.model = (char *)sqlite3_column_text(st, 0);
         e.path = (char *)sqlite3_column_text(st, 1);
@@ -915,45 +931,31 @@ int cairn_registry_stage_list(struct cairn_registry *r, const char *model, cairn
         if ((error = cb(&e, payload)) != 0)
             break;
     }
-    if (!error && rc != SQLITE_DONE)
-        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
     sqlite3_finalize(st);
     return error;
 }
 
 int cairn_registry_stage_clear(struct cairn_registry *r, const char *model)
 {
-    sqlite3_stmt *st = NULL;
-    int error;
-    if ((error = cairn__reg_prepare(r, &st, "DELETE FROM stage WHERE model = ?")) < 0)
-        return error;
-    cairn__reg_bind_text(st, 1, model ? model : "");
-    error = cairn__reg_step(r, st);
-    sqlite3_finalize(st);
-    return error;
+    return cairn__reg_run(r, "DELETE FROM stage WHERE model = ?", "t", model ? model : "");
 }
 
 int cairn_registry_stage_get(struct cairn_registry *r, const char *model, const char *path,
                              struct cairn_stage_entry *out)
 {
     sqlite3_stmt *st = NULL;
-    int error, rc;
-    if ((error = cairn__reg_prepare(r, &st,
-                                    "SELECT file, digest, size, mode FROM stage"
-                                    " WHERE model = ? AND path = ?")) < 0)
+    int error;
+    if ((error = cairn__reg_query(r, &st,
+                                  "SELECT file, digest, size, mode FROM stage"
+                                  " WHERE model = ? AND path = ?",
+                                  "tt", model ? model : "", path)) < 0)
         return error;
-    cairn__reg_bind_text(st, 1, model ? model : "");
-    cairn__reg_bind_text(st, 2, path);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
+    if ((error = cairn__reg_row(r, st)) == 0) {
         memset(out, 0, sizeof(*out));
         cairn__reg_column_oid(st, 0, &out->file);
         cairn__reg_column_oid(st, 1, &out->digest);
         out->size = (uint64_t)sqlite3_column_int64(st, 2);
         out->mode = (uint32_t)sqlite3_column_int(st, 3);
-    } else {
-        error = rc == SQLITE_DONE ? CAIRN_ENOTFOUND
-                                  : cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
     }
     sqlite3_finalize(st);
     return error;
@@ -963,14 +965,13 @@ int cairn_registry_statcache_get(struct cairn_registry *r, const char *path,
                                  struct cairn_stat_entry *out)
 {
     sqlite3_stmt *st = NULL;
-    int error, rc;
-    if ((error = cairn__reg_prepare(r, &st,
-                                    "SELECT size, mtime_ns, ctime_ns, ino, dev, file, digest"
-                                    " FROM statcache WHERE path = ?")) < 0)
+    int error;
+    if ((error = cairn__reg_query(r, &st,
+                                  "SELECT size, mtime_ns, ctime_ns, ino, dev, file, digest"
+                                  " FROM statcache WHERE path = ?",
+                                  "t", path)) < 0)
         return error;
-    cairn__reg_bind_text(st, 1, path);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
+    if ((error = cairn__reg_row(r, st)) == 0) {
         out->size = (uint64_t)sqlite3_column_int64(st, 0);
         out->mtime_ns = sqlite3_column_int64(st, 1);
         out->ctime_ns = sqlite3_column_int64(st, 2);
@@ -978,10 +979,6 @@ int cairn_registry_statcache_get(struct cairn_registry *r, const char *path,
         out->dev = (uint64_t)sqlite3_column_int64(st, 4);
         cairn__reg_column_oid(st, 5, &out->file);
         cairn__reg_column_oid(st, 6, &out->digest);
-    } else if (rc == SQLITE_DONE) {
-        error = CAIRN_ENOTFOUND;
-    } else {
-        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
     }
     sqlite3_finalize(st);
     return error;
@@ -990,24 +987,12 @@ int cairn_registry_statcache_get(struct cairn_registry *r, const char *path,
 int cairn_registry_statcache_put(struct cairn_registry *r, const char *path,
                                  const struct cairn_stat_entry *e)
 {
-    sqlite3_stmt *st = NULL;
-    int error;
-    if ((error =
-             cairn__reg_prepare(r, &st,
-                                "INSERT OR REPLACE INTO statcache(path, size, mtime_ns, ctime_ns,"
-                                " ino, dev, file, digest) VALUES(?,?,?,?,?,?,?,?)")) < 0)
-        return error;
-    cairn__reg_bind_text(st, 1, path);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)e->size);
-    sqlite3_bind_int64(st, 3, e->mtime_ns);
-    sqlite3_bind_int64(st, 4, e->ctime_ns);
-    sqlite3_bind_int64(st, 5, (sqlite3_int64)e->ino);
-    sqlite3_bind_int64(st, 6, (sqlite3_int64)e->dev);
-    cairn__reg_bind_oid(st, 7, &e->file);
-    cairn__reg_bind_oid(st, 8, &e->digest);
-    error = cairn__reg_step(r, st);
-    sqlite3_finalize(st);
-    return error;
+    return cairn__reg_run(r,
+                          "INSERT OR REPLACE INTO statcache(path, size, mtime_ns, ctime_ns,"
+                          " ino, dev, file, digest) VALUES(?,?,?,?,?,?,?,?)",
+                          "tIIIIIoo", path, (long long)e->size, (long long)e->mtime_ns,
+                          (long long)e->ctime_ns, (long long)e->ino, (long long)e->dev, &e->file,
+                          &e->digest);
 }
 
 /* ---- audit ----------------------------------------------------------- */
@@ -1052,8 +1037,8 @@ int cairn_registry_audit_append(struct cairn_registry *r, const char *actor, con
     memset(&prev, 0, sizeof(prev));
     if (!details_json)
         details_json = "{}";
-    if ((error = cairn__reg_prepare(r, &st,
-                                    "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")) < 0)
+    if ((error = cairn__reg_query(r, &st, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+                                  NULL)) < 0)
         return error;
     if (sqlite3_step(st) == SQLITE_ROW) {
         seq = sqlite3_column_int64(st, 0) + 1;
@@ -1062,56 +1047,35 @@ int cairn_registry_audit_append(struct cairn_registry *r, const char *actor, con
     sqlite3_finalize(st);
     if ((error = audit_hash(&hash, &prev, seq, now, actor, action, subject, details_json)) < 0)
         return error;
-    if ((error =
-             cairn__reg_prepare(r, &st,
-                                "INSERT INTO audit(seq, time_ns, actor, action, subject, details,"
-                                " prev, hash) VALUES(?,?,?,?,?,?,?,?)")) < 0)
-        return error;
-    sqlite3_bind_int64(st, 1, seq);
-    sqlite3_bind_int64(st, 2, now);
-    cairn__reg_bind_text(st, 3, actor);
-    cairn__reg_bind_text(st, 4, action);
-    cairn__reg_bind_text(st, 5, subject);
-    cairn__reg_bind_text(st, 6, details_json);
-    cairn__reg_bind_oid(st, 7, &prev);
-    cairn__reg_bind_oid(st, 8, &hash);
-    error = cairn__reg_step(r, st);
-    sqlite3_finalize(st);
-    return error;
+    return cairn__reg_run(r,
+                          "INSERT INTO audit(seq, time_ns, actor, action, subject, details,"
+                          " prev, hash) VALUES(?,?,?,?,?,?,?,?)",
+                          "IIttttoo", (long long)seq, now, actor, action, subject, details_json,
+                          &prev, &hash);
 }
 
 static int audit_each(struct cairn_registry *r, cairn_audit_fn cb, void *payload)
 {
     sqlite3_stmt *st = NULL;
-    int error, rc;
-    if ((error =
-             cairn__reg_prepare(r, &st,
-                                "SELECT seq, time_ns, actor, action, subject, details, prev, hash"
-                                " FROM audit ORDER BY seq")) < 0)
+    int error;
+    if ((error = cairn__reg_query(r, &st,
+                                  "SELECT seq, time_ns, actor, action, subject, details, prev, hash"
+                                  " FROM audit ORDER BY seq",
+                                  NULL)) < 0)
         return error;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((error = cairn__reg_next(r, st)) > 0) {
         struct cairn_audit_entry e;
         e.seq = sqlite3_column_int64(st, 0);
         e.time_ns = sqlite3_column_int64(st, 1);
-        e.actor = (char *)sqlite3_column_text(st, 2);
-        e.action = (char *)sqlite3_column_text(st, 3);
-        e.subject = (char *)sqlite3_column_text(st, 4);
-        e.details = (char *)sqlite3_column_text(st, 5);
+        e.actor = (char *)cairn__reg_column_text(st, 2);
+        e.action = (char *)cairn__reg_column_text(st, 3);
+        e.subject = (char *)cairn__reg_column_text(st, 4);
+        e.details = (char *)cairn__reg_column_text(st, 5);
         cairn__reg_column_oid(st, 6, &e.prev);
         cairn__reg_column_oid(st, 7, &e.hash);
-        if (!e.actor)
-            e.actor = "";
-        if (!e.action)
-            e.action = "";
-        if (!e.subject)
-            e.subject = "";
-        if (!e.details)
-            e.details = "";
         if ((error = cb(&e, payload)) != 0)
             break;
     }
-    if (!error && rc != SQLITE_DONE)
-        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
     sqlite3_finalize(st);
     return error;
 }

@@ -21,72 +21,49 @@ int cairn_registry_alias_set(struct cairn_registry *r, const char *model, const 
                              const cairn_oid *version, const char *author, const char *reason)
 {
     struct cairn_model_info m;
-    sqlite3_stmt *st = NULL;
     cairn_oid old;
     int error, has_old;
-    long long now = cairn_time_now_ns();
 
     if ((error = cairn_registry_model_get(r, model, &m)) < 0)
-        goto done;
+        return error;
     error = cairn_registry_alias_get(r, model, alias, &old);
     if (error < 0 && error != CAIRN_ENOTFOUND)
-        goto done;
+        return error;
     has_old = error == 0;
-    error = 0;
     cairn_error_clear();
     if (has_old && !cairn_oid_cmp(&old, version))
-        goto done;
-    if ((error = cairn__reg_prepare(r, &st,
-                                    "INSERT OR REPLACE INTO aliases(model_id, name, version)"
-                                    " VALUES(?, ?, ?)")) < 0)
-        goto done;
-    sqlite3_bind_int64(st, 1, m.id);
-    cairn__reg_bind_text(st, 2, alias);
-    cairn__reg_bind_oid(st, 3, version);
-    if ((error = cairn__reg_step(r, st)) < 0)
-        goto done;
-    sqlite3_finalize(st);
-    st = NULL;
-    if ((error = cairn__reg_prepare(r, &st,
-                                    "INSERT INTO alias_history(model_id, name, old_version,"
-                                    " new_version, author, time_ns, reason)"
-                                    " VALUES(?, ?, ?, ?, ?, ?, ?)")) < 0)
-        goto done;
-    sqlite3_bind_int64(st, 1, m.id);
-    cairn__reg_bind_text(st, 2, alias);
-    if (has_old)
-        cairn__reg_bind_oid(st, 3, &old);
-    else
-        sqlite3_bind_null(st, 3);
-    cairn__reg_bind_oid(st, 4, version);
-    cairn__reg_bind_text(st, 5, author);
-    sqlite3_bind_int64(st, 6, now);
-    cairn__reg_bind_text(st, 7, reason);
-    if ((error = cairn__reg_step(r, st)) < 0)
-        goto done;
-    error = 1;
-done:
-    sqlite3_finalize(st);
-    return error;
+        return 0;
+    if ((error = cairn__reg_run(r,
+                                "INSERT OR REPLACE INTO aliases(model_id, name, version)"
+                                " VALUES(?, ?, ?)",
+                                "Ito", (long long)m.id, alias, version)) < 0 ||
+        (error = cairn__reg_run(r,
+                                "INSERT INTO alias_history(model_id, name, old_version,"
+                                " new_version, author, time_ns, reason)"
+                                " VALUES(?, ?, ?, ?, ?, ?, ?)",
+                                "ItootIt", (long long)m.id, alias, has_old ? &old : NULL, version,
+                                author, cairn_time_now_ns(), reason)) < 0)
+        return error;
+    return 1;
 }
 
 int cairn_registry_alias_list(struct cairn_registry *r, const char *model, cairn_alias_fn cb,
                               void *payload)
 {
     sqlite3_stmt *st = NULL;
-    int error, rc;
+    int error;
 
-    if ((error = cairn__reg_prepare(
+    if ((error = cairn__reg_query(
              r, &st,
              "SELECT m.name, a.name, a.version, v.number, h.time_ns, h.author"
              " FROM aliases a JOIN models m ON m.id = a.model_id"
              " LEFT JOIN versions v ON v.id = a.version"
              " LEFT JOIN alias_history h ON h.id = (SELECT max(id) FROM alias_history"
              "   WHERE model_id = a.model_id AND name = a.name)"
-             " WHERE ?1 IS NULL OR m.name = ?1 ORDER BY m.name, a.name")) < 0)
+             " WHERE ?1 IS NULL OR m.name = ?1 ORDER BY m.name, a.name",
+             "t", model)) < 0)
         return error;
-    cairn__reg_bind_text(st, 1, model);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((error = cairn__reg_next(r, st)) > 0) {
         struct cairn_alias_entry e;
         memset(&e, 0, sizeof(e));
         e.model = (const char *)sqlite3_column_text(st, 0);
@@ -94,14 +71,10 @@ int cairn_registry_alias_list(struct cairn_registry *r, const char *model, cairn
         cairn__reg_column_oid(st, 2, &e.version);
         e.number = sqlite3_column_int(st, 3);
         e.set_ns = sqlite3_column_int64(st, 4);
-        e.set_by = (const char *)sqlite3_column_text(st, 5);
-        if (!e.set_by)
-            e.set_by = "";
+        e.set_by = cairn__reg_column_text(st, 5);
         if ((error = cb(&e, payload)) != 0)
             break;
     }
-    if (!error && rc != SQLITE_DONE)
-        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
     sqlite3_finalize(st);
     return error;
 }
@@ -111,21 +84,20 @@ int cairn_registry_alias_history(struct cairn_registry *r, const char *model, co
 {
     struct cairn_model_info m;
     sqlite3_stmt *st = NULL;
-    int error, rc;
+    int error;
 
     if ((error = cairn_registry_model_get(r, model, &m)) < 0)
         return error;
-    if ((error = cairn__reg_prepare(r, &st,
-                                    "SELECT h.id, h.old_version, ov.number, h.new_version,"
-                                    " nv.number, h.author, h.reason, h.time_ns"
-                                    " FROM alias_history h"
-                                    " LEFT JOIN versions ov ON ov.id = h.old_version"
-                                    " LEFT JOIN versions nv ON nv.id = h.new_version"
-                                    " WHERE h.model_id = ? AND h.name = ? ORDER BY h.id")) < 0)
+    if ((error = cairn__reg_query(r, &st,
+                                  "SELECT h.id, h.old_version, ov.number, h.new_version,"
+                                  " nv.number, h.author, h.reason, h.time_ns"
+                                  " FROM alias_history h"
+                                  " LEFT JOIN versions ov ON ov.id = h.old_version"
+                                  " LEFT JOIN versions nv ON nv.id = h.new_version"
+                                  " WHERE h.model_id = ? AND h.name = ? ORDER BY h.id",
+                                  "It", (long long)m.id, alias)) < 0)
         return error;
-    sqlite3_bind_int64(st, 1, m.id);
-    cairn__reg_bind_text(st, 2, alias);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((error = cairn__reg_next(r, st)) > 0) {
         struct cairn_alias_event e;
         memset(&e, 0, sizeof(e));
         e.seq = sqlite3_column_int64(st, 0);
@@ -135,16 +107,12 @@ int cairn_registry_alias_history(struct cairn_registry *r, const char *model, co
         e.old_number = sqlite3_column_int(st, 2);
         cairn__reg_column_oid(st, 3, &e.new_version);
         e.new_number = sqlite3_column_int(st, 4);
-        e.author = (const char *)sqlite3_column_text(st, 5);
+        e.author = cairn__reg_column_text(st, 5);
         e.reason = (const char *)sqlite3_column_text(st, 6);
         e.time_ns = sqlite3_column_int64(st, 7);
-        if (!e.author)
-            e.author = "";
         if ((error = cb(&e, payload)) != 0)
             break;
     }
-    if (!error && rc != SQLITE_DONE)
-        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
     sqlite3_finalize(st);
     return error;
 }

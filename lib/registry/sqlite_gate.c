@@ -48,29 +48,21 @@ void cairn_gate_record_release(struct cairn_gate_record *g)
 
 int cairn_registry_gate_add(struct cairn_registry *r, struct cairn_gate_record *rec)
 {
-    sqlite3_stmt *st = NULL;
     int error;
 
     if (!rec->time_ns)
         rec->time_ns = cairn_time_now_ns();
-    if ((error = cairn__reg_prepare(r, &st,
-                                    "INSERT INTO gate_results(version, policy, policy_name,"
-                                    " passed, result, time_ns, actor)"
-                                    " VALUES(?, ?, ?, ?, ?, ?, ?)")) < 0)
-        goto done;
-    cairn__reg_bind_oid(st, 1, &rec->version);
-    cairn__reg_bind_oid(st, 2, &rec->policy);
-    cairn__reg_bind_text(st, 3, rec->policy_name ? rec->policy_name : "");
-    sqlite3_bind_int(st, 4, rec->passed ? 1 : 0);
-    cairn__reg_bind_text(st, 5, rec->result ? rec->result : "{}");
-    sqlite3_bind_int64(st, 6, rec->time_ns);
-    cairn__reg_bind_text(st, 7, rec->actor ? rec->actor : "");
-    if ((error = cairn__reg_step(r, st)) < 0)
-        goto done;
+    if ((error = cairn__reg_run(r,
+                                "INSERT INTO gate_results(version, policy, policy_name,"
+                                " passed, result, time_ns, actor)"
+                                " VALUES(?, ?, ?, ?, ?, ?, ?)",
+                                "ootitIt", &rec->version, &rec->policy,
+                                rec->policy_name ? rec->policy_name : "", rec->passed ? 1 : 0,
+                                rec->result ? rec->result : "{}", (long long)rec->time_ns,
+                                rec->actor ? rec->actor : "")) < 0)
+        return error;
     rec->id = sqlite3_last_insert_rowid(r->db);
-done:
-    sqlite3_finalize(st);
-    return error;
+    return 0;
 }
 
 static int gate_from_row(sqlite3_stmt *st, struct cairn_gate_record *out)
@@ -98,27 +90,19 @@ int cairn_registry_gate_latest(struct cairn_registry *r, const cairn_oid *versio
 {
     sqlite3_stmt *st = NULL;
     char hex[CAIRN_OID_HEXSZ + 1];
-    int error, rc;
+    int error;
 
-    if ((error = cairn__reg_prepare(r, &st,
-                                    "SELECT " GATE_COLUMNS " FROM gate_results"
-                                    " WHERE version = ?1 AND (?2 IS NULL OR policy = ?2)"
-                                    " ORDER BY id DESC LIMIT 1")) < 0)
-        goto done;
-    cairn__reg_bind_oid(st, 1, version);
-    if (policy)
-        cairn__reg_bind_oid(st, 2, policy);
-    else
-        sqlite3_bind_null(st, 2);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
+    if ((error = cairn__reg_query(r, &st,
+                                  "SELECT " GATE_COLUMNS " FROM gate_results"
+                                  " WHERE version = ?1 AND (?2 IS NULL OR policy = ?2)"
+                                  " ORDER BY id DESC LIMIT 1",
+                                  "oo", version, policy)) < 0)
+        return error;
+    if ((error = cairn__reg_row(r, st)) == 0)
         error = gate_from_row(st, out);
-    else if (rc == SQLITE_DONE)
-        error = cairn_error_set(CAIRN_ENOTFOUND, "no gate result for version '%.12s'%s",
-                                cairn_oid_fmt(hex, version), policy ? " and this policy" : "");
-    else
-        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
-done:
+    else if (error == CAIRN_ENOTFOUND)
+        cairn_error_set(error, "no gate result for version '%.12s'%s", cairn_oid_fmt(hex, version),
+                        policy ? " and this policy" : "");
     sqlite3_finalize(st);
     return error;
 }
@@ -127,14 +111,14 @@ int cairn_registry_gate_list(struct cairn_registry *r, const cairn_oid *version,
                              cairn_gate_record_fn cb, void *payload)
 {
     sqlite3_stmt *st = NULL;
-    int error, rc;
+    int error;
 
-    if ((error = cairn__reg_prepare(r, &st,
-                                    "SELECT " GATE_COLUMNS " FROM gate_results"
-                                    " WHERE version = ? ORDER BY id")) < 0)
+    if ((error = cairn__reg_query(r, &st,
+                                  "SELECT " GATE_COLUMNS " FROM gate_results"
+                                  " WHERE version = ? ORDER BY id",
+                                  "o", version)) < 0)
         return error;
-    cairn__reg_bind_oid(st, 1, version);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((error = cairn__reg_next(r, st)) > 0) {
         struct cairn_gate_record g;
         if ((error = gate_from_row(st, &g)) < 0)
             break;
@@ -143,8 +127,6 @@ int cairn_registry_gate_list(struct cairn_registry *r, const cairn_oid *version,
         if (error != 0)
             break;
     }
-    if (!error && rc != SQLITE_DONE)
-        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
     sqlite3_finalize(st);
     return error;
 }
@@ -153,22 +135,11 @@ int cairn_registry_data_validation_add(struct cairn_registry *r, const cairn_oid
                                        const char *schema, int passed, const char *report,
                                        const char *actor)
 {
-    sqlite3_stmt *st = NULL;
-    int error;
-
-    if ((error = cairn__reg_prepare(r, &st,
-                                    "INSERT INTO data_validations(dataset, schema, passed,"
-                                    " report, time_ns, actor) VALUES(?, ?, ?, ?, ?, ?)")) < 0)
-        return error;
-    cairn__reg_bind_oid(st, 1, dataset);
-    cairn__reg_bind_text(st, 2, schema ? schema : "");
-    sqlite3_bind_int(st, 3, passed ? 1 : 0);
-    cairn__reg_bind_text(st, 4, report);
-    sqlite3_bind_int64(st, 5, cairn_time_now_ns());
-    cairn__reg_bind_text(st, 6, actor ? actor : "");
-    error = cairn__reg_step(r, st);
-    sqlite3_finalize(st);
-    return error;
+    return cairn__reg_run(r,
+                          "INSERT INTO data_validations(dataset, schema, passed,"
+                          " report, time_ns, actor) VALUES(?, ?, ?, ?, ?, ?)",
+                          "otitIt", dataset, schema ? schema : "", passed ? 1 : 0, report,
+                          cairn_time_now_ns(), actor ? actor : "");
 }
 
 int cairn_registry_data_validation_latest(struct cairn_registry *r, const cairn_oid *dataset,
@@ -176,24 +147,21 @@ int cairn_registry_data_validation_latest(struct cairn_registry *r, const cairn_
 {
     sqlite3_stmt *st = NULL;
     char hex[CAIRN_OID_HEXSZ + 1];
-    int error, rc;
+    int error;
 
-    if ((error = cairn__reg_prepare(r, &st,
-                                    "SELECT passed, time_ns FROM data_validations"
-                                    " WHERE dataset = ? ORDER BY id DESC LIMIT 1")) < 0)
+    if ((error = cairn__reg_query(r, &st,
+                                  "SELECT passed, time_ns FROM data_validations"
+                                  " WHERE dataset = ? ORDER BY id DESC LIMIT 1",
+                                  "o", dataset)) < 0)
         return error;
-    cairn__reg_bind_oid(st, 1, dataset);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
+    if ((error = cairn__reg_row(r, st)) == 0) {
         if (passed)
             *passed = sqlite3_column_int(st, 0);
         if (time_ns)
             *time_ns = sqlite3_column_int64(st, 1);
-    } else if (rc == SQLITE_DONE) {
-        error = cairn_error_set(CAIRN_ENOTFOUND, "dataset version '%.12s' was never validated",
-                                cairn_oid_fmt(hex, dataset));
-    } else {
-        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
+    } else if (error == CAIRN_ENOTFOUND) {
+        cairn_error_set(error, "dataset version '%.12s' was never validated",
+                        cairn_oid_fmt(hex, dataset));
     }
     sqlite3_finalize(st);
     return error;

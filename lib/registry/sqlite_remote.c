@@ -43,22 +43,15 @@ void cairn_remote_config_release(struct cairn_remote_config *c)
 
 int cairn_registry_remote_add(struct cairn_registry *r, const struct cairn_remote_config *c)
 {
-    sqlite3_stmt *st = NULL;
     int error;
 
-    if ((error = ensure_schema(r)) < 0 ||
-        (error = cairn__reg_prepare(r, &st,
-                                    "INSERT INTO remotes(name, url, endpoint, region, path_style,"
-                                    " concurrency) VALUES(?,?,?,?,?,?)")) < 0)
+    if ((error = ensure_schema(r)) < 0)
         return error;
-    cairn__reg_bind_text(st, 1, c->name);
-    cairn__reg_bind_text(st, 2, c->url);
-    cairn__reg_bind_text(st, 3, c->endpoint);
-    cairn__reg_bind_text(st, 4, c->region);
-    sqlite3_bind_int(st, 5, c->path_style);
-    sqlite3_bind_int(st, 6, c->concurrency);
-    error = cairn__reg_step(r, st);
-    sqlite3_finalize(st);
+    error = cairn__reg_run(r,
+                           "INSERT INTO remotes(name, url, endpoint, region, path_style,"
+                           " concurrency) VALUES(?,?,?,?,?,?)",
+                           "ttttii", c->name, c->url, c->endpoint, c->region, c->path_style,
+                           c->concurrency);
     if (error == CAIRN_EEXISTS)
         return cairn_error_set(CAIRN_EEXISTS, "remote '%s' exists already", c->name);
     return error;
@@ -86,19 +79,15 @@ int cairn_registry_remote_get(struct cairn_registry *r, const char *name,
                               struct cairn_remote_config *out)
 {
     sqlite3_stmt *st = NULL;
-    int rc, error;
+    int error;
 
     if ((error = ensure_schema(r)) < 0 ||
-        (error = cairn__reg_prepare(r, &st, REMOTE_COLS " WHERE name = ?")) < 0)
+        (error = cairn__reg_query(r, &st, REMOTE_COLS " WHERE name = ?", "t", name)) < 0)
         return error;
-    cairn__reg_bind_text(st, 1, name);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
+    if ((error = cairn__reg_row(r, st)) == 0)
         error = config_from_row(st, out);
-    else if (rc == SQLITE_DONE)
-        error = cairn_error_set(CAIRN_ENOTFOUND, "no remote '%s' (see 'cairn remote list')", name);
-    else
-        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
+    else if (error == CAIRN_ENOTFOUND)
+        cairn_error_set(error, "no remote '%s' (see 'cairn remote list')", name);
     sqlite3_finalize(st);
     return error;
 }
@@ -106,12 +95,12 @@ int cairn_registry_remote_get(struct cairn_registry *r, const char *name,
 int cairn_registry_remote_list(struct cairn_registry *r, cairn_remote_config_fn cb, void *payload)
 {
     sqlite3_stmt *st = NULL;
-    int rc, error;
+    int error;
 
     if ((error = ensure_schema(r)) < 0 ||
-        (error = cairn__reg_prepare(r, &st, REMOTE_COLS " ORDER BY name")) < 0)
+        (error = cairn__reg_query(r, &st, REMOTE_COLS " ORDER BY name", NULL)) < 0)
         return error;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((error = cairn__reg_next(r, st)) > 0) {
         struct cairn_remote_config c;
         if ((error = config_from_row(st, &c)) < 0)
             break;
@@ -120,70 +109,49 @@ int cairn_registry_remote_list(struct cairn_registry *r, cairn_remote_config_fn 
         if (error)
             break;
     }
-    if (!error && rc != SQLITE_DONE)
-        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
     sqlite3_finalize(st);
     return error;
 }
 
 int cairn_registry_remote_remove(struct cairn_registry *r, const char *name)
 {
-    sqlite3_stmt *st = NULL;
     int error;
 
     if ((error = ensure_schema(r)) < 0 ||
-        (error = cairn__reg_prepare(r, &st, "DELETE FROM remotes WHERE name = ?")) < 0)
-        return error;
-    cairn__reg_bind_text(st, 1, name);
-    error = cairn__reg_step(r, st);
-    sqlite3_finalize(st);
-    if (error < 0)
+        (error = cairn__reg_run(r, "DELETE FROM remotes WHERE name = ?", "t", name)) < 0)
         return error;
     if (sqlite3_changes(r->db) == 0)
         return cairn_error_set(CAIRN_ENOTFOUND, "no remote '%s' (see 'cairn remote list')", name);
-    if ((error = cairn__reg_prepare(r, &st, "DELETE FROM remote_aliases WHERE remote = ?")) < 0)
-        return error;
-    cairn__reg_bind_text(st, 1, name);
-    error = cairn__reg_step(r, st);
-    sqlite3_finalize(st);
-    return error;
+    return cairn__reg_run(r, "DELETE FROM remote_aliases WHERE remote = ?", "t", name);
 }
 
 int cairn_registry_tracking_set(struct cairn_registry *r, const char *remote, const char *model,
                                 const char *alias, const cairn_oid *version, const char *key)
 {
-    sqlite3_stmt *st = NULL;
     int error;
 
-    if ((error = ensure_schema(r)) < 0 ||
-        (error = cairn__reg_prepare(r, &st,
-                                    "INSERT OR REPLACE INTO remote_aliases(remote, model, alias,"
-                                    " version, key) VALUES(?,?,?,?,?)")) < 0)
+    if ((error = ensure_schema(r)) < 0)
         return error;
-    cairn__reg_bind_text(st, 1, remote);
-    cairn__reg_bind_text(st, 2, model);
-    cairn__reg_bind_text(st, 3, alias);
-    cairn__reg_bind_oid(st, 4, version);
-    cairn__reg_bind_text(st, 5, key);
-    error = cairn__reg_step(r, st);
-    sqlite3_finalize(st);
-    return error;
+    return cairn__reg_run(r,
+                          "INSERT OR REPLACE INTO remote_aliases(remote, model, alias,"
+                          " version, key) VALUES(?,?,?,?,?)",
+                          "tttot", remote, model, alias, version, key);
 }
 
 int cairn_registry_tracking_list(struct cairn_registry *r, const char *remote, cairn_tracking_fn cb,
                                  void *payload)
 {
     sqlite3_stmt *st = NULL;
-    int rc, error;
+    int error;
 
     if ((error = ensure_schema(r)) < 0 ||
-        (error = cairn__reg_prepare(r, &st,
-                                    "SELECT remote, model, alias, version, key FROM remote_aliases"
-                                    " WHERE ?1 IS NULL OR remote = ?1"
-                                    " ORDER BY remote, model, alias")) < 0)
+        (error = cairn__reg_query(r, &st,
+                                  "SELECT remote, model, alias, version, key FROM remote_aliases"
+                                  " WHERE ?1 IS NULL OR remote = ?1"
+                                  " ORDER BY remote, model, alias",
+                                  "t", remote)) < 0)
         return error;
-    cairn__reg_bind_text(st, 1, remote);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((error = cairn__reg_next(r, st)) > 0) {
         struct cairn_tracking_ref t;
         t.remote = (const char *)sqlite3_column_text(st, 0);
         t.model = (const char *)sqlite3_column_text(st, 1);
@@ -193,23 +161,13 @@ int cairn_registry_tracking_list(struct cairn_registry *r, const char *remote, c
         if ((error = cb(&t, payload)) != 0)
             break;
     }
-    if (!error && rc != SQLITE_DONE)
-        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
     sqlite3_finalize(st);
     return error;
 }
 
 int cairn_registry_version_renumber(struct cairn_registry *r, const cairn_oid *id, int number)
 {
-    sqlite3_stmt *st = NULL;
-    int error;
-
-    if ((error = cairn__reg_prepare(r, &st, "UPDATE versions SET number = ? WHERE id = ?")) < 0)
-        return error;
-    sqlite3_bind_int(st, 1, number);
-    cairn__reg_bind_oid(st, 2, id);
-    error = cairn__reg_step(r, st);
-    sqlite3_finalize(st);
+    int error = cairn__reg_run(r, "UPDATE versions SET number = ? WHERE id = ?", "io", number, id);
     if (error == CAIRN_EEXISTS)
         return cairn_error_set(CAIRN_EEXISTS, "version number v%d is taken", number);
     if (!error && sqlite3_changes(r->db) == 0)

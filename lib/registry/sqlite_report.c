@@ -4,6 +4,8 @@
  * replayed from the audit log — `promote`, `rollout.start` and how each
  * rollout ended (`rollout.promote`, `rollout.rollback`, `rollout.abort`,
  * `rollout.conclude`), and `rollback` (offline or through the daemon).
+ * A rollout's first `rollout.breach` (a failed analysis) marks when it went
+ * wrong: time to restore runs from there, not from the rollout's start.
  *
  * The rollouts table keeps only the latest rollout of a model, so the audit
  * log, which keeps every event in order, is the source of the history. The
@@ -66,6 +68,11 @@ static int64_t day_of(int64_t ns)
     return ns >= 0 ? ns / NS_PER_DAY : -((-ns + NS_PER_DAY - 1) / NS_PER_DAY);
 }
 
+int64_t cairn_report_restore_from(const struct cairn_report_change *c)
+{
+    return c->breach_ns ? c->breach_ns : c->time_ns;
+}
+
 int cairn_report_compute(struct cairn_report *rep)
 {
     struct cairn_report_metrics *m = &rep->m;
@@ -113,8 +120,8 @@ int cairn_report_compute(struct cairn_report *rep)
         m->changes++;
         m->deployments += c->deployed != 0;
         m->failed += c->failed != 0;
-        if (c->failed && c->restored_ns >= c->time_ns && c->restored_ns)
-            vals[k++] = (double)(c->restored_ns - c->time_ns) / NS_PER_S;
+        if (c->failed && c->restored_ns && c->restored_ns >= cairn_report_restore_from(c))
+            vals[k++] = (double)(c->restored_ns - cairn_report_restore_from(c)) / NS_PER_S;
         for (size_t j = 0; j < m->ndays; j++)
             if (m->per_day[j].day == d)
                 day = &m->per_day[j];
@@ -158,16 +165,16 @@ static struct cairn_report_version *version_by_number(struct cairn_report *rep, 
 static int load_versions(struct cairn_report *rep, struct cairn_registry *r, int64_t model_id)
 {
     sqlite3_stmt *st = NULL, *g = NULL;
-    int error, rc;
-    if ((error = cairn__reg_prepare(r, &st,
-                                    "SELECT number, id, time_ns, message FROM versions"
-                                    " WHERE model_id = ? ORDER BY number")) < 0 ||
+    int error;
+    if ((error = cairn__reg_query(r, &st,
+                                  "SELECT number, id, time_ns, message FROM versions"
+                                  " WHERE model_id = ? ORDER BY number",
+                                  "I", (long long)model_id)) < 0 ||
         (error = cairn__reg_prepare(r, &g,
                                     "SELECT passed, policy_name FROM gate_results"
                                     " WHERE version = ? ORDER BY id DESC LIMIT 1")) < 0)
         goto done;
-    sqlite3_bind_int64(st, 1, model_id);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((error = cairn__reg_next(r, st)) > 0) {
         struct cairn_report_version *p = realloc(rep->versions, (rep->nversions + 1) * sizeof(*p)),
                                     *v;
         if (!p) {
@@ -182,29 +189,24 @@ static int load_versions(struct cairn_report *rep, struct cairn_registry *r, int
         v->time_ns = sqlite3_column_int64(st, 2);
         v->message = cairn__reg_column_strdup(st, 3);
         v->gate = -1;
-        sqlite3_reset(g);
-        cairn__reg_bind_oid(g, 1, &v->id);
+        cairn__reg_rebind(g, "o", &v->id);
         if (sqlite3_step(g) == SQLITE_ROW) {
             v->gate = sqlite3_column_int(g, 0) != 0;
             v->gate_policy = cairn__reg_column_strdup(g, 1);
         }
     }
-    if (rc != SQLITE_DONE)
-        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
 done:
     sqlite3_finalize(st);
     sqlite3_finalize(g);
     return error;
 }
 
-static int number_of(struct cairn_registry *r, sqlite3_stmt *q, const cairn_oid *id, int have)
+static int number_of(sqlite3_stmt *q, const cairn_oid *id, int have)
 {
     int n = 0;
-    (void)r;
     if (!have)
         return 0;
-    sqlite3_reset(q);
-    cairn__reg_bind_oid(q, 1, id);
+    cairn__reg_rebind(q, "o", id);
     if (sqlite3_step(q) == SQLITE_ROW)
         n = sqlite3_column_int(q, 0);
     return n;
@@ -213,14 +215,14 @@ static int number_of(struct cairn_registry *r, sqlite3_stmt *q, const cairn_oid 
 static int load_moves(struct cairn_report *rep, struct cairn_registry *r, int64_t model_id)
 {
     sqlite3_stmt *st = NULL, *q = NULL;
-    int error, rc;
-    if ((error = cairn__reg_prepare(r, &st,
-                                    "SELECT time_ns, name, old_version, new_version, author, reason"
-                                    " FROM alias_history WHERE model_id = ? ORDER BY id")) < 0 ||
+    int error;
+    if ((error = cairn__reg_query(r, &st,
+                                  "SELECT time_ns, name, old_version, new_version, author, reason"
+                                  " FROM alias_history WHERE model_id = ? ORDER BY id",
+                                  "I", (long long)model_id)) < 0 ||
         (error = cairn__reg_prepare(r, &q, "SELECT number FROM versions WHERE id = ?")) < 0)
         goto done;
-    sqlite3_bind_int64(st, 1, model_id);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((error = cairn__reg_next(r, st)) > 0) {
         struct cairn_report_move *p = realloc(rep->moves, (rep->nmoves + 1) * sizeof(*p)), *mv;
         cairn_oid id;
         const char *name = (const char *)sqlite3_column_text(st, 1);
@@ -233,13 +235,11 @@ static int load_moves(struct cairn_report *rep, struct cairn_registry *r, int64_
         memset(mv, 0, sizeof(*mv));
         mv->time_ns = sqlite3_column_int64(st, 0);
         snprintf(mv->alias, sizeof(mv->alias), "%s", name ? name : "");
-        mv->from = number_of(r, q, &id, cairn__reg_column_oid(st, 2, &id));
-        mv->to = number_of(r, q, &id, cairn__reg_column_oid(st, 3, &id));
+        mv->from = number_of(q, &id, cairn__reg_column_oid(st, 2, &id));
+        mv->to = number_of(q, &id, cairn__reg_column_oid(st, 3, &id));
         mv->author = cairn__reg_column_strdup(st, 4);
         mv->reason = cairn__reg_column_strdup(st, 5);
     }
-    if (rc != SQLITE_DONE)
-        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
 done:
     sqlite3_finalize(st);
     sqlite3_finalize(q);
@@ -309,6 +309,10 @@ static int replay(struct cairn_report *rep, const char *action, int64_t t, json_
                      ? json_string_value(json_object_get(d, "strategy"))
                      : "canary");
         snprintf(c->outcome, sizeof(c->outcome), "running");
+    } else if (open && !strcmp(action, "rollout.breach")) {
+        /* The first failed analysis; later ones (failure_limit > 1) add nothing. */
+        if (!open->breach_ns)
+            open->breach_ns = t;
     } else if (open && (!strcmp(action, "rollout.promote") || !strcmp(action, "rollout.rollback") ||
                         !strcmp(action, "rollout.abort") || !strcmp(action, "rollout.conclude"))) {
         const char *what = action + strlen("rollout.");
@@ -344,13 +348,13 @@ static int replay(struct cairn_report *rep, const char *action, int64_t t, json_
 static int load_changes(struct cairn_report *rep, struct cairn_registry *r, const char *subject)
 {
     sqlite3_stmt *st = NULL;
-    int error, rc;
-    if ((error = cairn__reg_prepare(r, &st,
-                                    "SELECT action, time_ns, details FROM audit"
-                                    " WHERE subject = ? ORDER BY seq")) < 0)
+    int error;
+    if ((error = cairn__reg_query(r, &st,
+                                  "SELECT action, time_ns, details FROM audit"
+                                  " WHERE subject = ? ORDER BY seq",
+                                  "t", subject)) < 0)
         return error;
-    cairn__reg_bind_text(st, 1, subject);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((error = cairn__reg_next(r, st)) > 0) {
         const char *action = (const char *)sqlite3_column_text(st, 0);
         const char *text = (const char *)sqlite3_column_text(st, 2);
         json_t *d = text ? json_loads(text, 0, NULL) : NULL;
@@ -359,8 +363,6 @@ static int load_changes(struct cairn_report *rep, struct cairn_registry *r, cons
         if (error < 0)
             break;
     }
-    if (error == 0 && rc != SQLITE_DONE)
-        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
     sqlite3_finalize(st);
     return error;
 }

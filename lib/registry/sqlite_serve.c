@@ -52,7 +52,6 @@ const char *cairn_role_name(enum cairn_role role)
 int cairn_registry_token_add(struct cairn_registry *r, const cairn_oid *hash, const char *name,
                              enum cairn_role role, const char *actor)
 {
-    sqlite3_stmt *st = NULL;
     char details[160];
     int error, own_tx = !r->in_tx;
 
@@ -62,58 +61,37 @@ int cairn_registry_token_add(struct cairn_registry *r, const cairn_oid *hash, co
         return error;
     if (own_tx && (error = cairn_registry_begin(r)) < 0)
         return error;
-    if ((error = cairn__reg_prepare(r, &st,
-                                    "INSERT INTO api_tokens(hash, name, role, author, time_ns)"
-                                    " VALUES(?, ?, ?, ?, ?)")) < 0)
-        goto done;
-    cairn__reg_bind_oid(st, 1, hash);
-    cairn__reg_bind_text(st, 2, name);
-    sqlite3_bind_int(st, 3, (int)role);
-    cairn__reg_bind_text(st, 4, actor);
-    sqlite3_bind_int64(st, 5, cairn_time_now_ns());
-    if ((error = cairn__reg_step(r, st)) < 0) {
+    if ((error = cairn__reg_run(r,
+                                "INSERT INTO api_tokens(hash, name, role, author, time_ns)"
+                                " VALUES(?, ?, ?, ?, ?)",
+                                "otitI", hash, name, (int)role, actor, cairn_time_now_ns())) < 0) {
         if (error == CAIRN_EEXISTS)
             cairn_error_set(error, "a token named '%s' exists", name);
-        goto done;
+        return cairn__reg_end(r, own_tx, error);
     }
     snprintf(details, sizeof(details), "{\"name\":\"%s\",\"role\":\"%s\"}", name,
              cairn_role_name(role));
     error = cairn_registry_audit_append(r, actor, "token.create", name, details);
-done:
-    sqlite3_finalize(st);
-    if (own_tx) {
-        if (error < 0)
-            cairn_registry_rollback(r);
-        else
-            error = cairn_registry_commit(r);
-    }
-    return error;
+    return cairn__reg_end(r, own_tx, error);
 }
 
 int cairn_registry_token_find(struct cairn_registry *r, const cairn_oid *hash,
                               enum cairn_role *role_out, char *name_out)
 {
     sqlite3_stmt *st = NULL;
-    int error, rc;
-    if ((error = schema(r)) < 0)
+    int error;
+    if ((error = schema(r)) < 0 ||
+        (error = cairn__reg_query(r, &st, "SELECT role, name FROM api_tokens WHERE hash = ?", "o",
+                                  hash)) < 0)
         return error;
-    if ((error = cairn__reg_prepare(r, &st, "SELECT role, name FROM api_tokens WHERE hash = ?")) <
-        0)
-        return error;
-    cairn__reg_bind_oid(st, 1, hash);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
+    if ((error = cairn__reg_row(r, st)) == 0) {
         int role = sqlite3_column_int(st, 0);
         *role_out = role >= CAIRN_ROLE_READ && role <= CAIRN_ROLE_ADMIN ? (enum cairn_role)role
                                                                         : CAIRN_ROLE_NONE;
-        if (name_out) {
-            const char *n = (const char *)sqlite3_column_text(st, 1);
-            snprintf(name_out, 65, "%s", n ? n : "");
-        }
-    } else if (rc == SQLITE_DONE) {
-        error = cairn_error_set(CAIRN_ENOTFOUND, "unknown token");
-    } else {
-        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
+        if (name_out)
+            snprintf(name_out, 65, "%s", cairn__reg_column_text(st, 1));
+    } else if (error == CAIRN_ENOTFOUND) {
+        cairn_error_set(error, "unknown token");
     }
     sqlite3_finalize(st);
     return error;
@@ -132,32 +110,18 @@ void cairn_rollout_state_release(struct cairn_rollout_state *s)
 
 int cairn_registry_rollout_put(struct cairn_registry *r, const struct cairn_rollout_state *s)
 {
-    sqlite3_stmt *st = NULL;
     int error;
     if ((error = schema(r)) < 0)
         return error;
-    if ((error = cairn__reg_prepare(
-             r, &st,
-             "INSERT OR REPLACE INTO rollouts(model, alias, stable, candidate, plan, phase, step,"
-             " step_elapsed_ms, failures, step_passed, started_ns, updated_ns, reason)"
-             " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) < 0)
-        return error;
-    cairn__reg_bind_text(st, 1, s->model);
-    cairn__reg_bind_text(st, 2, s->alias);
-    cairn__reg_bind_oid(st, 3, &s->stable);
-    cairn__reg_bind_oid(st, 4, &s->candidate);
-    cairn__reg_bind_text(st, 5, s->plan ? s->plan : "");
-    cairn__reg_bind_text(st, 6, s->phase);
-    sqlite3_bind_int(st, 7, s->step);
-    sqlite3_bind_int64(st, 8, s->step_elapsed_ms);
-    sqlite3_bind_int(st, 9, s->failures);
-    sqlite3_bind_int(st, 10, s->step_passed);
-    sqlite3_bind_int64(st, 11, s->started_ns);
-    sqlite3_bind_int64(st, 12, s->updated_ns ? s->updated_ns : cairn_time_now_ns());
-    cairn__reg_bind_text(st, 13, s->reason);
-    error = cairn__reg_step(r, st);
-    sqlite3_finalize(st);
-    return error;
+    return cairn__reg_run(
+        r,
+        "INSERT OR REPLACE INTO rollouts(model, alias, stable, candidate, plan, phase, step,"
+        " step_elapsed_ms, failures, step_passed, started_ns, updated_ns, reason)"
+        " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "ttoottiIiiIIt", s->model, s->alias, &s->stable, &s->candidate, s->plan ? s->plan : "",
+        s->phase, s->step, (long long)s->step_elapsed_ms, s->failures, s->step_passed,
+        (long long)s->started_ns, (long long)(s->updated_ns ? s->updated_ns : cairn_time_now_ns()),
+        s->reason);
 }
 
 #define ROLLOUT_COLUMNS                                                                     \
@@ -166,16 +130,12 @@ int cairn_registry_rollout_put(struct cairn_registry *r, const struct cairn_roll
 
 static int read_row(sqlite3_stmt *st, struct cairn_rollout_state *out)
 {
-    const char *t;
     memset(out, 0, sizeof(*out));
-    t = (const char *)sqlite3_column_text(st, 0);
-    snprintf(out->model, sizeof(out->model), "%s", t ? t : "");
-    t = (const char *)sqlite3_column_text(st, 1);
-    snprintf(out->alias, sizeof(out->alias), "%s", t ? t : "");
+    snprintf(out->model, sizeof(out->model), "%s", cairn__reg_column_text(st, 0));
+    snprintf(out->alias, sizeof(out->alias), "%s", cairn__reg_column_text(st, 1));
     cairn__reg_column_oid(st, 2, &out->stable);
     cairn__reg_column_oid(st, 3, &out->candidate);
-    t = (const char *)sqlite3_column_text(st, 5);
-    snprintf(out->phase, sizeof(out->phase), "%s", t ? t : "");
+    snprintf(out->phase, sizeof(out->phase), "%s", cairn__reg_column_text(st, 5));
     out->step = sqlite3_column_int(st, 6);
     out->step_elapsed_ms = sqlite3_column_int64(st, 7);
     out->failures = sqlite3_column_int(st, 8);
@@ -195,19 +155,14 @@ int cairn_registry_rollout_get(struct cairn_registry *r, const char *model,
                                struct cairn_rollout_state *out)
 {
     sqlite3_stmt *st = NULL;
-    int error, rc;
-    if ((error = schema(r)) < 0)
+    int error;
+    if ((error = schema(r)) < 0 ||
+        (error = cairn__reg_query(r, &st, ROLLOUT_COLUMNS " WHERE model = ?", "t", model)) < 0)
         return error;
-    if ((error = cairn__reg_prepare(r, &st, ROLLOUT_COLUMNS " WHERE model = ?")) < 0)
-        return error;
-    cairn__reg_bind_text(st, 1, model);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
+    if ((error = cairn__reg_row(r, st)) == 0)
         error = read_row(st, out);
-    else if (rc == SQLITE_DONE)
-        error = cairn_error_set(CAIRN_ENOTFOUND, "'%s' has no rollout", model);
-    else
-        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
+    else if (error == CAIRN_ENOTFOUND)
+        cairn_error_set(error, "'%s' has no rollout", model);
     sqlite3_finalize(st);
     return error;
 }
@@ -216,12 +171,11 @@ int cairn_registry_rollout_list(struct cairn_registry *r, cairn_rollout_fn cb, v
 {
     sqlite3_stmt *st = NULL;
     struct cairn_rollout_state s;
-    int error, rc;
-    if ((error = schema(r)) < 0)
+    int error;
+    if ((error = schema(r)) < 0 ||
+        (error = cairn__reg_query(r, &st, ROLLOUT_COLUMNS " ORDER BY model", NULL)) < 0)
         return error;
-    if ((error = cairn__reg_prepare(r, &st, ROLLOUT_COLUMNS " ORDER BY model")) < 0)
-        return error;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((error = cairn__reg_next(r, st)) > 0) {
         if ((error = read_row(st, &s)) < 0)
             break;
         error = cb(&s, payload);
@@ -229,8 +183,6 @@ int cairn_registry_rollout_list(struct cairn_registry *r, cairn_rollout_fn cb, v
         if (error != 0)
             break;
     }
-    if (error == 0 && rc != SQLITE_DONE)
-        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
     sqlite3_finalize(st);
     return error;
 }
@@ -243,64 +195,44 @@ int cairn_registry_serve_alias_move(struct cairn_registry *r, const char *model,
 {
     struct cairn_model_info m;
     sqlite3_stmt *st = NULL;
+    char subject[140];
     int error, own_tx = !r->in_tx, belongs = 0;
 
     if (own_tx && (error = cairn_registry_begin(r)) < 0)
         return error;
-    if ((error = cairn_registry_model_get(r, model, &m)) < 0)
-        goto done;
-    if ((error = cairn__reg_prepare(r, &st,
-                                    "SELECT 1 FROM versions WHERE id = ? AND model_id = ?")) < 0)
-        goto done;
-    cairn__reg_bind_oid(st, 1, to);
-    sqlite3_bind_int64(st, 2, m.id);
+    if ((error = cairn_registry_model_get(r, model, &m)) < 0 ||
+        (error = cairn__reg_query(r, &st, "SELECT 1 FROM versions WHERE id = ? AND model_id = ?",
+                                  "oI", to, (long long)m.id)) < 0)
+        return cairn__reg_end(r, own_tx, error);
     belongs = sqlite3_step(st) == SQLITE_ROW;
     sqlite3_finalize(st);
-    st = NULL;
-    if (!belongs) {
-        error = cairn_error_set(CAIRN_EINVALID, "version is not one of '%s'", model);
-        goto done;
-    }
+    if (!belongs)
+        return cairn__reg_end(r, own_tx,
+                              cairn_error_set(CAIRN_EINVALID, "version is not one of '%s'", model));
     /* The registry's alias setter keeps the history; the audit event lands beside it. */
-    if ((error = cairn_registry_alias_set(r, model, alias, to, actor, reason)) < 0)
-        goto done;
-    {
-        char subject[140];
+    if ((error = cairn_registry_alias_set(r, model, alias, to, actor, reason)) >= 0) {
         snprintf(subject, sizeof(subject), "%s@%s", model, alias);
         error = cairn_registry_audit_append(r, actor, action, subject,
                                             details_json ? details_json : "{}");
     }
-done:
-    sqlite3_finalize(st);
-    if (own_tx) {
-        if (error < 0)
-            cairn_registry_rollback(r);
-        else
-            error = cairn_registry_commit(r);
-    }
-    return error;
+    return cairn__reg_end(r, own_tx, error);
 }
 
 int cairn_registry_serve_alias_previous(struct cairn_registry *r, const char *model,
                                         const char *alias, cairn_oid *out)
 {
     sqlite3_stmt *st = NULL;
-    int error, rc;
-    if ((error =
-             cairn__reg_prepare(r, &st,
-                                "SELECT h.old_version FROM alias_history h"
-                                " JOIN models m ON m.id = h.model_id"
-                                " WHERE m.name = ? AND h.name = ? ORDER BY h.id DESC LIMIT 1")) < 0)
+    int error;
+    if ((error = cairn__reg_query(r, &st,
+                                  "SELECT h.old_version FROM alias_history h"
+                                  " JOIN models m ON m.id = h.model_id"
+                                  " WHERE m.name = ? AND h.name = ? ORDER BY h.id DESC LIMIT 1",
+                                  "tt", model, alias)) < 0)
         return error;
-    cairn__reg_bind_text(st, 1, model);
-    cairn__reg_bind_text(st, 2, alias);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW && cairn__reg_column_oid(st, 0, out))
-        error = 0;
-    else if (rc == SQLITE_ROW || rc == SQLITE_DONE)
-        error = cairn_error_set(CAIRN_ENOTFOUND, "'%s@%s' has no previous version", model, alias);
-    else
-        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
+    if ((error = cairn__reg_row(r, st)) == 0 && !cairn__reg_column_oid(st, 0, out))
+        error = CAIRN_ENOTFOUND;
+    if (error == CAIRN_ENOTFOUND)
+        cairn_error_set(error, "'%s@%s' has no previous version", model, alias);
     sqlite3_finalize(st);
     return error;
 }
