@@ -15,8 +15,11 @@
  *   failed       a forced promote, a rollout rolled back or aborted, or a
  *                change undone later by `cairn rollback`
  *   lead time    first time a version reached the alias minus its commit time
- *   restore      from the moment the failed change took traffic (promote or
- *                rollout start) to the rollback that ended it
+ *   restore      from the rollout's first breach (`rollout.breach`, a failed
+ *                analysis) to the rollback that put 100% of traffic back on
+ *                stable; for a change with no breach (a forced promote, an
+ *                abort, an undo by `cairn rollback`) from the moment it took
+ *                traffic (promote or rollout start)
  *   window       from the model's first commit to `now`, in whole days (at
  *                least one), over which deployment frequency is counted
  * Not thread-safe; one report per caller.
@@ -64,6 +67,7 @@ struct cairn_report_change {
     int deployed;        /* it moved the alias to its version */
     int failed;          /* counted by the change failure rate */
     int64_t restored_ns; /* the rollback that ended it, 0 none */
+    int64_t breach_ns;   /* the rollout's first failed analysis, 0 none */
     char *reason;        /* owned, may be NULL: --reason of a forced promote, or why it ended */
 };
 
@@ -113,6 +117,9 @@ int cairn_report_load(struct cairn_report *out, struct cairn_registry *r, const 
  * CAIRN_ENOMEM.
  */
 int cairn_report_compute(struct cairn_report *rep);
+
+/* Where time to restore starts for change `c`: its first breach, else its start. */
+int64_t cairn_report_restore_from(const struct cairn_report_change *c);
 
 /* Median of n values (sorted in place); -1 when n is 0. */
 double cairn_report_median(double *v, size_t n);

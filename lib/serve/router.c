@@ -836,6 +836,25 @@ static char *details_json(struct model *m, const char *why, const struct cairn_w
     return cairn_buf_detach(&b, NULL);
 }
 
+/*
+ * Audit details of a failed analysis (`rollout.breach`): when it was
+ * judged, which failure it is of how many allowed, and the figures of both
+ * windows. `cairn report` measures time to restore from the first breach.
+ */
+static char *breach_json(struct model *m, const struct cairn_window *cw,
+                         const struct cairn_window *sw)
+{
+    struct cairn_buf b = CAIRN_BUF_INIT;
+    char *base = details_json(m, m->report, cw, sw);
+    if (!base)
+        return NULL;
+    cairn_buf_printf(&b, "{\"time_ns\":%lld,\"failures\":%d,\"failure_limit\":%d,",
+                     cairn_time_now_ns(), m->failures, m->plan.failure_limit);
+    cairn_buf_puts(&b, base + 1);
+    free(base);
+    return cairn_buf_detach(&b, NULL);
+}
+
 static void fill_state(struct model *m, struct cairn_rollout_state *s)
 {
     memset(s, 0, sizeof(*s));
@@ -985,6 +1004,8 @@ static void on_tick(uv_timer_t *t)
         m->failures++;
         logf_(m->r, "%s: analysis failed (%d of %d): %s", m->name, m->failures,
               m->plan.failure_limit, m->report);
+        /* Audited before the rollback or pause it may cause: jobs run in order. */
+        model_save_ex(m, NULL, "rollout.breach", breach_json(m, &cw, &sw), 0, NULL);
         if (m->failures >= m->plan.failure_limit) {
             if (m->plan.on_failure_pause) {
                 m->step_base_ms = step_elapsed(m);
@@ -1251,8 +1272,8 @@ static int forward(struct fwd *f, struct upstream *u)
     u->refs++;
     upstream_headers(hdr, f);
     if (cairn_http_client_request(r->client, u->addr, f->req->method, f->path,
-                                  f->infer ? hdr : hdr + sizeof(CT_JSON_LINE) - 1, f->req->body, f->req->body_len,
-                                  r->timeout_ms, on_upstream_reply, f) < 0) {
+                                  f->infer ? hdr : hdr + sizeof(CT_JSON_LINE) - 1, f->req->body,
+                                  f->req->body_len, r->timeout_ms, on_upstream_reply, f) < 0) {
         u->refs--;
         return -1;
     }

@@ -33,8 +33,9 @@ const char cmd_report_help[] =
     "             the first commit), lead time from commit to ALIAS (median),\n"
     "             change failure rate (forced promotes and rollouts rolled back,\n"
     "             aborted or undone by `cairn rollback`, over all changes), time\n"
-    "             to restore (from the failed change taking traffic to the\n"
-    "             rollback, median), and the success rate of changes per day\n"
+    "             to restore (from a rollout's first breach, the analysis that\n"
+    "             failed, else from the change taking traffic, to the rollback;\n"
+    "             median), and the success rate of changes per day\n"
     "\n"
     "  --alias ALIAS   the alias deliveries go to (default production)\n"
     "  --json          {\"alias\", \"models\": [report...]} (docs/cli-json.md)\n";
@@ -139,9 +140,14 @@ static json_t *report_json(const struct cairn_report *r)
         json_object_set_new(e, "duration_s",
                             c->end_ns ? json_real((double)(c->end_ns - c->time_ns) / 1e9)
                                       : json_null());
-        json_object_set_new(e, "restore_s",
-                            c->restored_ns ? json_real((double)(c->restored_ns - c->time_ns) / 1e9)
-                                           : json_null());
+        json_object_set_new(e, "breach", time_json(c->breach_ns));
+        json_object_set_new(e, "breach_ns",
+                            c->breach_ns ? json_integer(c->breach_ns) : json_null());
+        json_object_set_new(
+            e, "restore_s",
+            c->restored_ns
+                ? json_real((double)(c->restored_ns - cairn_report_restore_from(c)) / 1e9)
+                : json_null());
         json_object_set_new(e, "reason", c->reason ? json_string(c->reason) : json_null());
         json_array_append_new(ch, e);
     }
@@ -214,7 +220,9 @@ static void print_report(const struct cairn_report *r)
                fmt_num(b, sizeof(b), ch->version), ch->strategy, ch->outcome,
                fmt_dur(c, sizeof(c), ch->end_ns ? (double)(ch->end_ns - ch->time_ns) / 1e9 : -1),
                fmt_dur(e, sizeof(e),
-                       ch->restored_ns ? (double)(ch->restored_ns - ch->time_ns) / 1e9 : -1),
+                       ch->restored_ns
+                           ? (double)(ch->restored_ns - cairn_report_restore_from(ch)) / 1e9
+                           : -1),
                reason);
     }
 

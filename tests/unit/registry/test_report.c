@@ -92,6 +92,37 @@ static void test_metrics(void **state)
     free(r.m.per_day);
 }
 
+/*
+ * A rollout whose analysis first failed 30 s after it started and was rolled
+ * back 45 s after it started restored in 15 s: from the breach, not the start.
+ * A change without a breach (an undone promote) still counts from its start.
+ */
+static void test_restore_from_breach(void **state)
+{
+    struct cairn_report r;
+    struct cairn_report_change c[2];
+    int64_t t0 = 20000 * DAY;
+    (void)state;
+
+    memset(&r, 0, sizeof(r));
+    c[0] = change(t0, 2, 0, 1, t0 + 45 * S);
+    c[0].breach_ns = t0 + 30 * S;
+    c[1] = change(t0 + 100 * S, 3, 1, 1, t0 + 125 * S);
+    assert_int_equal(cairn_report_restore_from(&c[0]), t0 + 30 * S);
+    assert_int_equal(cairn_report_restore_from(&c[1]), t0 + 100 * S);
+    r.changes = c;
+    r.nchanges = 1;
+    r.to_ns = t0 + DAY;
+    assert_int_equal(cairn_report_compute(&r), 0);
+    assert_int_equal(r.m.restores, 1);
+    assert_true(r.m.restore_median_s == 15);
+    r.nchanges = 2;
+    assert_int_equal(cairn_report_compute(&r), 0);
+    assert_int_equal(r.m.restores, 2);
+    assert_true(r.m.restore_median_s == 20); /* (15 + 25) / 2 */
+    free(r.m.per_day);
+}
+
 static void test_empty(void **state)
 {
     struct cairn_report r;
@@ -177,6 +208,12 @@ static void test_load(void **state)
                                     "{\"strategy\":\"canary\",\"candidate\":{\"version\":"
                                     "\"digits@v3\"}}"),
         0);
+    /* Two failed analyses (failure_limit 2): the first one is the breach. */
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(cairn_registry_audit_append(reg, "s", "rollout.breach",
+                                                     "digits@production",
+                                                     "{\"reason\":\"accuracy 0.5 < 0.9\"}"),
+                         0);
     assert_int_equal(cairn_registry_audit_append(reg, "s", "rollout.rollback", "digits@production",
                                                  "{\"reason\":\"accuracy 0.5 < 0.9\"}"),
                      0);
@@ -204,6 +241,13 @@ static void test_load(void **state)
     assert_string_equal(r.changes[2].outcome, "rolled_back");
     assert_string_equal(r.changes[2].reason, "accuracy 0.5 < 0.9");
     assert_false(r.changes[2].deployed);
+    /* The breach is the first rollout.breach: after the start, before the rollback. */
+    assert_true(r.changes[2].breach_ns > 0);
+    assert_true(r.changes[2].breach_ns >= r.changes[2].time_ns);
+    assert_true(r.changes[2].breach_ns <= r.changes[2].restored_ns);
+    assert_int_equal(r.changes[0].breach_ns, 0);
+    assert_int_equal(r.changes[1].breach_ns, 0);
+    assert_int_equal(r.changes[3].breach_ns, 0);
     assert_string_equal(r.changes[3].outcome, "forced");
     assert_string_equal(r.changes[3].reason, "hotfix");
     assert_true(r.changes[3].restored_ns > 0);
@@ -224,7 +268,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_median), cmocka_unit_test(test_metrics),
         cmocka_unit_test(test_empty),  cmocka_unit_test(test_days_sorted),
-        cmocka_unit_test(test_load),
+        cmocka_unit_test(test_load),   cmocka_unit_test(test_restore_from_breach),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
