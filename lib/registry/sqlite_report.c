@@ -165,16 +165,16 @@ static struct cairn_report_version *version_by_number(struct cairn_report *rep, 
 static int load_versions(struct cairn_report *rep, struct cairn_registry *r, int64_t model_id)
 {
     sqlite3_stmt *st = NULL, *g = NULL;
-    int error, rc;
-    if ((error = cairn__reg_prepare(r, &st,
-                                    "SELECT number, id, time_ns, message FROM versions"
-                                    " WHERE model_id = ? ORDER BY number")) < 0 ||
+    int error;
+    if ((error = cairn__reg_query(r, &st,
+                                  "SELECT number, id, time_ns, message FROM versions"
+                                  " WHERE model_id = ? ORDER BY number",
+                                  "I", (long long)model_id)) < 0 ||
         (error = cairn__reg_prepare(r, &g,
                                     "SELECT passed, policy_name FROM gate_results"
                                     " WHERE version = ? ORDER BY id DESC LIMIT 1")) < 0)
         goto done;
-    sqlite3_bind_int64(st, 1, model_id);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((error = cairn__reg_next(r, st)) > 0) {
         struct cairn_report_version *p = realloc(rep->versions, (rep->nversions + 1) * sizeof(*p)),
                                     *v;
         if (!p) {
@@ -189,29 +189,24 @@ static int load_versions(struct cairn_report *rep, struct cairn_registry *r, int
         v->time_ns = sqlite3_column_int64(st, 2);
         v->message = cairn__reg_column_strdup(st, 3);
         v->gate = -1;
-        sqlite3_reset(g);
-        cairn__reg_bind_oid(g, 1, &v->id);
+        cairn__reg_rebind(g, "o", &v->id);
         if (sqlite3_step(g) == SQLITE_ROW) {
             v->gate = sqlite3_column_int(g, 0) != 0;
             v->gate_policy = cairn__reg_column_strdup(g, 1);
         }
     }
-    if (rc != SQLITE_DONE)
-        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
 done:
     sqlite3_finalize(st);
     sqlite3_finalize(g);
     return error;
 }
 
-static int number_of(struct cairn_registry *r, sqlite3_stmt *q, const cairn_oid *id, int have)
+static int number_of(sqlite3_stmt *q, const cairn_oid *id, int have)
 {
     int n = 0;
-    (void)r;
     if (!have)
         return 0;
-    sqlite3_reset(q);
-    cairn__reg_bind_oid(q, 1, id);
+    cairn__reg_rebind(q, "o", id);
     if (sqlite3_step(q) == SQLITE_ROW)
         n = sqlite3_column_int(q, 0);
     return n;
@@ -220,14 +215,14 @@ static int number_of(struct cairn_registry *r, sqlite3_stmt *q, const cairn_oid 
 static int load_moves(struct cairn_report *rep, struct cairn_registry *r, int64_t model_id)
 {
     sqlite3_stmt *st = NULL, *q = NULL;
-    int error, rc;
-    if ((error = cairn__reg_prepare(r, &st,
-                                    "SELECT time_ns, name, old_version, new_version, author, reason"
-                                    " FROM alias_history WHERE model_id = ? ORDER BY id")) < 0 ||
+    int error;
+    if ((error = cairn__reg_query(r, &st,
+                                  "SELECT time_ns, name, old_version, new_version, author, reason"
+                                  " FROM alias_history WHERE model_id = ? ORDER BY id",
+                                  "I", (long long)model_id)) < 0 ||
         (error = cairn__reg_prepare(r, &q, "SELECT number FROM versions WHERE id = ?")) < 0)
         goto done;
-    sqlite3_bind_int64(st, 1, model_id);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((error = cairn__reg_next(r, st)) > 0) {
         struct cairn_report_move *p = realloc(rep->moves, (rep->nmoves + 1) * sizeof(*p)), *mv;
         cairn_oid id;
         const char *name = (const char *)sqlite3_column_text(st, 1);
@@ -240,13 +235,11 @@ static int load_moves(struct cairn_report *rep, struct cairn_registry *r, int64_
         memset(mv, 0, sizeof(*mv));
         mv->time_ns = sqlite3_column_int64(st, 0);
         snprintf(mv->alias, sizeof(mv->alias), "%s", name ? name : "");
-        mv->from = number_of(r, q, &id, cairn__reg_column_oid(st, 2, &id));
-        mv->to = number_of(r, q, &id, cairn__reg_column_oid(st, 3, &id));
+        mv->from = number_of(q, &id, cairn__reg_column_oid(st, 2, &id));
+        mv->to = number_of(q, &id, cairn__reg_column_oid(st, 3, &id));
         mv->author = cairn__reg_column_strdup(st, 4);
         mv->reason = cairn__reg_column_strdup(st, 5);
     }
-    if (rc != SQLITE_DONE)
-        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
 done:
     sqlite3_finalize(st);
     sqlite3_finalize(q);
@@ -355,13 +348,13 @@ static int replay(struct cairn_report *rep, const char *action, int64_t t, json_
 static int load_changes(struct cairn_report *rep, struct cairn_registry *r, const char *subject)
 {
     sqlite3_stmt *st = NULL;
-    int error, rc;
-    if ((error = cairn__reg_prepare(r, &st,
-                                    "SELECT action, time_ns, details FROM audit"
-                                    " WHERE subject = ? ORDER BY seq")) < 0)
+    int error;
+    if ((error = cairn__reg_query(r, &st,
+                                  "SELECT action, time_ns, details FROM audit"
+                                  " WHERE subject = ? ORDER BY seq",
+                                  "t", subject)) < 0)
         return error;
-    cairn__reg_bind_text(st, 1, subject);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((error = cairn__reg_next(r, st)) > 0) {
         const char *action = (const char *)sqlite3_column_text(st, 0);
         const char *text = (const char *)sqlite3_column_text(st, 2);
         json_t *d = text ? json_loads(text, 0, NULL) : NULL;
@@ -370,8 +363,6 @@ static int load_changes(struct cairn_report *rep, struct cairn_registry *r, cons
         if (error < 0)
             break;
     }
-    if (error == 0 && rc != SQLITE_DONE)
-        error = cairn__reg_error(r, CAIRN_ERROR, "registry read failed");
     sqlite3_finalize(st);
     return error;
 }
