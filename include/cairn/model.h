@@ -1,18 +1,22 @@
 /*
- * Model transforms: quantise or prune the weights of a safetensors file into
- * a new safetensors file, with a per-tensor report of what changed and the
+ * Model transforms: quantise or prune the weights of a safetensors or GGUF
+ * file into a new file of the same format, with a per-tensor report of what changed and the
  * error it introduced (`cairn quantize`, `cairn prune`, issue #7).
  *
  * Which tensors change: only those named `*.weight` with two or more
  * dimensions and a float dtype (F32, F16, BF16). Biases, anything whose name
  * contains "norm" (normalisation parameters), tensors of fewer than two
  * dimensions and tensors of other dtypes are copied unchanged and listed in
- * the report with the reason. A weight's first dimension is its output row.
+ * the report with the reason. A safetensors weight's first dimension is its
+ * output row; in GGUF dimension 0 is the contiguous one, so a row is
+ * shape[0] elements.
  *
  * - fp16 / bf16: the weight is converted (round to nearest even).
  * - int8: the weight becomes dtype I8 plus a tensor `NAME_scale` (F32, one
  *   value per output row) right after it, with w ~ q * scale[row],
  *   scale = max|w_row| / 127, q = round-half-even(w / scale) in [-127, 127].
+ *   In GGUF it becomes GGML's Q8_0 instead (model/quant.h), which every GGUF
+ *   runtime reads; a weight whose rows are not whole blocks of 32 is kept.
  * - prune: the weight keeps its dtype; unstructured pruning zeroes exactly
  *   round(F * n) elements of smallest magnitude per tensor, structured
  *   pruning zeroes round(F * rows) whole output rows of smallest L2 norm.
@@ -100,10 +104,12 @@ struct cairn_transform_report {
 };
 
 /*
- * Transform the safetensors file `src` into `dst` as `opts` says and fill
+ * Transform the safetensors or GGUF file `src` (told apart by GGUF's magic)
+ * into `dst` as `opts` says and fill
  * `out` (initialised here; release it with cairn_transform_report_release()
  * whatever the result). `dst` may equal `src`. Returns 0; CAIRN_EINVALID for
- * bad options, a file that is not valid safetensors (the message says why),
+ * bad options, a file that is not valid safetensors or GGUF (the message
+ * says why),
  * an int8 weight row holding NaN or Inf, or an output name that already
  * exists (`NAME_scale`); CAIRN_ENOMEM if a tensor does not fit in memory;
  * CAIRN_ERROR for I/O failures. On failure `dst` is untouched. Thread-safe
@@ -131,7 +137,7 @@ int cairn_transform_report_json(struct cairn_buf *out, const struct cairn_transf
 
 /*
  * `cairn quantize` and `cairn prune` in one call: check out a version into a
- * scratch directory, transform every `*.safetensors` file of it (other files
+ * scratch directory, transform every `*.safetensors` and `*.gguf` file of it (other files
  * are carried over unchanged), and commit the result as a new version of the
  * same model whose parent is the source, with a lineage edge "derived" to the
  * source (detail "quantize int8", "prune magnitude-unstructured 0.5", ...).
@@ -164,7 +170,7 @@ struct cairn_derive_result {
     struct cairn_version source;     /* the version derived from */
     struct cairn_version version;    /* the new version, as committed */
     char *detail;                    /* the lineage edge's detail; owned */
-    struct cairn_derive_file *files; /* the *.safetensors files, in tree order; owned */
+    struct cairn_derive_file *files; /* the tensor files, in tree order; owned */
     size_t nfiles;
     size_t copied;                  /* other files, carried over unchanged */
     uint64_t raw_before, raw_after; /* sums of every file's size */

@@ -1,7 +1,7 @@
 /*
  * Derived versions: what `cairn quantize` and `cairn prune` share. The
  * source version is checked out into a private scratch directory, every
- * `*.safetensors` file is run through cairn_transform_file() into a second
+ * `*.safetensors` and `*.gguf` file is run through cairn_transform_file() into a second
  * directory, the other files are moved across unchanged, and the second
  * directory is committed with `from_dir`, parent = source and a "derived"
  * lineage edge. The contract is in include/cairn/model.h.
@@ -31,10 +31,15 @@
 #include "util/fs.h"
 #include "util/hash.h"
 
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n > m && !strcmp(s + n - m, suffix);
+}
+
 static int is_tensor_file(const char *path)
 {
-    size_t n = strlen(path), m = strlen(".safetensors");
-    return n > m && !strcmp(path + n - m, ".safetensors");
+    return ends_with(path, ".safetensors") || ends_with(path, ".gguf");
 }
 
 /* "quantize int8", "prune magnitude-structured 0.5": the lineage edge's detail. */
@@ -271,10 +276,10 @@ int cairn_model_derive(struct cairn_derive_result *out, struct cairn_repo *repo,
         out->raw_before += tree.entries[i].size;
     }
     if (!ntensor) {
-        error =
-            cairn_error_set(CAIRN_EINVALID, "version %s@v%d has no *.safetensors file to %s",
-                            out->source.model, out->source.number,
-                            opts->transform.op == CAIRN_TRANSFORM_QUANTIZE ? "quantize" : "prune");
+        error = cairn_error_set(
+            CAIRN_EINVALID, "version %s@v%d has no *.safetensors or *.gguf file to %s",
+            out->source.model, out->source.number,
+            opts->transform.op == CAIRN_TRANSFORM_QUANTIZE ? "quantize" : "prune");
         goto done;
     }
     if ((error = detail_of(&detail, &opts->transform)) < 0)

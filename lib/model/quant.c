@@ -180,6 +180,54 @@ void cairn_quant_int8_dequant(float *out, const int8_t *q, const float *scale, s
             out[r * cols + c] = (float)q[r * cols + c] * scale[r];
 }
 
+int cairn_quant_q8_0(unsigned char *out, const void *src, int src_fmt, size_t n,
+                     struct cairn_quant_stats *st)
+{
+    struct cairn_quant_stats dummy = { 0 };
+    if (!st)
+        st = &dummy;
+    if (!cairn_qfmt_size(src_fmt))
+        return cairn_error_set(CAIRN_EINVALID, "unknown float format %d", src_fmt);
+    if (n % CAIRN_Q8_0_BLOCK)
+        return cairn_error_set(CAIRN_EINVALID, "%zu elements are not whole Q8_0 blocks of %d", n,
+                               CAIRN_Q8_0_BLOCK);
+    for (size_t b = 0; b < n / CAIRN_Q8_0_BLOCK; b++) {
+        size_t base = b * CAIRN_Q8_0_BLOCK;
+        unsigned char *blk = out + b * CAIRN_Q8_0_BYTES;
+        float amax = 0.0f, d;
+        uint16_t dh;
+        for (size_t i = 0; i < CAIRN_Q8_0_BLOCK; i++) {
+            float v = cairn_quant_load(src, src_fmt, base + i);
+            if (!isfinite(v))
+                return cairn_error_set(
+                    CAIRN_EINVALID, "block %zu holds a non-finite value, it has no Q8_0 scale", b);
+            if (fabsf(v) > amax)
+                amax = fabsf(v);
+        }
+        /* The scale is stored as fp16: quantise against the stored value so
+         * the error bound holds for what a reader computes. */
+        dh = cairn_fp32_to_fp16(amax / 127.0f);
+        d = cairn_fp16_to_fp32(dh);
+        if (!isfinite(d))
+            return cairn_error_set(CAIRN_EINVALID,
+                                   "block %zu: scale %g does not fit fp16 (values above 8.3e6)", b,
+                                   (double)(amax / 127.0f));
+        blk[0] = (unsigned char)(dh & 0xff);
+        blk[1] = (unsigned char)(dh >> 8);
+        for (size_t i = 0; i < CAIRN_Q8_0_BLOCK; i++) {
+            float v = cairn_quant_load(src, src_fmt, base + i);
+            double x = d > 0.0f ? nearbyint((double)v / (double)d) : 0.0;
+            if (x > 127.0)
+                x = 127.0;
+            if (x < -127.0)
+                x = -127.0;
+            blk[2 + i] = (unsigned char)(int8_t)x;
+            note_error(st, v, (float)(int8_t)x * d);
+        }
+    }
+    return 0;
+}
+
 uint64_t cairn_prune_count(double f, uint64_t n)
 {
     if (!(f > 0.0))

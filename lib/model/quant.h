@@ -77,6 +77,20 @@ void cairn_quant_int8_dequant(float *out, const int8_t *q, const float *scale, s
                               size_t cols);
 
 /*
+ * GGML's Q8_0, the int8 of GGUF files: blocks of 32 consecutive elements,
+ * each stored as its scale d = max|w| / 127 in fp16 (2 bytes, little-endian)
+ * then 32 int8 q = round-half-even(w / d) clamped to [-127, 127]; a reader
+ * computes w' = q * d. `n` must be a multiple of 32; `out` gets n / 32 * 34
+ * bytes. The scale is rounded to fp16 before quantising, so |w - w'| <= d / 2
+ * holds for the stored d. Returns 0, or CAIRN_EINVALID (unknown format, n
+ * not whole blocks, a block holding NaN or Inf, or a scale past fp16's range).
+ */
+#define CAIRN_Q8_0_BLOCK 32
+#define CAIRN_Q8_0_BYTES 34
+int cairn_quant_q8_0(unsigned char *out, const void *src, int src_fmt, size_t n,
+                     struct cairn_quant_stats *st);
+
+/*
  * Number of elements (or rows) pruned for sparsity `f` out of `n`:
  * round(f * n), halves away from zero. `f` must be in [0, 1].
  */

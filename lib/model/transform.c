@@ -1,15 +1,23 @@
 /*
- * File-level quantisation and pruning of safetensors files; the contract is
- * in include/cairn/model.h, the arithmetic in quant.c.
+ * File-level quantisation and pruning of safetensors and GGUF files; the
+ * contract is in include/cairn/model.h, the arithmetic in quant.c.
  *
  * The output header depends only on the input header (names, dtypes and
  * shapes decide every size), so it is built and written first and the
  * tensors then stream through one at a time: read with pread, transformed,
  * written at the offset the serializer assigned. Memory is therefore the
  * largest tensor plus its output (and pruning keys), whatever the file size.
- * The header is outside input and goes through cairn_safetensors_parse(),
- * which bounds every length and offset by the real file size before anything
- * is allocated from it.
+ * The header is outside input and goes through cairn_safetensors_parse() or
+ * cairn_gguf_parse(), which bound every length and offset by the real file
+ * size before anything is allocated from it.
+ *
+ * GGUF keeps its metadata verbatim (plus the cairn key) and gets its tensor
+ * infos rewritten with the new types and offsets. Its int8 is GGML's Q8_0
+ * (blocks of 32 along the contiguous dimension, an fp16 scale per block),
+ * which llama.cpp and every GGUF runtime read, rather than the separate
+ * scale tensors of the safetensors layout; GGUF's dimension 0 is the
+ * contiguous one, so its output rows for structured pruning are the
+ * product of the other dimensions.
  *
  * The file appears whole or not at all: a temporary file next to the
  * destination (matching the repository's `*.tmp.*` ignore rule), fsync,
@@ -28,6 +36,7 @@
 #include "cairn/model.h"
 #include "model/quant.h"
 #include "model/transform.h"
+#include "store/gguf.h"
 #include "store/layout.h"
 #include "store/safetensors.h"
 #include "util/buf.h"
@@ -149,7 +158,7 @@ static const char *mode_key(const struct cairn_transform_opts *o)
     return o->op == CAIRN_TRANSFORM_QUANTIZE ? "cairn.quantization" : "cairn.pruning";
 }
 
-static int mode_value(struct cairn_buf *out, const struct cairn_transform_opts *o)
+static int mode_value(struct cairn_buf *out, const struct cairn_transform_opts *o, int format)
 {
     if (o->op == CAIRN_TRANSFORM_PRUNE)
         return cairn_buf_printf(out, "magnitude-%s:%g",
@@ -160,7 +169,8 @@ static int mode_value(struct cairn_buf *out, const struct cairn_transform_opts *
     case CAIRN_QUANT_BF16:
         return cairn_buf_puts(out, "bf16");
     default:
-        return cairn_buf_puts(out, "int8-per-row-symmetric");
+        return cairn_buf_puts(out,
+                              format == CAIRN_FORMAT_GGUF ? "int8-q8_0" : "int8-per-row-symmetric");
     }
 }
 
@@ -176,7 +186,7 @@ static const char *action_name(const struct cairn_transform_opts *o, int act)
 }
 
 /* The output dtype of a weight that changes. */
-static int out_dtype(const struct cairn_transform_opts *o, int in_dtype)
+static int out_dtype(const struct cairn_transform_opts *o, int in_dtype, int format)
 {
     if (o->op == CAIRN_TRANSFORM_PRUNE)
         return in_dtype;
@@ -186,12 +196,50 @@ static int out_dtype(const struct cairn_transform_opts *o, int in_dtype)
     case CAIRN_QUANT_BF16:
         return CAIRN_DT_BF16;
     default:
-        return CAIRN_DT_I8;
+        return format == CAIRN_FORMAT_GGUF ? CAIRN_DT_Q8_0 : CAIRN_DT_I8;
     }
 }
 
-/* The header of `src`: parsed into `in` with every offset checked against the file. */
-static int read_header(struct cairn_tensor_table *in, int fd, const char *src, uint64_t size)
+/*
+ * A GGUF header: read a growing prefix until the parser has all of it (GGUF
+ * does not say how long its header is). `hdr` keeps the bytes for the
+ * rewrite.
+ */
+static int read_gguf_header(struct cairn_tensor_table *in, struct cairn_buf *hdr, int fd,
+                            uint64_t size)
+{
+    size_t want = 1 << 20;
+    ssize_t got;
+    int error;
+
+    for (;;) {
+        if (want > size)
+            want = (size_t)size;
+        cairn_buf_clear(hdr);
+        if ((error = cairn_buf_grow(hdr, want)) < 0)
+            return error;
+        if ((got = cairn_fs_pread_full(fd, hdr->ptr, want, 0)) < 0)
+            return (int)got;
+        hdr->len = (size_t)got;
+        error = cairn_gguf_parse(in, hdr->ptr, hdr->len, size);
+        if (error != CAIRN_GGUF_MORE)
+            return error;
+        if (want >= CAIRN_LAYOUT_HEADER_MAX || (uint64_t)got < want)
+            return cairn_error_set(CAIRN_EINVALID, "header is longer than %zu MiB",
+                                   CAIRN_LAYOUT_HEADER_MAX >> 20);
+        want *= 4;
+        if (want > CAIRN_LAYOUT_HEADER_MAX)
+            want = CAIRN_LAYOUT_HEADER_MAX;
+    }
+}
+
+/*
+ * The header of `src`, safetensors or GGUF (by its magic): parsed into `in`
+ * with every offset checked against the file. For GGUF `gguf_hdr` gets the
+ * header bytes.
+ */
+static int read_header(struct cairn_tensor_table *in, struct cairn_buf *gguf_hdr, int fd,
+                       const char *src, uint64_t size)
 {
     unsigned char first8[8];
     struct cairn_buf hdr = CAIRN_BUF_INIT;
@@ -202,6 +250,11 @@ static int read_header(struct cairn_tensor_table *in, int fd, const char *src, u
     if ((got = cairn_fs_pread_full(fd, first8, sizeof(first8), 0)) < 0) {
         error = (int)got;
         goto done;
+    }
+    if (got >= 4 && !memcmp(first8, "GGUF", 4)) {
+        if ((error = read_gguf_header(in, gguf_hdr, fd, size)) < 0)
+            cairn_error_prefix("not a valid GGUF file '%s'", src);
+        return error;
     }
     if ((error = cairn_safetensors_header_size(&hsz, first8, (size_t)got, size)) < 0)
         goto done;
@@ -263,7 +316,8 @@ static int read_tensor(unsigned char **out, int fd, const struct cairn_tensor *x
  */
 static int do_tensor(int tfd, unsigned char *data, const struct cairn_tensor *x,
                      const struct cairn_tensor *ox, int act,
-                     const struct cairn_transform_opts *opts, struct cairn_tensor_report *rep)
+                     const struct cairn_transform_opts *opts, int format,
+                     struct cairn_tensor_report *rep)
 {
     struct cairn_quant_stats st = { 0 };
     unsigned char *obuf = NULL, *sbuf = NULL;
@@ -275,8 +329,14 @@ static int do_tensor(int tfd, unsigned char *data, const struct cairn_tensor *x,
     if ((error = cairn_tensor_nelems(&n64, x)) < 0)
         goto done;
     n = (size_t)n64;
-    rows = x->rank ? (size_t)x->shape[0] : 1;
-    cols = rows ? n / rows : 0;
+    if (format == CAIRN_FORMAT_GGUF) {
+        /* ne0 is the contiguous dimension: a row is ne0 elements. */
+        cols = x->rank ? (size_t)x->shape[0] : 1;
+        rows = cols ? n / cols : 0;
+    } else {
+        rows = x->rank ? (size_t)x->shape[0] : 1;
+        cols = rows ? n / rows : 0;
+    }
     rep->elements = n64;
 
     switch (act) {
@@ -294,6 +354,17 @@ static int do_tensor(int tfd, unsigned char *data, const struct cairn_tensor *x,
         error = cairn_fs_pwrite_all(tfd, obuf, n * 2, (off_t)ox->start);
         break;
     case ACT_INT8:
+        if (format == CAIRN_FORMAT_GGUF) {
+            size_t qbytes = n / CAIRN_Q8_0_BLOCK * CAIRN_Q8_0_BYTES;
+            if (!(obuf = malloc(qbytes ? qbytes : 1))) {
+                error = cairn_error_set(CAIRN_ENOMEM, "out of memory quantising '%s'", x->name);
+                goto done;
+            }
+            if ((error = cairn_quant_q8_0(obuf, data, fmt, n, &st)) < 0)
+                goto done;
+            error = cairn_fs_pwrite_all(tfd, obuf, qbytes, (off_t)ox->start);
+            break;
+        }
         obuf = malloc(n ? n : 1);
         scale = malloc(rows ? rows * sizeof(*scale) : 1);
         sbuf = malloc(rows ? rows * 4 : 1);
@@ -329,7 +400,9 @@ static int do_tensor(int tfd, unsigned char *data, const struct cairn_tensor *x,
     rep->nonfinite = st.nonfinite;
     rep->zeros_before = st.zeros_before;
     rep->zeros_after = st.zeros_after;
-    rep->bytes_after = (ox->end - ox->start) + (act == ACT_INT8 ? ox[1].end - ox[1].start : 0);
+    rep->bytes_after =
+        (ox->end - ox->start) +
+        (act == ACT_INT8 && format != CAIRN_FORMAT_GGUF ? ox[1].end - ox[1].start : 0);
 done:
     if (error < 0 && act != ACT_KEEP)
         cairn_error_prefix("cannot %s '%s'",
@@ -345,6 +418,9 @@ int cairn_transform_file(struct cairn_transform_report *out, const char *src, co
 {
     struct cairn_tensor_table in, ot;
     struct cairn_buf hdr = CAIRN_BUF_INIT, mode = CAIRN_BUF_INIT, tmp = CAIRN_BUF_INIT;
+    struct cairn_buf ghdr = CAIRN_BUF_INIT;
+    uint64_t file_end;
+    int gguf;
     struct stat sb;
     unsigned char *data = NULL;
     int *acts = NULL;
@@ -363,12 +439,14 @@ int cairn_transform_file(struct cairn_transform_report *out, const char *src, co
         error = cairn_error_set_errno(CAIRN_ERROR, "cannot stat '%s'", src);
         goto done;
     }
-    if ((error = read_header(&in, fd, src, (uint64_t)sb.st_size)) < 0)
+    cairn_buf_init(&ghdr, CAIRN_LAYOUT_HEADER_MAX);
+    if ((error = read_header(&in, &ghdr, fd, src, (uint64_t)sb.st_size)) < 0)
         goto done;
+    gguf = in.format == CAIRN_FORMAT_GGUF;
     out->file_bytes_before = (uint64_t)sb.st_size;
 
-    if ((error = mode_value(&mode, opts)) < 0 ||
-        (error = build_meta(&ot, &in, mode_key(opts), mode.ptr)) < 0)
+    if ((error = mode_value(&mode, opts, in.format)) < 0 ||
+        (!gguf && (error = build_meta(&ot, &in, mode_key(opts), mode.ptr)) < 0))
         goto done;
     out->mode = cairn_buf_detach(&mode, NULL);
     out->tensors = calloc(in.count ? in.count : 1, sizeof(*out->tensors));
@@ -383,11 +461,14 @@ int cairn_transform_file(struct cairn_transform_report *out, const char *src, co
         const struct cairn_tensor *x = &in.tensors[i];
         struct cairn_tensor_report *rep = &out->tensors[out->count];
         const char *why = cairn__transform_skip_reason(x->name, x->dtype, x->rank, opts);
+        if (!why && gguf && opts->op == CAIRN_TRANSFORM_QUANTIZE &&
+            opts->target == CAIRN_QUANT_INT8 && x->shape[0] % CAIRN_Q8_0_BLOCK)
+            why = "rows not whole Q8_0 blocks of 32";
         int act = why                                 ? ACT_KEEP
                   : opts->op == CAIRN_TRANSFORM_PRUNE ? ACT_PRUNE
                   : opts->target == CAIRN_QUANT_INT8  ? ACT_INT8
                                                       : ACT_CONVERT;
-        int odt = act == ACT_KEEP ? x->dtype : out_dtype(opts, x->dtype);
+        int odt = act == ACT_KEEP ? x->dtype : out_dtype(opts, x->dtype, in.format);
 
         if (!(rep->name = strdup(x->name))) {
             error = cairn_error_set(CAIRN_ENOMEM, "out of memory");
@@ -403,7 +484,7 @@ int cairn_transform_file(struct cairn_transform_report *out, const char *src, co
         rep->bytes_after = rep->bytes_before;
         if ((error = cairn_tensor_table_add(&ot, x->name, odt, x->rank, x->shape, 0, 0)) < 0)
             goto done;
-        if (act == ACT_INT8) {
+        if (act == ACT_INT8 && !gguf) {
             struct cairn_buf sname = CAIRN_BUF_INIT;
             if ((error = cairn_buf_printf(&sname, "%s_scale", x->name)) < 0)
                 goto done;
@@ -422,8 +503,17 @@ int cairn_transform_file(struct cairn_transform_report *out, const char *src, co
         if (act != ACT_KEEP)
             out->changed++;
     }
-    if ((error = cairn_safetensors_serialize(&hdr, &ot)) < 0)
+    if (gguf)
+        error = cairn_gguf_write_header(&hdr, &ot, ghdr.ptr, ghdr.len, (uint64_t)sb.st_size,
+                                        mode_key(opts), out->mode);
+    else
+        error = cairn_safetensors_serialize(&hdr, &ot);
+    if (error < 0)
         goto done;
+    file_end = ot.data_start;
+    for (size_t i = 0; i < ot.count; i++)
+        if (ot.tensors[i].end > file_end)
+            file_end = ot.tensors[i].end;
 
     if ((error = cairn_buf_printf(&tmp, "%s.tmp.XXXXXX", dst)) < 0)
         goto done;
@@ -444,11 +534,11 @@ int cairn_transform_file(struct cairn_transform_report *out, const char *src, co
         struct cairn_tensor_report *rep = &out->tensors[i];
         if ((error = read_tensor(&data, fd, x, src)) < 0)
             goto done;
-        if ((error = do_tensor(tfd, data, x, &ot.tensors[oi], acts[i], opts, rep)) < 0)
+        if ((error = do_tensor(tfd, data, x, &ot.tensors[oi], acts[i], opts, in.format, rep)) < 0)
             goto done;
         free(data);
         data = NULL;
-        oi += acts[i] == ACT_INT8 ? 2 : 1;
+        oi += acts[i] == ACT_INT8 && !gguf ? 2 : 1;
         out->data_bytes_before += rep->bytes_before;
         out->data_bytes_after += rep->bytes_after;
         if (acts[i] != ACT_KEEP) {
@@ -460,11 +550,11 @@ int cairn_transform_file(struct cairn_transform_report *out, const char *src, co
         }
     }
     /* The data section may be empty: make the file as long as the header says. */
-    if (ftruncate(tfd, (off_t)(ot.data_start + out->data_bytes_after)) < 0 || fsync(tfd) < 0) {
+    if (ftruncate(tfd, (off_t)file_end) < 0 || fsync(tfd) < 0) {
         error = cairn_error_set_errno(CAIRN_ERROR, "cannot write '%s'", tmp.ptr);
         goto done;
     }
-    out->file_bytes_after = ot.data_start + out->data_bytes_after;
+    out->file_bytes_after = file_end;
     if (close(tfd) < 0) {
         tfd = -1;
         error = cairn_error_set_errno(CAIRN_ERROR, "cannot write '%s'", tmp.ptr);
@@ -487,6 +577,7 @@ done:
     free(data);
     free(acts);
     cairn_buf_release(&hdr);
+    cairn_buf_release(&ghdr);
     cairn_buf_release(&mode);
     cairn_buf_release(&tmp);
     cairn_tensor_table_release(&in);

@@ -386,3 +386,104 @@ done:
     }
     return error;
 }
+
+uint32_t cairn_gguf_type_of(int dtype)
+{
+    for (uint32_t t = 0; t < sizeof(ggml_types) / sizeof(ggml_types[0]); t++)
+        if (ggml_types[t] == dtype && dtype != CAIRN_DT_UNKNOWN)
+            return t;
+    return UINT32_MAX;
+}
+
+static int put_str(struct cairn_buf *out, const char *s, size_t n)
+{
+    int error;
+    if ((error = cairn_buf_put_u64le(out, n)) < 0)
+        return error;
+    return cairn_buf_put(out, s, n);
+}
+
+int cairn_gguf_write_header(struct cairn_buf *out, struct cairn_tensor_table *ot, const void *hdr,
+                            size_t len, uint64_t file_size, const char *key, const char *val)
+{
+    struct cursor c = { hdr, len < file_size ? len : (size_t)file_size, file_size, 0 };
+    uint64_t n_tensors, n_kv, kept = 0, rel = 0;
+    uint32_t magic, version, alignment = GGUF_DEFAULT_ALIGNMENT;
+    size_t count_at;
+    int seen_alignment = 0, error;
+
+    /* The input was parsed whole before; any error here is a caller's bug or
+     * a file that changed under us, and reads as damage. */
+    if ((error = get_u32(&c, &magic)) || (error = get_u32(&c, &version)) ||
+        (error = get_u64(&c, &n_tensors)) || (error = get_u64(&c, &n_kv)))
+        goto bad;
+    if ((error = cairn_buf_put(out, "GGUF", 4)) < 0 ||
+        (error = cairn_buf_put_u32le(out, version)) < 0 ||
+        (error = cairn_buf_put_u64le(out, ot->count)) < 0)
+        return error;
+    count_at = out->len;
+    if ((error = cairn_buf_put_u64le(out, 0)) < 0)
+        return error;
+    /* Every key/value pair verbatim, but the one we set. */
+    for (uint64_t i = 0; i < n_kv; i++) {
+        size_t start = c.pos;
+        const char *k;
+        uint64_t klen;
+        struct cursor peek = c;
+        if ((error = get_str(&peek, &k, &klen)))
+            goto bad;
+        if ((error = parse_kv(&c, &alignment, &seen_alignment)))
+            goto bad;
+        if (klen == strlen(key) && !memcmp(k, key, (size_t)klen))
+            continue;
+        if ((error = cairn_buf_put(out, c.p + start, c.pos - start)) < 0)
+            return error;
+        kept++;
+    }
+    if ((error = put_str(out, key, strlen(key))) < 0 ||
+        (error = cairn_buf_put_u32le(out, GV_STRING)) < 0 ||
+        (error = put_str(out, val, strlen(val))) < 0)
+        return error;
+    cairn_put_u64le((unsigned char *)out->ptr + count_at, kept + 1);
+
+    /* Tensor infos in table order, data laid out in the same order. */
+    for (size_t i = 0; i < ot->count; i++) {
+        struct cairn_tensor *x = &ot->tensors[i];
+        uint32_t type = cairn_gguf_type_of(x->dtype);
+        uint64_t n, bytes;
+        if (type == UINT32_MAX)
+            return cairn_error_set(CAIRN_EINVALID, "tensor '%s': no GGML type for dtype %d",
+                                   x->name, x->dtype);
+        if ((error = cairn_tensor_nelems(&n, x)) < 0 ||
+            (error = cairn_dtype_nbytes(&bytes, x->dtype, n)) < 0)
+            return error;
+        if ((error = put_str(out, x->name, strlen(x->name))) < 0 ||
+            (error = cairn_buf_put_u32le(out, x->rank)) < 0)
+            return error;
+        for (unsigned d = 0; d < x->rank; d++)
+            if ((error = cairn_buf_put_u64le(out, x->shape[d])) < 0)
+                return error;
+        if ((error = cairn_buf_put_u32le(out, type)) < 0 ||
+            (error = cairn_buf_put_u64le(out, rel)) < 0)
+            return error;
+        x->start = rel;
+        x->end = rel + bytes;
+        rel += bytes + (alignment - bytes % alignment) % alignment;
+    }
+    while (out->len % alignment)
+        if ((error = cairn_buf_putc(out, 0)) < 0)
+            return error;
+    ot->format = CAIRN_FORMAT_GGUF;
+    ot->version = version;
+    ot->data_start = out->len;
+    for (size_t i = 0; i < ot->count; i++) {
+        ot->tensors[i].start += ot->data_start;
+        ot->tensors[i].end += ot->data_start;
+    }
+    return 0;
+bad:
+    if (error > 0)
+        error = cairn_error_set(CAIRN_EINVALID, "GGUF header is shorter than it says");
+    cairn_error_prefix("cannot rewrite the GGUF header");
+    return error;
+}

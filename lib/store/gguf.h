@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "store/layout.h"
+#include "util/buf.h"
 
 /* Returned (positive) by cairn_gguf_parse() when the header runs past `len`. */
 #define CAIRN_GGUF_MORE 1
@@ -44,5 +45,21 @@ int cairn_gguf_parse(struct cairn_tensor_table *out, const void *data, size_t le
 
 /* The dtype of GGML type number `ggml_type`, or CAIRN_DT_UNKNOWN. */
 int cairn_gguf_dtype(uint32_t ggml_type);
+/* The GGML type number of `dtype`, or UINT32_MAX if GGUF has none. */
+uint32_t cairn_gguf_type_of(int dtype);
+
+/*
+ * The header of a rewritten GGUF file (cairn quantize and prune): `hdr` is
+ * the first `len` bytes of the original file of `file_size` bytes, which
+ * cairn_gguf_parse() accepted whole. Appends to `out` the same magic and
+ * version, every metadata pair verbatim except `key`, then `key` = `val` as
+ * a string, then the tensor infos of `ot` (names, shapes, dtypes as GGML
+ * types), padded to the file's alignment. Lays the data out in table order,
+ * each tensor aligned, and fills in ot's offsets (absolute, as the parser
+ * gives them) and data_start. Returns 0, CAIRN_EINVALID for a dtype GGUF
+ * cannot hold, or CAIRN_ENOMEM.
+ */
+int cairn_gguf_write_header(struct cairn_buf *out, struct cairn_tensor_table *ot, const void *hdr,
+                            size_t len, uint64_t file_size, const char *key, const char *val);
 
 #endif

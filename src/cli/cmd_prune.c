@@ -16,10 +16,10 @@ const char cmd_prune_help[] =
     "usage: cairn prune REF --sparsity F [--structured] [-m MSG] [--json]\n"
     "\n"
     "Check out REF, zero a share F (strictly between 0 and 1) of the weights of\n"
-    "every *.safetensors file by magnitude and commit the result as a new\n"
-    "version of the same model: its parent is REF, a lineage edge \"derived\"\n"
-    "(detail \"prune magnitude-unstructured 0.5\") points to REF, its params are\n"
-    "REF's plus derived.method, derived.sparsity, derived.structured and\n"
+    "every *.safetensors and *.gguf file by magnitude and commit the result as\n"
+    "a new version of the same model: its parent is REF, a lineage edge\n"
+    "\"derived\" (detail \"prune magnitude-unstructured 0.5\") points to REF, its\n"
+    "params are REF's plus derived.method, derived.sparsity, derived.structured and\n"
     "derived.from, and its only metric is size_bytes: measure it again with\n"
     "'cairn eval' before a gate lets it replace REF.\n"
     "\n"
@@ -38,7 +38,8 @@ const char cmd_prune_help[] =
     "  -m, --message MSG    the version's message (default \"prune REF to sparsity F\")\n"
     "  --json               print the result as JSON (docs/compression.md)\n"
     "\n"
-    "Exit status: 2 for F outside (0, 1) or a version without a *.safetensors file.\n";
+    "Exit status: 2 for F outside (0, 1) or a version without a *.safetensors or\n"
+    "*.gguf file.\n";
 
 int cmd_prune(int argc, char **argv)
 {

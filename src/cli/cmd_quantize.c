@@ -14,9 +14,9 @@ const char cmd_quantize_summary[] = "derive a version with fp16, bf16 or int8 we
 const char cmd_quantize_help[] =
     "usage: cairn quantize REF --to fp16|bf16|int8 [-m MSG] [--json]\n"
     "\n"
-    "Check out REF, convert the weights of every *.safetensors file and commit\n"
-    "the result as a new version of the same model: its parent is REF, a\n"
-    "lineage edge \"derived\" (detail \"quantize int8\") points to REF, its params\n"
+    "Check out REF, convert the weights of every *.safetensors and *.gguf file\n"
+    "and commit the result as a new version of the same model: its parent is\n"
+    "REF, a lineage edge \"derived\" (detail \"quantize int8\") points to REF, its params\n"
     "are REF's plus derived.method, derived.to and derived.from, and its only\n"
     "metric is size_bytes (the sum of its file sizes): measure it again with\n"
     "'cairn eval' before a gate lets it replace REF.\n"
@@ -26,7 +26,9 @@ const char cmd_quantize_help[] =
     "other dtypes are kept as they are and listed with the reason. fp16 and\n"
     "bf16 round to nearest even. int8 is symmetric per output row: the weight\n"
     "becomes I8 and a tensor NAME_scale (F32, one value per row) follows it,\n"
-    "w = q * scale[row] (docs/serve-model.md). Other files are carried over.\n"
+    "w = q * scale[row] (docs/serve-model.md). In a GGUF file int8 is GGML's\n"
+    "Q8_0 (an fp16 scale per block of 32), which llama.cpp reads; weights whose\n"
+    "rows are not whole blocks are kept. Other files are carried over.\n"
     "\n"
     "Prints the raw size before and after, the bytes the new version added to\n"
     "the store, and per tensor the largest absolute error introduced.\n"
@@ -35,7 +37,8 @@ const char cmd_quantize_help[] =
     "  -m, --message MSG    the version's message (default \"quantize REF to TYPE\")\n"
     "  --json               print the result as JSON (docs/compression.md)\n"
     "\n"
-    "Exit status: 2 for an unknown TYPE or a version without a *.safetensors file.\n";
+    "Exit status: 2 for an unknown TYPE or a version without a *.safetensors or\n"
+    "*.gguf file.\n";
 
 int cmd_quantize(int argc, char **argv)
 {

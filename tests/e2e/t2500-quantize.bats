@@ -258,6 +258,60 @@ EOF
     assert_failure
 }
 
+@test "GGUF: int8 becomes Q8_0 and fp16 halves the weights, as another reader sees them" {
+    local dump="$REPO_ROOT/tests/helper/gguf-dump.py"
+    cairn-test-tool gen-gguf model.gguf 7 3 16 64 f32
+    cairn add model.gguf >/dev/null
+    cairn commit llm -m "fp32 gguf" >/dev/null
+    run --separate-stderr cairn quantize llm --to int8 --json
+    assert_success
+    echo "$output" >q.json
+    run jq -r '.files[0].report.tensors[] | [.name, .action, .dtype_after, (.reason // "-")] | join(" ")' q.json
+    assert_output - <<'EOF'
+blk.0.ffn_up.weight int8 Q8_0 -
+blk.1.ffn_up.weight int8 Q8_0 -
+blk.2.ffn_up.weight int8 Q8_0 -
+output_norm.weight kept F32 normalisation parameter
+EOF
+    cairn checkout llm@v2 --to q8 >/dev/null
+    "$dump" q8/model.gguf >after.json
+    # The metadata is kept and the method recorded; types and shapes as GGUF says.
+    [ "$(jq -r '.metadata["tokenizer.ggml.tokens"]' after.json)" = 3 ]
+    [ "$(jq -r '.metadata["cairn.quantization"]' after.json)" = int8-q8_0 ]
+    [ "$(jq -c '[.tensors[] | [.name, .type, .dims]]' after.json)" = \
+        '[["blk.0.ffn_up.weight","Q8_0",[64,16]],["blk.1.ffn_up.weight","Q8_0",[64,16]],["blk.2.ffn_up.weight","Q8_0",[64,16]],["output_norm.weight","F32",[64]]]' ]
+    # Dequantised by the independent reader, every weight is within half a
+    # block scale (max|w| / 127 / 2 < 0.01 for these N(0, 0.02) weights),
+    # the error is not zero, and the norm is bit for bit the same.
+    for t in blk.1.ffn_up.weight output_norm.weight; do
+        "$dump" model.gguf "$t" >a.json
+        "$dump" q8/model.gguf "$t" >b.json
+        jq -n --slurpfile a a.json --slurpfile b b.json \
+            '[range(0; $a[0] | length) as $i | ($a[0][$i] - $b[0][$i]) | fabs] | max' >err
+        if [[ $t == output_norm.weight ]]; then
+            [ "$(cat err)" = 0 ]
+        else
+            awk '{ exit !($1 > 0 && $1 < 0.01) }' err || fail "$t: error $(cat err)"
+        fi
+    done
+    [ "$(jq '.files[0].report.file_bytes_after < .files[0].report.file_bytes_before / 3' q.json)" = true ]
+
+    run cairn quantize llm@v1 --to fp16
+    assert_success
+    cairn checkout llm@v3 --to f16 >/dev/null
+    "$dump" f16/model.gguf >f16.json
+    [ "$(jq -r '[.tensors[].type] | join(" ")' f16.json)" = "F16 F16 F16 F32" ]
+    run cairn lineage llm@v3
+    assert_output --partial "quantize fp16"
+
+    # Structured pruning: half the 16 rows of 64 contiguous values are zero.
+    run cairn prune llm@v1 --sparsity 0.5 --structured
+    assert_success
+    cairn checkout llm@v4 --to p >/dev/null
+    "$dump" p/model.gguf blk.0.ffn_up.weight >pr.json
+    [ "$(jq '. as $v | [range(0; 16) as $r | $v[$r * 64:($r + 1) * 64] | map(select(. != 0)) | length | select(. == 0)] | length' pr.json)" = 8 ]
+}
+
 @test "bad input is a usage error (exit 2)" {
     echo hello >notes.txt
     cairn add notes.txt >/dev/null
@@ -282,7 +336,7 @@ EOF
     [ "$status" -eq 2 ]
     run --separate-stderr cairn quantize docs --to int8
     [ "$status" -eq 2 ]
-    [[ $stderr == *"docs@v1 has no *.safetensors file"* ]]
+    [[ $stderr == *"docs@v1 has no *.safetensors or *.gguf file"* ]]
     run --separate-stderr cairn prune docs --sparsity 0.5
     [ "$status" -eq 2 ]
     run --separate-stderr cairn quantize nosuch --to int8

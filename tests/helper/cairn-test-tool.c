@@ -6,6 +6,12 @@
  *   gen-floats FILE COUNT SEED DTYPE        COUNT normal-ish floats (f32|f16|bf16)
  *   gen-safetensors FILE SEED NTENSORS ELEMS DTYPE
  *                                           a valid safetensors file
+ *   gen-gguf FILE SEED NTENSORS ROWS COLS DTYPE
+ *                                           a valid GGUF v3 file: NTENSORS
+ *                                           weights of ROWS x COLS (COLS the
+ *                                           contiguous dimension, listed
+ *                                           first as GGUF does), an F32 norm
+ *                                           of COLS, some metadata
  *   flip FILE OFFSET                        xor the byte at OFFSET with 0xff
  *   rss-exec [-o OUT] CMD [ARG]...          run CMD, report its peak RSS in KiB
  *
@@ -49,9 +55,10 @@ static int usage(const char *msg)
             "usage: %s gen FILE SIZE SEED\n"
             "       %s gen-floats FILE COUNT SEED f32|f16|bf16\n"
             "       %s gen-safetensors FILE SEED NTENSORS ELEMS f32|f16|bf16\n"
+            "       %s gen-gguf FILE SEED NTENSORS ROWS COLS f32|f16|bf16\n"
             "       %s flip FILE OFFSET\n"
             "       %s rss-exec [-o OUT] CMD [ARG]...\n",
-            prog, prog, prog, prog, prog);
+            prog, prog, prog, prog, prog, prog);
     return 2;
 }
 
@@ -397,6 +404,103 @@ done:
     return error;
 }
 
+static int put_u32(FILE *f, uint32_t v)
+{
+    unsigned char b[4] = { (unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
+                           (unsigned char)(v >> 24) };
+    return fwrite(b, 1, 4, f) == 4 ? 0 : -1;
+}
+
+static int put_u64(FILE *f, uint64_t v)
+{
+    return put_u32(f, (uint32_t)v) || put_u32(f, (uint32_t)(v >> 32)) ? -1 : 0;
+}
+
+static int put_gstr(FILE *f, const char *s)
+{
+    size_t n = strlen(s);
+    return put_u64(f, n) || fwrite(s, 1, n, f) != n ? -1 : 0;
+}
+
+static int pad_to(FILE *f, uint64_t *pos, uint64_t align)
+{
+    while (*pos % align) {
+        if (fputc(0, f) == EOF)
+            return -1;
+        (*pos)++;
+    }
+    return 0;
+}
+
+/*
+ * A GGUF v3 file as llama.cpp writes one (written here independently of
+ * libcairn so the reader and the rewriter are checked against it): three
+ * metadata pairs (architecture, alignment 32, a string array), then
+ * NTENSORS weights "blk.I.ffn_up.weight" of shape [COLS, ROWS] and
+ * "output_norm.weight" [COLS] in F32, each aligned to 32.
+ */
+static int cmd_gen_gguf(int argc, char **argv)
+{
+    static const char *const tokens[] = { "<s>", "</s>", "hello" };
+    uint64_t seed, ntensors, rows, cols, bytes, off = 0, pos;
+    enum dtype t;
+    FILE *f;
+    char name[64];
+    int bad = 0;
+
+    if (argc != 7)
+        return usage("gen-gguf takes FILE SEED NTENSORS ROWS COLS DTYPE");
+    if (parse_size(&seed, argv[2]) || parse_size(&ntensors, argv[3]) ||
+        parse_size(&rows, argv[4]) || parse_size(&cols, argv[5]))
+        return usage("SEED, NTENSORS, ROWS and COLS must be non-negative numbers");
+    if (parse_dtype(&t, argv[6]))
+        return usage("DTYPE must be f32, f16 or bf16");
+    if (ntensors == 0 || ntensors > 100000 || rows == 0 || cols == 0 || rows > (1u << 20) ||
+        cols > (1u << 20))
+        return usage("NTENSORS must be 1..100000, ROWS and COLS 1..1M");
+    bytes = rows * cols * dtype_size(t);
+    if (!(f = open_out(argv[1])))
+        return 1;
+    bad |=
+        fwrite("GGUF", 1, 4, f) != 4 || put_u32(f, 3) || put_u64(f, ntensors + 1) || put_u64(f, 3);
+    bad |= put_gstr(f, "general.architecture") || put_u32(f, 8) || put_gstr(f, "llama");
+    bad |= put_gstr(f, "general.alignment") || put_u32(f, 4) || put_u32(f, 32);
+    bad |= put_gstr(f, "tokenizer.ggml.tokens") || put_u32(f, 9) || put_u32(f, 8) || put_u64(f, 3);
+    for (int i = 0; i < 3; i++)
+        bad |= put_gstr(f, tokens[i]);
+    for (uint64_t i = 0; i <= ntensors; i++) {
+        int last = i == ntensors;
+        if (last)
+            snprintf(name, sizeof(name), "output_norm.weight");
+        else
+            snprintf(name, sizeof(name), "blk.%llu.ffn_up.weight", (unsigned long long)i);
+        bad |= put_gstr(f, name) || put_u32(f, last ? 1 : 2) || put_u64(f, cols);
+        if (!last)
+            bad |= put_u64(f, rows);
+        /* GGML type numbers: F32 0, F16 1, BF16 30. */
+        bad |= put_u32(f, last || t == DT_F32 ? 0 : t == DT_F16 ? 1 : 30) || put_u64(f, off);
+        off += last ? cols * 4 : bytes;
+        off = (off + 31) / 32 * 32;
+    }
+    pos = (uint64_t)ftell(f);
+    bad |= pad_to(f, &pos, 32);
+    for (uint64_t i = 0; i <= ntensors && !bad; i++) {
+        struct rng r;
+        int last = i == ntensors;
+        rng_init(&r, seed * 1000003u + i);
+        bad |= write_floats(f, &r, last ? cols : rows * cols, last ? DT_F32 : t, 0.02f) < 0;
+        pos += last ? cols * 4 : bytes;
+        if (!last)
+            bad |= pad_to(f, &pos, 32);
+    }
+    if (bad) {
+        fail("cannot write '%s'", argv[1]);
+        close_out(f, argv[1]);
+        return 1;
+    }
+    return close_out(f, argv[1]);
+}
+
 static int cmd_flip(int argc, char **argv)
 {
     uint64_t offset;
@@ -477,6 +581,7 @@ int main(int argc, char **argv)
         { "gen", cmd_gen },
         { "gen-floats", cmd_gen_floats },
         { "gen-safetensors", cmd_gen_safetensors },
+        { "gen-gguf", cmd_gen_gguf },
         { "flip", cmd_flip },
         { "rss-exec", cmd_rss_exec },
     };

@@ -218,7 +218,7 @@ static void test_refused(void **state)
     o.ref = "docs";
     assert_int_equal(cairn_transform_opts_quantize(&o.transform, "fp16"), 0);
     assert_int_equal(cairn_model_derive(&r, f->repo, &o), CAIRN_EINVALID);
-    assert_non_null(strstr(cairn_error_last(), "no *.safetensors file"));
+    assert_non_null(strstr(cairn_error_last(), "no *.safetensors or *.gguf file"));
     cairn_derive_result_release(&r);
     o.ref = "nosuch";
     assert_int_equal(cairn_model_derive(&r, f->repo, &o), CAIRN_ENOTFOUND);

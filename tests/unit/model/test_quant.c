@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cairn/common.h"
+#include "model/half.h"
 #include "model/quant.h"
 
 static float f_of(uint32_t u)
@@ -459,6 +460,36 @@ static void test_prune_rows(void **state)
         assert_true(w[3 * C + c] == 0.0f);
 }
 
+/* Q8_0: the fp16 scale per block of 32, the bound against the stored scale, refusals. */
+static void test_q8_0(void **state)
+{
+    (void)state;
+    float w[64];
+    unsigned char q[68];
+    struct cairn_quant_stats st = { 0 };
+    for (int i = 0; i < 32; i++)
+        w[i] = (float)(i - 16) * 0.0371f;
+    for (int i = 32; i < 64; i++)
+        w[i] = 0.0f; /* an all-zero block: scale 0, every q 0 */
+    assert_int_equal(cairn_quant_q8_0(q, w, CAIRN_QF_F32, 64, &st), 0);
+    float d = cairn_fp16_to_fp32((uint16_t)(q[0] | q[1] << 8));
+    assert_true(d > 0.0f);
+    assert_int_equal(cairn_fp32_to_fp16(16 * 0.0371f / 127.0f), (uint16_t)(q[0] | q[1] << 8));
+    for (int i = 0; i < 32; i++)
+        assert_true(fabsf(w[i] - (float)(int8_t)q[2 + i] * d) <= d / 2 * 1.0001f);
+    assert_int_equal((int8_t)q[2], -127); /* the largest magnitude maps to the end */
+    assert_int_equal(q[34] | q[35] << 8, 0);
+    for (int i = 0; i < 32; i++)
+        assert_int_equal(q[36 + i], 0);
+    assert_true(st.max_abs_error <= d / 2 * 1.0001f);
+    /* Not whole blocks, NaN, and a scale past fp16 are refused. */
+    assert_int_equal(cairn_quant_q8_0(q, w, CAIRN_QF_F32, 40, NULL), CAIRN_EINVALID);
+    w[3] = NAN;
+    assert_int_equal(cairn_quant_q8_0(q, w, CAIRN_QF_F32, 32, NULL), CAIRN_EINVALID);
+    w[3] = 1e9f;
+    assert_int_equal(cairn_quant_q8_0(q, w, CAIRN_QF_F32, 32, NULL), CAIRN_EINVALID);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -471,6 +502,7 @@ int main(void)
         cmocka_unit_test(test_prune_ties_and_orders),
         cmocka_unit_test(test_prune_nan_half_and_errors),
         cmocka_unit_test(test_prune_rows),
+        cmocka_unit_test(test_q8_0),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

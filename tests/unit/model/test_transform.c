@@ -23,6 +23,8 @@
 #include "model/half.h"
 #include "model/quant.h"
 #include "model/transform.h"
+#include "store/gguf.h"
+#include "store/layout.h"
 #include "store/safetensors.h"
 #include "util/buf.h"
 #include "util/fs.h"
@@ -521,6 +523,189 @@ static void test_empty_file(void **state)
     cairn_buf_release(&file);
 }
 
+/*
+ * GGUF: a v3 file written here by hand (a string, an array and the
+ * alignment among its metadata, a weight of 64 x 3 F32, a norm, a weight
+ * whose rows are not whole Q8_0 blocks, and a leftover cairn key), then
+ * quantised to int8 (Q8_0) and to fp16 and pruned, and read back with the
+ * library's parser.
+ */
+static void gstr(struct cairn_buf *b, const char *s)
+{
+    assert_int_equal(cairn_buf_put_u64le(b, strlen(s)), 0);
+    assert_int_equal(cairn_buf_put(b, s, strlen(s)), 0);
+}
+
+static float gw[192], gn[8], godd[40];
+
+static void write_gguf(const char *path)
+{
+    struct cairn_buf b = CAIRN_BUF_INIT;
+    struct {
+        const char *name;
+        uint32_t nd;
+        uint64_t dims[2];
+        const float *data;
+        size_t n;
+    } t[] = {
+        { "blk.0.ffn_up.weight", 2, { 64, 3 }, gw, 192 },
+        { "blk.0.attn_norm.weight", 1, { 8 }, gn, 8 },
+        { "blk.0.odd.weight", 2, { 20, 2 }, godd, 40 },
+    };
+    uint64_t off = 0;
+    for (int i = 0; i < 192; i++)
+        gw[i] = (float)((i * 29) % 23 - 11) * 0.01f + (i == 5 ? 0.5f : 0.0f);
+    for (int i = 0; i < 8; i++)
+        gn[i] = 1.0f + (float)i;
+    for (int i = 0; i < 40; i++)
+        godd[i] = (float)i * 0.125f;
+    assert_int_equal(cairn_buf_put(&b, "GGUF", 4), 0);
+    assert_int_equal(cairn_buf_put_u32le(&b, 3), 0);
+    assert_int_equal(cairn_buf_put_u64le(&b, 3), 0);
+    assert_int_equal(cairn_buf_put_u64le(&b, 4), 0);
+    gstr(&b, "general.architecture");
+    assert_int_equal(cairn_buf_put_u32le(&b, 8), 0);
+    gstr(&b, "llama");
+    gstr(&b, "cairn.quantization");
+    assert_int_equal(cairn_buf_put_u32le(&b, 8), 0);
+    gstr(&b, "stale");
+    gstr(&b, "tokenizer.ggml.scores");
+    assert_int_equal(cairn_buf_put_u32le(&b, 9), 0);
+    assert_int_equal(cairn_buf_put_u32le(&b, 6), 0);
+    assert_int_equal(cairn_buf_put_u64le(&b, 2), 0);
+    assert_int_equal(cairn_buf_put_u32le(&b, 0x3f800000), 0);
+    assert_int_equal(cairn_buf_put_u32le(&b, 0x40000000), 0);
+    gstr(&b, "general.alignment");
+    assert_int_equal(cairn_buf_put_u32le(&b, 4), 0);
+    assert_int_equal(cairn_buf_put_u32le(&b, 64), 0);
+    for (int i = 0; i < 3; i++) {
+        gstr(&b, t[i].name);
+        assert_int_equal(cairn_buf_put_u32le(&b, t[i].nd), 0);
+        for (uint32_t d = 0; d < t[i].nd; d++)
+            assert_int_equal(cairn_buf_put_u64le(&b, t[i].dims[d]), 0);
+        assert_int_equal(cairn_buf_put_u32le(&b, 0), 0); /* F32 */
+        assert_int_equal(cairn_buf_put_u64le(&b, off), 0);
+        off += (t[i].n * 4 + 63) / 64 * 64;
+    }
+    while (b.len % 64)
+        assert_int_equal(cairn_buf_putc(&b, 0), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(cairn_buf_put(&b, t[i].data, t[i].n * 4), 0);
+        while (b.len % 64)
+            assert_int_equal(cairn_buf_putc(&b, 0), 0);
+    }
+    assert_int_equal(cairn_fs_write_atomic(path, b.ptr, b.len, 0644), 0);
+    cairn_buf_release(&b);
+}
+
+static void read_gguf(struct cairn_buf *file, struct cairn_tensor_table *t, const char *path)
+{
+    cairn_buf_clear(file);
+    assert_int_equal(cairn_fs_read_file(file, path, 1 << 20), 0);
+    if (cairn_gguf_parse(t, file->ptr, file->len, file->len) != 0)
+        fail_msg("output does not parse: %s", cairn_error_last());
+}
+
+/* How often `needle` occurs in the file: metadata keys are kept verbatim. */
+static int count_of(const struct cairn_buf *file, const char *needle)
+{
+    int n = 0;
+    for (size_t i = 0; i + strlen(needle) <= file->len; i++)
+        n += !memcmp(file->ptr + i, needle, strlen(needle));
+    return n;
+}
+
+static void test_gguf(void **state)
+{
+    (void)state;
+    struct cairn_transform_opts o;
+    struct cairn_transform_report r;
+    struct cairn_tensor_table t = { 0 };
+    struct cairn_buf file = CAIRN_BUF_INIT;
+    const struct cairn_tensor *x;
+    char g[160], go[160];
+    snprintf(g, sizeof(g), "%s/m.gguf", dir);
+    snprintf(go, sizeof(go), "%s/out.gguf", dir);
+    write_gguf(g);
+
+    /* int8: Q8_0 blocks, each element within half its block's scale. */
+    assert_int_equal(cairn_transform_opts_quantize(&o, "int8"), 0);
+    if (cairn_transform_file(&r, g, go, &o) < 0)
+        fail_msg("%s", cairn_error_last());
+    read_gguf(&file, &t, go);
+    assert_int_equal(t.count, 3);
+    x = cairn_tensor_table_find(&t, "blk.0.ffn_up.weight");
+    assert_int_equal(x->dtype, CAIRN_DT_Q8_0);
+    assert_int_equal(x->end - x->start, 192 / 32 * 34);
+    assert_int_equal(x->start % 64, 0);
+    double worst = 0;
+    for (int blk = 0; blk < 6; blk++) {
+        const unsigned char *p = (const unsigned char *)file.ptr + x->start + blk * 34;
+        float d = cairn_fp16_to_fp32((uint16_t)(p[0] | p[1] << 8));
+        for (int i = 0; i < 32; i++) {
+            float w = gw[blk * 32 + i], back = (float)(int8_t)p[2 + i] * d;
+            assert_true(fabsf(w - back) <= d / 2 * 1.0001f);
+            if (fabs(w - back) > worst)
+                worst = fabs(w - back);
+        }
+    }
+    assert_true(rep_of(&r, "blk.0.ffn_up.weight")->max_abs_error >= worst * 0.999);
+    assert_string_equal(rep_of(&r, "blk.0.ffn_up.weight")->dtype_after, "Q8_0");
+    /* The norm and the weight with rows of 20 are kept, bit for bit. */
+    x = cairn_tensor_table_find(&t, "blk.0.attn_norm.weight");
+    assert_int_equal(x->dtype, CAIRN_DT_F32);
+    assert_memory_equal(file.ptr + x->start, gn, sizeof(gn));
+    x = cairn_tensor_table_find(&t, "blk.0.odd.weight");
+    assert_int_equal(x->dtype, CAIRN_DT_F32);
+    assert_memory_equal(file.ptr + x->start, godd, sizeof(godd));
+    assert_string_equal(rep_of(&r, "blk.0.odd.weight")->reason, "rows not whole Q8_0 blocks of 32");
+    /* Metadata kept verbatim, the cairn key replaced, not repeated. */
+    assert_int_equal(count_of(&file, "tokenizer.ggml.scores"), 1);
+    assert_int_equal(count_of(&file, "cairn.quantization"), 1);
+    assert_int_equal(count_of(&file, "int8-q8_0"), 1);
+    assert_int_equal(count_of(&file, "stale"), 0);
+    assert_int_equal(r.file_bytes_after, file.len);
+    cairn_transform_report_release(&r);
+    cairn_tensor_table_release(&t);
+
+    /* fp16: sizes halve, values round to nearest even. */
+    assert_int_equal(cairn_transform_opts_quantize(&o, "fp16"), 0);
+    if (cairn_transform_file(&r, g, go, &o) < 0)
+        fail_msg("%s", cairn_error_last());
+    read_gguf(&file, &t, go);
+    x = cairn_tensor_table_find(&t, "blk.0.odd.weight");
+    assert_int_equal(x->dtype, CAIRN_DT_F16);
+    for (int i = 0; i < 40; i++) {
+        const unsigned char *p = (const unsigned char *)file.ptr + x->start + 2 * i;
+        assert_int_equal(p[0] | p[1] << 8, cairn_fp32_to_fp16(godd[i]));
+    }
+    cairn_transform_report_release(&r);
+    cairn_tensor_table_release(&t);
+
+    /* Structured pruning: a GGUF row is shape[0] contiguous elements. */
+    assert_int_equal(cairn_transform_opts_prune(&o, "0.5", 1), 0);
+    if (cairn_transform_file(&r, g, go, &o) < 0)
+        fail_msg("%s", cairn_error_last());
+    read_gguf(&file, &t, go);
+    x = cairn_tensor_table_find(&t, "blk.0.odd.weight");
+    {
+        const float *v = (const float *)(file.ptr + x->start);
+        int zero_rows = 0;
+        for (int row = 0; row < 2; row++) {
+            int z = 1;
+            for (int i = 0; i < 20; i++)
+                z &= v[row * 20 + i] == 0.0f;
+            zero_rows += z;
+        }
+        assert_int_equal(zero_rows, 1);
+        assert_true(v[20 + 19] == godd[39]); /* the larger row survives */
+    }
+    cairn_transform_report_release(&r);
+    cairn_tensor_table_release(&t);
+    cairn_buf_release(&file);
+    assert_no_temp_files();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -531,6 +716,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_inputs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_empty_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gguf, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
