@@ -203,6 +203,16 @@ static int parse_analysis(struct cairn_plan *p, const struct cairn_yaml_node *a)
                                         "shadow_agreement needs strategy shadow");
         }
         p->nchecks = v->count;
+    } else {
+        /*
+         * An analysis block says how to judge the candidate; without checks
+         * it would judge only the default error rate, which nobody who wrote
+         * the block asked for. Say so rather than guess.
+         */
+        return cairn_yaml_error(a->doc, a,
+                                "analysis has no 'checks' (list what to judge, such as "
+                                "[{metric: error_rate, max: 0.01}], or write 'checks: []' "
+                                "to advance on pauses alone)");
     }
     return 0;
 }

@@ -2616,7 +2616,7 @@ static const char hook_canary[] =
     "sticky: {header: X-User}\n";
 static const char hook_shadow[] =
     "strategy: shadow\n"
-    "analysis: {interval: 1h}\n"
+    "analysis: {interval: 1h, checks: [{metric: error_rate, max: 0.05}]}\n"
     "sticky: {cookie: uid}\n"
     "shadow: {samples: 1000}\n";
 

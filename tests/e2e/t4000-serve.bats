@@ -280,7 +280,7 @@ EOF
     write_plan <<'EOF'
 strategy: canary
 steps: [{weight: 20, pause: 1s}, {weight: 60, pause: 60s}, {weight: 100}]
-analysis: {interval: 1s, min_requests: 3}
+analysis: {interval: 1s, min_requests: 3, checks: [{metric: error_rate, max: 0.05}]}
 EOF
     cairn rollout start clf@v2 --alias production --plan plan.yaml >/dev/null
     for ((i = 0; i < 40; i++)); do

@@ -81,6 +81,13 @@ static void test_strategies(void **state)
     assert_int_equal(parse(&p, "on_failure: pause\n"), 0);
     assert_int_equal(p.on_failure_pause, 1);
     assert_int_equal(p.nsteps, 3); /* the default canary */
+    /* No analysis block: the default analysis, error_rate at most 0.05. */
+    assert_int_equal(p.nchecks, 1);
+    assert_int_equal(p.checks[0].metric, CAIRN_METRIC_ERROR_RATE);
+    assert_true(p.checks[0].has_max && p.checks[0].max == 0.05);
+    /* checks: [] judges nothing: steps advance on their pauses alone. */
+    assert_int_equal(parse(&p, "analysis: {interval: 1s, checks: []}\n"), 0);
+    assert_int_equal(p.nchecks, 0);
 }
 
 static void expect_error(const char *text, const char *where, const char *what)
@@ -105,6 +112,11 @@ static void test_errors(void **state)
     expect_error("analysis:\n  checks: [{metric: shadow_agreement, min: 0.9}]\n",
                  "plan.yaml:2:", "needs strategy shadow");
     expect_error("analysis: {interval: 10ms}\n", "plan.yaml:1:", "interval must be");
+    /* An analysis block must say what it judges: no silent default check. */
+    expect_error("analysis: {interval: 1s, min_requests: 10}\n", "plan.yaml:1:11",
+                 "analysis has no 'checks'");
+    expect_error("strategy: canary\nanalysis:\n  interval: 5s\n", "plan.yaml:3:3",
+                 "write 'checks: []' to advance on pauses alone");
     expect_error("sticky: {header: a, cookie: b}\n", "plan.yaml:1:9", "one of");
     expect_error("on_failure: ignore\n", "plan.yaml:1:13", "rollback or pause");
     expect_error("strategy: bluegreen\nsteps: [{weight: 50}]\n", "plan.yaml:2:", "weight 100");
