@@ -3,7 +3,8 @@
 # instant because the old version never stopped), pausing and resuming a
 # rollout from the CLI, and `cairn rollback NAME` through the running daemon
 # after a promotion (the alias goes back to its previous target, in the
-# alias history and the audit log).
+# alias history and the audit log), and the audited breach that starts the
+# report's time to restore.
 #
 # Fixture and helpers are t4000's (the input [2, 1] gets label 1 from both
 # versions); only what these tests need is copied.
@@ -99,7 +100,7 @@ EOF
     cat >plan.yaml <<'EOF'
 strategy: canary
 steps: [{weight: 30, pause: 1s}, {weight: 100}]
-analysis: {interval: 500ms, min_requests: 1}
+analysis: {interval: 500ms, min_requests: 1, checks: [{metric: error_rate, max: 0.05}]}
 EOF
     cairn rollout start clf@v2 --alias production --plan plan.yaml >/dev/null
     run cairn rollout pause clf
@@ -158,4 +159,71 @@ EOF
     run cairn audit
     assert_output --partial rollback
     assert_output --partial rollout.promote
+}
+
+# The rollout engine audits every failed analysis as rollout.breach (when,
+# which failure of the limit, both windows' figures) before it rolls back,
+# and `cairn report` measures time to restore from the first breach to the
+# rollback, not from the rollout's start.
+@test "a failed analysis is an audited breach; the report restores from the first one" {
+    kill -TERM "$BG_PID"
+    wait_until 15 bash -c "! kill -0 $BG_PID 2>/dev/null"
+    bad="$(free_port)"
+    run_bg "$TEST_DIR/bad.log" cairn serve-model clf@v2 --listen "127.0.0.1:$bad" --fail-rate 1
+    wait_until 20 curl -sf "http://127.0.0.1:$bad/v2/health/ready"
+    printf 'models:\n  clf:\n    bind: {v2: "http://127.0.0.1:%s"}\n' "$bad" >serve.yaml
+    start_serve --config serve.yaml
+    cat >plan.yaml <<'YAML'
+strategy: canary
+steps: [{weight: 50, pause: 600s}, {weight: 100}]
+analysis:
+  interval: 1s
+  min_requests: 5
+  failure_limit: 2
+  checks: [{metric: error_rate, max: 0.05}]
+YAML
+    run cairn rollout start clf@v2 --alias production --plan plan.yaml
+    assert_success
+    wait_until 20 candidate_ready
+    for ((i = 0; i < 300; i++)); do
+        infer 10 >/dev/null
+        phase_is rolled_back && break
+        sleep 0.1
+    done
+    assert_equal "$(status | jq -r .phase)" rolled_back
+
+    cairn audit --json >audit.json
+    # Two breaches (failure_limit 2), then the rollback, in that order.
+    run jq -c '[.[] | select(.subject == "clf@production" and (.action | startswith("rollout.")))
+                | .action]' audit.json
+    assert_output '["rollout.start","rollout.breach","rollout.breach","rollout.rollback"]'
+    run jq -e '[.[] | select(.action == "rollout.breach")] | .[0].details
+               | .failures == 1 and .failure_limit == 2 and .time_ns > 0 and .weight == 50
+                 and .candidate.version == "clf@v2" and .candidate.error_rate == 1
+                 and .stable.version == "clf@v1" and (.reason | test("error_rate 1 > max 0.05"))' \
+        audit.json
+    assert_success
+    run jq -e '[.[] | select(.action == "rollout.breach")] | .[1].details.failures == 2' audit.json
+    assert_success
+    run cairn audit --verify
+    assert_success
+
+    # The report: restore runs from the first breach to the rollback.
+    start_ns="$(jq '[.[] | select(.action == "rollout.start")][0].time_ns' audit.json)"
+    breach_ns="$(jq '[.[] | select(.action == "rollout.breach")][0].time_ns' audit.json)"
+    back_ns="$(jq '[.[] | select(.action == "rollout.rollback")][0].time_ns' audit.json)"
+    cairn report clf --json | jq '.models[0]' >report.json
+    run jq -c '[.changes[] | [.outcome, .failed]]' report.json
+    assert_output '[["rolled_back",true]]'
+    run jq -e --argjson b "$breach_ns" '.changes[0].breach_ns == $b and .changes[0].breach != null' report.json
+    assert_success
+    # restore_s is (rollback - first breach), not (rollback - start).
+    run jq -e --argjson b "$breach_ns" --argjson e "$back_ns" --argjson s "$start_ns" '
+        .changes[0].restore_s as $r
+        | (($r - ($e - $b) / 1e9) | fabs) < 1e-6 and $b > $s
+          and (($r - ($e - $s) / 1e9) | fabs) > 1e-6
+          and .metrics.restores == 1 and .metrics.time_to_restore_median_s == $r' report.json
+    assert_success
+    run cairn report clf
+    assert_output --regexp 'v2 +canary +rolled_back +[0-9.]+[smhd] +[0-9.]+[smhd] '
 }
