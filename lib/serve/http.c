@@ -35,6 +35,30 @@
 #define container_of(p, type, member) ((type *)(void *)((char *)(p)-offsetof(type, member)))
 #define LINGER_MS                     2000
 #define READ_BUF                      65536
+#define CREQ_POOL                     256 /* finished client requests kept for reuse */
+
+/* ---- appending without printf: a proxied request is cheaper than one vsnprintf ---- */
+
+static char *put_mem(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+#define PUT_LIT(p, lit) put_mem((p), (lit), sizeof(lit) - 1)
+
+/* Decimal digits of v; at most 20. */
+static char *put_u64(char *p, uint64_t v)
+{
+    char t[20];
+    size_t n = 0;
+    do {
+        t[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *p++ = t[--n];
+    return p;
+}
 
 /* ---- shared parsing ---- */
 
@@ -90,9 +114,23 @@ static struct msg *msg_of(llhttp_t *p)
     return container_of(p, struct msg, parser);
 }
 
+/*
+ * cairn_buf_put() when the bytes fit, without its calls: the parser appends
+ * some forty tokens per proxied request. Keeps the buffer NUL-terminated.
+ */
+static inline int buf_append(struct cairn_buf *b, const char *at, size_t len)
+{
+    if (b->cap - b->len <= len)
+        return cairn_buf_put(b, at, len);
+    memcpy(b->ptr + b->len, at, len);
+    b->len += len;
+    b->ptr[b->len] = '\0';
+    return 0;
+}
+
 static int head_put(struct msg *m, const char *at, size_t len, int status)
 {
-    if (len > m->max_header_bytes - m->hbytes || cairn_buf_put(&m->head, at, len) < 0) {
+    if (len > m->max_header_bytes - m->hbytes || buf_append(&m->head, at, len) < 0) {
         m->error_status = status;
         return HPE_USER;
     }
@@ -102,7 +140,7 @@ static int head_put(struct msg *m, const char *at, size_t len, int status)
 
 static int head_nul(struct msg *m)
 {
-    if (cairn_buf_putc(&m->head, '\0') < 0) {
+    if (buf_append(&m->head, "", 1) < 0) {
         m->error_status = 431;
         return HPE_USER;
     }
@@ -198,7 +236,7 @@ static void msg_headers_done(struct msg *m)
 static int on_body(llhttp_t *p, const char *at, size_t len)
 {
     struct msg *m = msg_of(p);
-    if (cairn_buf_put(&m->body, at, len) < 0) {
+    if (buf_append(&m->body, at, len) < 0) {
         m->error_status = 413;
         return HPE_USER;
     }
@@ -338,6 +376,8 @@ struct conn {
     int reading;
     int peer_eof;
     int is_head;
+    uint64_t deadline; /* loop time the current timeout expires; 0 none */
+    uint64_t armed;    /* loop time the timer is set to fire; 0 not set */
     cairn_http_cancel_fn cancel;
     void *cancel_arg;
     struct cairn_buf out; /* response head, plus any body bytes we copied */
@@ -425,6 +465,15 @@ static void conn_close(struct conn *c)
 static void on_timer(uv_timer_t *t)
 {
     struct conn *c = t->data;
+    uint64_t now = uv_now(c->srv->loop);
+    c->armed = 0;
+    if (!c->deadline)
+        return; /* the timeout was lifted after the timer was set */
+    if (now < c->deadline) {
+        timer_set(c, c->deadline - now); /* moved later since: wait on */
+        return;
+    }
+    c->deadline = 0;
     if (c->state == ST_READING) {
         /* Too slow to send its request (slowloris): say so, then close. */
         conn_reject(c, 408);
@@ -433,14 +482,25 @@ static void on_timer(uv_timer_t *t)
     conn_close(c);
 }
 
+/*
+ * Set the connection's one timeout to `ms` from now (0: none). Lazily: a
+ * request moves it several times (header, body, none, idle), so the timer
+ * is re-armed only when the new deadline is earlier than the one it is set
+ * for; when it fires early, on_timer() sets it again for the real deadline.
+ */
 static void timer_set(struct conn *c, uint64_t ms)
 {
     if (c->closing)
         return;
-    if (ms)
-        uv_timer_start(&c->timer, on_timer, ms, 0);
-    else
-        uv_timer_stop(&c->timer);
+    if (!ms) {
+        c->deadline = 0;
+        return;
+    }
+    c->deadline = uv_now(c->srv->loop) + ms;
+    if (c->armed && c->armed <= c->deadline)
+        return;
+    c->armed = c->deadline;
+    uv_timer_start(&c->timer, on_timer, ms, 0);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -528,7 +588,9 @@ int cairn_http_respond(struct cairn_http_req *req, const struct cairn_http_respo
     struct conn *c = container_of(req, struct conn, req);
     size_t body_len = c->is_head ? 0 : resp->body_len;
     uv_buf_t iov[2];
-    size_t total, done;
+    size_t total, done, rlen, ctlen, hlen, connlen;
+    const char *reason, *conn_hdr;
+    char *p;
     int n, error = 0;
 
     assert(c->state == ST_HANDLING);
@@ -540,22 +602,46 @@ int cairn_http_respond(struct cairn_http_req *req, const struct cairn_http_respo
     }
     if (!req->keep_alive || c->srv->shutting_down)
         c->close_after = 1;
+    /* The head in one pass: its size is known before anything is copied. */
+    reason = cairn_http_reason(resp->status);
+    rlen = strlen(reason);
+    ctlen = resp->content_type ? strlen(resp->content_type) : 0;
+    hlen = resp->headers ? strlen(resp->headers) : 0;
+    conn_hdr = c->close_after         ? "Connection: close\r\n"
+               : req->http_minor == 0 ? "Connection: keep-alive\r\n"
+                                      : "";
+    connlen = strlen(conn_hdr);
     cairn_buf_clear(&c->out);
-    if (cairn_buf_printf(&c->out, "HTTP/1.1 %d %s\r\n", resp->status,
-                         cairn_http_reason(resp->status)) < 0 ||
-        (resp->content_type &&
-         cairn_buf_printf(&c->out, "Content-Type: %s\r\n", resp->content_type) < 0) ||
-        (resp->headers && cairn_buf_puts(&c->out, resp->headers) < 0) ||
-        cairn_buf_printf(&c->out, "Content-Length: %zu\r\n%s\r\n", resp->body_len,
-                         c->close_after         ? "Connection: close\r\n"
-                         : req->http_minor == 0 ? "Connection: keep-alive\r\n"
-                                                : "") < 0) {
+    if (resp->status < 100 || resp->status > 999 ||
+        cairn_buf_grow(&c->out, 9 + 4 + rlen + 2 + (ctlen ? 14 + ctlen + 2 : 0) + hlen + 16 + 20 +
+                                    2 + connlen + 2) < 0) {
         release_owned_body(resp);
-        error = CAIRN_ENOMEM;
+        error = resp->status < 100 || resp->status > 999
+                    ? cairn_error_set(CAIRN_EINVALID, "bad status %d", resp->status)
+                    : CAIRN_ENOMEM;
         conn_close(c);
         response_done(c);
         return error;
     }
+    p = PUT_LIT(c->out.ptr, "HTTP/1.1 ");
+    p = put_u64(p, (uint64_t)resp->status);
+    *p++ = ' ';
+    p = put_mem(p, reason, rlen);
+    p = PUT_LIT(p, "\r\n");
+    if (ctlen) {
+        p = PUT_LIT(p, "Content-Type: ");
+        p = put_mem(p, resp->content_type, ctlen);
+        p = PUT_LIT(p, "\r\n");
+    }
+    if (hlen)
+        p = put_mem(p, resp->headers, hlen);
+    p = PUT_LIT(p, "Content-Length: ");
+    p = put_u64(p, resp->body_len);
+    p = PUT_LIT(p, "\r\n");
+    p = put_mem(p, conn_hdr, connlen);
+    p = PUT_LIT(p, "\r\n");
+    c->out.len = (size_t)(p - c->out.ptr);
+    c->out.ptr[c->out.len] = '\0';
     iov[0] = uv_buf_init(c->out.ptr, (unsigned)c->out.len);
     iov[1] = uv_buf_init((char *)resp->body, (unsigned)body_len);
     total = c->out.len + body_len;
@@ -937,6 +1023,8 @@ struct cconn {
     int reused;    /* served a request before: a failure may be a stale connection */
     int got_bytes; /* any response byte for the current request */
     int handles;
+    uint64_t deadline; /* loop time: request deadline, or idle expiry when pooled; 0 none */
+    uint64_t armed;    /* loop time the timer is set to fire; 0 not set */
 };
 
 struct creq {
@@ -952,6 +1040,7 @@ struct creq {
 
 struct upstream {
     char *addr;
+    size_t addr_len;
     struct sockaddr_storage sa;
     struct cairn_http_client *client;
     struct cconn *idle;
@@ -967,6 +1056,8 @@ struct cairn_http_client {
     struct upstream *ups;
     size_t handles;
     int freeing;
+    struct creq *free_reqs; /* finished requests, buffers kept: no malloc per request */
+    size_t nfree;
     char rbuf[READ_BUF];
 };
 
@@ -1007,14 +1098,51 @@ static void client_maybe_free(struct cairn_http_client *c)
         free(up->addr);
         free(up);
     }
+    while (c->free_reqs) {
+        struct creq *r = c->free_reqs;
+        c->free_reqs = r->next;
+        cairn_buf_release(&r->data);
+        free(r);
+    }
     free(c);
 }
 
+static struct creq *creq_get(struct cairn_http_client *c)
+{
+    struct creq *r = c->free_reqs;
+    if (r) {
+        c->free_reqs = r->next;
+        c->nfree--;
+        cairn_buf_clear(&r->data);
+        r->retried = 0;
+        r->next = NULL;
+        return r;
+    }
+    if ((r = calloc(1, sizeof(*r))))
+        cairn_buf_init(&r->data, 0);
+    return r;
+}
+
+static void creq_put(struct cairn_http_client *c, struct creq *r)
+{
+    /* Keep small ones only: one large upload must not pin its buffer. */
+    if (c->nfree >= CREQ_POOL || r->data.cap > 64 * 1024) {
+        cairn_buf_release(&r->data);
+        free(r);
+        return;
+    }
+    r->next = c->free_reqs;
+    c->free_reqs = r;
+    c->nfree++;
+}
+
+/* Back to the pool first: the callback may free the client or send the next request. */
 static void creq_finish(struct creq *r, int error, const struct cairn_http_resp *resp)
 {
-    r->cb(error, resp, r->arg);
-    cairn_buf_release(&r->data);
-    free(r);
+    cairn_http_client_cb cb = r->cb;
+    void *arg = r->arg;
+    creq_put(r->up->client, r);
+    cb(error, resp, arg);
 }
 
 static void idle_remove(struct cconn *cc)
@@ -1079,9 +1207,31 @@ static void cconn_fail(struct cconn *cc, int error)
     pump(up);
 }
 
+static void on_cconn_timer(uv_timer_t *t);
+
+/* As timer_set() for server connections: re-arm only for an earlier deadline. */
+static void cconn_timer_at(struct cconn *cc, uint64_t when)
+{
+    uint64_t now;
+    cc->deadline = when;
+    if (!when || (cc->armed && cc->armed <= when))
+        return;
+    cc->armed = when;
+    now = uv_now(cc->up->client->loop);
+    uv_timer_start(&cc->timer, on_cconn_timer, when > now ? when - now : 0, 0);
+}
+
 static void on_cconn_timer(uv_timer_t *t)
 {
     struct cconn *cc = t->data;
+    cc->armed = 0;
+    if (!cc->deadline)
+        return;
+    if (uv_now(cc->up->client->loop) < cc->deadline) {
+        cconn_timer_at(cc, cc->deadline);
+        return;
+    }
+    cc->deadline = 0;
     if (cc->req) {
         struct creq *r = cc->req;
         cc->req = NULL;
@@ -1153,7 +1303,7 @@ static void cconn_complete(struct cconn *cc, int reusable)
     struct cairn_http_resp resp;
 
     cc->req = NULL;
-    uv_timer_stop(&cc->timer);
+    cc->deadline = 0;
     if (cairn_buf_putc(&m->body, '\0') == 0)
         m->body.len--;
     resp.status = m->parser.status_code;
@@ -1172,7 +1322,7 @@ static void cconn_complete(struct cconn *cc, int reusable)
             cc->next->prev = cc;
         cc->up->idle = cc;
         if (cc->up->client->opts.idle_timeout_ms)
-            uv_timer_start(&cc->timer, on_cconn_timer, cc->up->client->opts.idle_timeout_ms, 0);
+            cconn_timer_at(cc, uv_now(cc->up->client->loop) + cc->up->client->opts.idle_timeout_ms);
     } else {
         cconn_close(cc);
     }
@@ -1250,10 +1400,7 @@ static void cconn_send(struct cconn *cc)
      * which still reads that response; on_message_begin resets later. */
     llhttp_init(&cc->m.parser, HTTP_RESPONSE, client_settings());
     cc->got_bytes = 0;
-    if (r->deadline)
-        uv_timer_start(&cc->timer, on_cconn_timer, r->deadline - now, 0);
-    else
-        uv_timer_stop(&cc->timer);
+    cconn_timer_at(cc, r->deadline);
     n = uv_try_write((uv_stream_t *)&cc->tcp, &b, 1);
     if (n == (int)b.len)
         return;
@@ -1354,6 +1501,8 @@ int cairn_http_client_request(struct cairn_http_client *c, const char *addr, con
 {
     struct upstream *up;
     struct creq *r = NULL;
+    size_t mlen, plen, hlen;
+    char *p;
     int error = 0;
 
     for (up = c->ups; up; up = up->next)
@@ -1368,6 +1517,7 @@ int cairn_http_client_request(struct cairn_http_client *c, const char *addr, con
             error = cairn_error_set(CAIRN_ENOMEM, "out of memory");
             goto done;
         }
+        up->addr_len = strlen(addr);
         up->sa = sa;
         up->client = c;
         up->next = c->ups;
@@ -1377,17 +1527,33 @@ int cairn_http_client_request(struct cairn_http_client *c, const char *addr, con
         error = cairn_error_set(CAIRN_EINVALID, "bad request line '%s %s'", method, path);
         goto done;
     }
-    if (!(r = calloc(1, sizeof(*r)))) {
+    if (!(r = creq_get(c))) {
         error = cairn_error_set(CAIRN_ENOMEM, "out of memory");
         goto done;
     }
-    cairn_buf_init(&r->data, 0);
-    if (cairn_buf_printf(&r->data, "%s %s HTTP/1.1\r\nHost: %s\r\n%sContent-Length: %zu\r\n\r\n",
-                         method, path, addr, headers ? headers : "", len) < 0 ||
-        (len && cairn_buf_put(&r->data, body, len) < 0)) {
-        error = CAIRN_ENOMEM;
+    mlen = strlen(method);
+    plen = strlen(path);
+    hlen = headers ? strlen(headers) : 0;
+    if (len > SIZE_MAX / 2 ||
+        (error = cairn_buf_grow(&r->data, mlen + plen + up->addr_len + hlen + len + 64)) < 0) {
+        error = error < 0 ? error : cairn_error_set(CAIRN_ENOMEM, "request body too large");
         goto done;
     }
+    p = put_mem(r->data.ptr, method, mlen);
+    *p++ = ' ';
+    p = put_mem(p, path, plen);
+    p = PUT_LIT(p, " HTTP/1.1\r\nHost: ");
+    p = put_mem(p, up->addr, up->addr_len);
+    p = PUT_LIT(p, "\r\n");
+    if (hlen)
+        p = put_mem(p, headers, hlen);
+    p = PUT_LIT(p, "Content-Length: ");
+    p = put_u64(p, len);
+    p = PUT_LIT(p, "\r\n\r\n");
+    if (len)
+        p = put_mem(p, body, len);
+    r->data.len = (size_t)(p - r->data.ptr);
+    r->data.ptr[r->data.len] = '\0';
     r->up = up;
     r->cb = cb;
     r->arg = arg;
@@ -1402,10 +1568,8 @@ int cairn_http_client_request(struct cairn_http_client *c, const char *addr, con
     r = NULL;
     pump(up);
 done:
-    if (r) {
-        cairn_buf_release(&r->data);
-        free(r);
-    }
+    if (r)
+        creq_put(c, r);
     return error;
 }
 
