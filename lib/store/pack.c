@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +22,10 @@
 #include "util/fs.h"
 #include "util/hash.h"
 
-#define WRITE_BUF_SIZE ((size_t)2 << 20)
+/* Two of these per writer: one filling, one being written. A multiple of DIRECT_ALIGN. */
+#define WRITE_BUF_SIZE ((size_t)4 << 20)
+/* O_DIRECT wants aligned memory, offsets and lengths; 4096 covers every common device. */
+#define DIRECT_ALIGN ((size_t)4096)
 
 int cairn__gc_stop_after;
 uint64_t cairn__pack_target = CAIRN__PACK_TARGET;
@@ -237,8 +241,13 @@ int cairn__pack_parse_name(cairn_oid *out, const char *name, const char *suffix)
     return cairn_oid_parse(out, hex) == 0;
 }
 
-/* Create "tmp-<pid>-<n>.<suffix>" with O_EXCL; retries past stale names. */
-static int create_temp(int *fd_out, char **path_out, const char *dir, const char *suffix)
+/*
+ * Create "tmp-<pid>-<n>.<suffix>" with O_EXCL; retries past stale names.
+ * With `*direct` set, asks for O_DIRECT and clears `*direct` when the file
+ * system refuses it (tmpfs).
+ */
+static int create_temp(int *fd_out, char **path_out, const char *dir, const char *suffix,
+                       int *direct)
 {
     static atomic_uint counter;
     struct cairn_buf path = CAIRN_BUF_INIT;
@@ -250,7 +259,13 @@ static int create_temp(int *fd_out, char **path_out, const char *dir, const char
                  &path, "%s/tmp-%d-%u-%llx.%s", dir, (int)getpid(), atomic_fetch_add(&counter, 1),
                  (unsigned long long)cairn_time_now_ns() & 0xffffff, suffix)) < 0)
             goto done;
-        fd = open(path.ptr, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+        fd = open(path.ptr, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | (*direct ? O_DIRECT : 0),
+                  0444);
+        if (fd < 0 && errno == EINVAL && *direct) {
+            *direct = 0;
+            tries--;
+            continue;
+        }
         if (fd >= 0 || errno != EEXIST)
             break;
     }
@@ -265,6 +280,122 @@ done:
     return error;
 }
 
+/*
+ * The flusher: a helper thread that writes one full buffer at a time while
+ * the caller fills the other. Errors are kept as an errno and reported by
+ * the caller's next call, since error messages are per thread.
+ */
+struct cairn__pack_flusher {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int started, stop;
+    int fd;
+    int direct;         /* fd has O_DIRECT */
+    uint64_t off;       /* file offset of the next write */
+    unsigned char *buf; /* the spare buffer; the thread's while busy */
+    size_t len;
+    int busy;
+    int err; /* errno of a failed write, sticky until the next open */
+};
+
+/* Write at the flusher's offset; turns O_DIRECT off for good if the file system refuses it. */
+static int flusher_write(struct cairn__pack_flusher *fl, const unsigned char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = pwrite(fl->fd, p, len, (off_t)fl->off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EINVAL && fl->direct) {
+            int flags = fcntl(fl->fd, F_GETFL);
+            if (flags < 0 || fcntl(fl->fd, F_SETFL, flags & ~O_DIRECT) < 0)
+                return errno;
+            fl->direct = 0;
+            continue;
+        }
+        if (n < 0)
+            return errno;
+        if (n == 0)
+            return EIO;
+        p += n;
+        len -= (size_t)n;
+        fl->off += (uint64_t)n;
+    }
+    return 0;
+}
+
+static void *flusher_main(void *arg)
+{
+    struct cairn__pack_flusher *fl = arg;
+
+    pthread_mutex_lock(&fl->mu);
+    for (;;) {
+        while (!fl->busy && !fl->stop)
+            pthread_cond_wait(&fl->cv, &fl->mu);
+        if (!fl->busy)
+            break;
+        pthread_mutex_unlock(&fl->mu);
+        /* Only this thread touches fd, off and buf while busy. */
+        int err = fl->err ? fl->err : flusher_write(fl, fl->buf, fl->len);
+        pthread_mutex_lock(&fl->mu);
+        fl->err = err;
+        fl->busy = 0;
+        pthread_cond_broadcast(&fl->cv);
+    }
+    pthread_mutex_unlock(&fl->mu);
+    return NULL;
+}
+
+/* Wait until the flusher is idle; returns its error for `w`'s pack, if any. */
+static int flusher_wait(struct cairn__pack_writer *w)
+{
+    struct cairn__pack_flusher *fl = w->fl;
+    int err;
+
+    pthread_mutex_lock(&fl->mu);
+    while (fl->busy)
+        pthread_cond_wait(&fl->cv, &fl->mu);
+    err = fl->err;
+    pthread_mutex_unlock(&fl->mu);
+    if (err) {
+        errno = err;
+        return cairn_error_set_errno(CAIRN_ERROR, "cannot write '%s'", w->tmp_path);
+    }
+    return 0;
+}
+
+static void flusher_free(struct cairn__pack_flusher *fl)
+{
+    if (!fl)
+        return;
+    if (fl->started) {
+        pthread_mutex_lock(&fl->mu);
+        fl->stop = 1;
+        pthread_cond_broadcast(&fl->cv);
+        pthread_mutex_unlock(&fl->mu);
+        pthread_join(fl->thread, NULL);
+    }
+    pthread_mutex_destroy(&fl->mu);
+    pthread_cond_destroy(&fl->cv);
+    free(fl->buf);
+    free(fl);
+}
+
+static int flusher_new(struct cairn__pack_flusher **out)
+{
+    struct cairn__pack_flusher *fl = calloc(1, sizeof(*fl));
+
+    if (!fl || !(fl->buf = aligned_alloc(DIRECT_ALIGN, WRITE_BUF_SIZE))) {
+        free(fl);
+        return cairn_error_set(CAIRN_ENOMEM, "out of memory allocating a pack buffer");
+    }
+    pthread_mutex_init(&fl->mu, NULL);
+    pthread_cond_init(&fl->cv, NULL);
+    fl->fd = -1;
+    *out = fl;
+    return 0;
+}
+
 void cairn__pack_writer_init(struct cairn__pack_writer *w)
 {
     memset(w, 0, sizeof(*w));
@@ -273,15 +404,22 @@ void cairn__pack_writer_init(struct cairn__pack_writer *w)
 
 int cairn__pack_writer_open(struct cairn__pack_writer *w, const char *packs_dir)
 {
-    int error;
+    int error, direct = !getenv("CAIRN_NO_DIRECT_IO");
 
     if (!w->buf) {
-        if (!(w->buf = malloc(WRITE_BUF_SIZE)))
+        if (!(w->buf = aligned_alloc(DIRECT_ALIGN, WRITE_BUF_SIZE)))
             return cairn_error_set(CAIRN_ENOMEM, "out of memory allocating a pack buffer");
         w->buf_cap = WRITE_BUF_SIZE;
     }
-    if ((error = create_temp(&w->fd, &w->tmp_path, packs_dir, "pack")) < 0)
+    if (!w->fl && (error = flusher_new(&w->fl)) < 0)
         return error;
+    if ((error = create_temp(&w->fd, &w->tmp_path, packs_dir, "pack", &direct)) < 0)
+        return error;
+    /* The flusher is idle here: open follows init, finish or release. */
+    w->fl->fd = w->fd;
+    w->fl->direct = direct;
+    w->fl->off = 0;
+    w->fl->err = 0;
     memcpy(w->buf, CAIRN__PACK_MAGIC, CAIRN__PACK_HDR_LEN);
     w->buf_len = CAIRN__PACK_HDR_LEN;
     w->size = CAIRN__PACK_HDR_LEN;
@@ -289,33 +427,82 @@ int cairn__pack_writer_open(struct cairn__pack_writer *w, const char *packs_dir)
     return 0;
 }
 
-static int wbuf_flush(struct cairn__pack_writer *w)
+/* Hand the full buffer to the flusher and take its spare. */
+static int wbuf_handoff(struct cairn__pack_writer *w)
 {
-    int error = 0;
-
-    if (w->buf_len) {
-        if ((error = cairn_fs_write_all(w->fd, w->buf, w->buf_len)) < 0)
-            cairn_error_prefix("cannot write '%s'", w->tmp_path);
-        w->buf_len = 0;
-    }
-    return error;
-}
-
-/* Copy into the buffer; big pieces bypass it so they are copied once, by the kernel. */
-static int wbuf_put(struct cairn__pack_writer *w, const void *p, size_t n)
-{
+    struct cairn__pack_flusher *fl = w->fl;
+    unsigned char *spare;
     int error;
 
-    /* Flush before a bypass too: the big piece must land after what is buffered. */
-    if ((n > w->buf_cap - w->buf_len || n >= w->buf_cap / 2) && (error = wbuf_flush(w)) < 0)
+    if ((error = flusher_wait(w)) < 0)
         return error;
-    if (n >= w->buf_cap / 2) {
-        if ((error = cairn_fs_write_all(w->fd, p, n)) < 0)
-            cairn_error_prefix("cannot write '%s'", w->tmp_path);
-        return error;
+    if (!fl->started) {
+        if ((error = pthread_create(&fl->thread, NULL, flusher_main, fl)) != 0) {
+            errno = error;
+            return cairn_error_set_errno(CAIRN_ERROR, "cannot start a pack writer thread");
+        }
+        fl->started = 1;
     }
-    memcpy(w->buf + w->buf_len, p, n);
-    w->buf_len += n;
+    pthread_mutex_lock(&fl->mu);
+    spare = fl->buf;
+    fl->buf = w->buf;
+    fl->len = w->buf_len;
+    fl->busy = 1;
+    pthread_cond_broadcast(&fl->cv);
+    pthread_mutex_unlock(&fl->mu);
+    w->buf = spare;
+    w->buf_len = 0;
+    return 0;
+}
+
+/*
+ * Write what is buffered, in this thread, once the flusher is idle: whole
+ * blocks as they are, the last partial block through the page cache (O_DIRECT
+ * cannot write it). The caller fsyncs.
+ */
+static int wbuf_flush_tail(struct cairn__pack_writer *w)
+{
+    struct cairn__pack_flusher *fl = w->fl;
+    size_t whole = w->buf_len & ~(DIRECT_ALIGN - 1);
+    int error, err = 0;
+
+    if ((error = flusher_wait(w)) < 0)
+        return error;
+    if (whole)
+        err = flusher_write(fl, w->buf, whole);
+    if (!err && whole < w->buf_len && fl->direct) {
+        int flags = fcntl(fl->fd, F_GETFL);
+        if (flags < 0 || fcntl(fl->fd, F_SETFL, flags & ~O_DIRECT) < 0)
+            err = errno;
+        else
+            fl->direct = 0;
+    }
+    if (!err)
+        err = flusher_write(fl, w->buf + whole, w->buf_len - whole);
+    w->buf_len = 0;
+    if (err) {
+        fl->err = err;
+        errno = err;
+        return cairn_error_set_errno(CAIRN_ERROR, "cannot write '%s'", w->tmp_path);
+    }
+    return 0;
+}
+
+/* Copy into the buffer, handing each full one to the flusher. */
+static int wbuf_put(struct cairn__pack_writer *w, const void *p_, size_t n)
+{
+    const unsigned char *p = p_;
+    int error;
+
+    while (n > 0) {
+        size_t room = w->buf_cap - w->buf_len, k = n < room ? n : room;
+        memcpy(w->buf + w->buf_len, p, k);
+        w->buf_len += k;
+        p += k;
+        n -= k;
+        if (w->buf_len == w->buf_cap && (error = wbuf_handoff(w)) < 0)
+            return error;
+    }
     return 0;
 }
 
@@ -362,10 +549,10 @@ int cairn__pack_writer_finish(struct cairn__pack_writer *w, struct cairn__pack_p
 {
     struct cairn_buf idx = CAIRN_BUF_INIT;
     cairn_oid trailer;
-    int error, idx_fd = -1;
+    int error, idx_fd = -1, no_direct = 0;
 
     memset(out, 0, sizeof(*out));
-    if ((error = wbuf_flush(w)) < 0)
+    if ((error = wbuf_flush_tail(w)) < 0)
         goto done;
     if (fsync(w->fd) < 0) {
         error = cairn_error_set_errno(CAIRN_ERROR, "cannot fsync '%s'", w->tmp_path);
@@ -392,7 +579,7 @@ int cairn__pack_writer_finish(struct cairn__pack_writer *w, struct cairn__pack_p
     cairn_hash(&trailer, idx.ptr, idx.len);
     if ((error = cairn_buf_put(&idx, trailer.id, CAIRN_OID_RAWSZ)) < 0)
         goto done;
-    if ((error = create_temp(&idx_fd, &out->tmp_idx, packs_dir, "idx")) < 0)
+    if ((error = create_temp(&idx_fd, &out->tmp_idx, packs_dir, "idx", &no_direct)) < 0)
         goto done;
     if ((error = cairn_fs_write_all(idx_fd, idx.ptr, idx.len)) < 0) {
         cairn_error_prefix("cannot write '%s'", out->tmp_idx);
@@ -429,6 +616,7 @@ void cairn__pack_writer_release(struct cairn__pack_writer *w)
 {
     if (!w)
         return;
+    flusher_free(w->fl); /* first: it may be writing to fd */
     if (w->fd >= 0)
         close(w->fd);
     if (w->tmp_path)

@@ -112,19 +112,28 @@ int cairn__pack_parse_name(cairn_oid *out, const char *name, const char *suffix)
 
 /*
  * The pack writer. cairn__pack_writer_open() creates the temp pack and
- * writes the header; append() copies an entry into the buffer (or writes
- * large data straight through); finish() flushes, fsyncs, closes, and writes
- * the idx under a temp name (fsynced), filling a pending pack. A writer can
- * be reopened after finish. release() removes an unfinished temp pack.
+ * writes the header; append() copies an entry into the buffer; finish()
+ * flushes, fsyncs, closes, and writes the idx under a temp name (fsynced),
+ * filling a pending pack. A writer can be reopened after finish. release()
+ * removes an unfinished temp pack.
+ *
+ * Full buffers are written by a helper thread while the caller fills the
+ * other one, with O_DIRECT where the file system accepts it: a pack is
+ * written once and read back rarely, and copying it through the page cache
+ * cost more CPU than everything else in `add` (docs/design.md). The last
+ * partial block goes through the page cache; finish() fsyncs either way.
  */
+struct cairn__pack_flusher;
+
 struct cairn__pack_writer {
     int fd;
     char *tmp_path;
-    unsigned char *buf;
+    unsigned char *buf; /* being filled; aligned for O_DIRECT */
     size_t buf_len, buf_cap;
     uint64_t size; /* pack bytes so far, including what is buffered */
     struct cairn__pack_entry *entries;
     size_t count, cap;
+    struct cairn__pack_flusher *fl; /* the helper thread and its buffer; NULL until used */
 };
 
 struct cairn__pack_pending {
