@@ -1,7 +1,9 @@
 #!/usr/bin/env bats
 # t5001: `cairn report` replays a scripted release history — commits, a gate
 # that passes and one that fails, a promote, an offline rollback, a forced
-# promote — into its tables and delivery metrics, human and --json.
+# promote — into its tables and delivery metrics, human and --json. The
+# first release passes a no_regression_vs check with no production yet
+# (on_missing_baseline: pass), so it is not a failed change.
 
 load helpers
 
@@ -18,9 +20,9 @@ commit_model() {
 setup() {
     cairn_setup
     cairn init >/dev/null
-    printf 'checks:\n  - metric: accuracy\n    min: 0.9\n' > policy.yaml
+    printf 'checks:\n  - metric: accuracy\n    min: 0.9\n  - metric: accuracy\n    no_regression_vs: production\n    tolerance: 0.005\n    on_missing_baseline: pass\n' > policy.yaml
     commit_model 0.95
-    cairn gate digits@v1 --policy policy.yaml >/dev/null
+    cairn gate digits@v1 --policy policy.yaml > gate-v1.txt
     cairn promote digits@v1 --to production --policy policy.yaml >/dev/null
     commit_model 0.96
     cairn gate digits@v2 --policy policy.yaml >/dev/null
@@ -48,6 +50,14 @@ teardown() {
     assert_output --regexp 'change failure rate +0.67 \(2 of 3 changes\)'
     assert_output --regexp 'time to restore +[0-9.]+s median over 1 restore'
     assert_output --regexp 'lead time to @production +[0-9.]+s median over 3 versions'
+}
+
+@test "the first release passed its gate with no baseline, and said so" {
+    run cat gate-v1.txt
+    assert_output --regexp 'pass +metric +accuracy +0\.950 +≥ production \(none\) - 0\.005'
+    assert_output --partial "baseline missing: alias 'production' is not set; passed because of on_missing_baseline: pass"
+    run cairn audit --json
+    echo "$output" | jq -e '[.[] | select(.action == "promote")][0].details.forced == false'
 }
 
 @test "report --json has the same figures" {
