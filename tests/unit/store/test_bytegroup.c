@@ -449,6 +449,37 @@ static void test_codec_damaged(void **state)
     free(junk);
 }
 
+/* The entropy probe, exact below 64 KiB and sampled above. */
+static void test_looks_random(void **state)
+{
+    const size_t sizes[] = { 255, 4096, 65536, 65537, 1 << 20, (1 << 20) + 12345 };
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    unsigned char *p = malloc((1 << 20) + 12345);
+
+    (void)state;
+    assert_non_null(p);
+    for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+        size_t n = sizes[k];
+        for (size_t i = 0; i < n; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            p[i] = (unsigned char)(x >> 24);
+        }
+        /* Uniform bytes are random; under 256 bytes nothing is. */
+        assert_int_equal(cairn__looks_random(p, n), n >= 256);
+        /* 16 symbols carry 4 bits a byte: far from random. */
+        for (size_t i = 0; i < n; i++)
+            p[i] &= 0x0f;
+        assert_int_equal(cairn__looks_random(p, n), 0);
+        /* Random but for a run of zeros in the middle third: not random. */
+        for (size_t i = 0; i < n; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            p[i] = i > n / 3 && i < 2 * n / 3 ? 0 : (unsigned char)(x >> 24);
+        }
+        assert_int_equal(cairn__looks_random(p, n), 0);
+    }
+    free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -457,6 +488,7 @@ int main(void)
         cmocka_unit_test(test_float_specials),
         cmocka_unit_test(test_plane_layout),
         cmocka_unit_test(test_xor),
+        cmocka_unit_test(test_looks_random),
         cmocka_unit_test(test_portable_paths),
     };
     const struct CMUnitTest codec_tests[] = {
