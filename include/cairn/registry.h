@@ -279,6 +279,8 @@ int cairn_registry_statcache_get(struct cairn_registry *r, const char *path,
                                  struct cairn_stat_entry *out);
 int cairn_registry_statcache_put(struct cairn_registry *r, const char *path,
                                  const struct cairn_stat_entry *e);
+/* Forget every stat cache entry: the next add reads every file (fsck --repair). */
+int cairn_registry_statcache_clear(struct cairn_registry *r);
 
 /* ---- audit log ------------------------------------------------------- */
 

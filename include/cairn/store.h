@@ -143,6 +143,27 @@ int cairn_store_verify_ex(struct cairn_store *s, cairn_problem_fn problem, cairn
                           void *payload);
 
 /*
+ * Repair what verify finds, keeping every chunk that can still be read. The
+ * caller holds the repository lock exclusively (as for gc). Each pack is
+ * scanned on its own (entries are self-describing, docs/formats.md), so a
+ * missing or damaged idx is rebuilt; entries that are damaged, or decode to
+ * bytes whose BLAKE3 is not their id, are left out, so the chunk is missing
+ * and the next add stores it again. A delta whose base cannot be read is
+ * kept: its bytes are intact. A pack that changes is written anew (temp
+ * files, fsync, rename, directory fsync) before its old idx and pack are
+ * moved to store/damaged/; nothing is deleted. An idx without a pack moves
+ * there too. `action` (may be NULL) gets one line per change. Returns the
+ * number of changes (0: nothing to repair), or < 0.
+ */
+struct cairn_store_repair_stats {
+    uint64_t packs_written;  /* new packs, rebuilt indexes included */
+    uint64_t chunks_dropped; /* corrupt or unreadable chunks left out */
+    uint64_t files_moved;    /* packs and idx files moved to store/damaged/ */
+};
+int cairn_store_repair(struct cairn_store *s, cairn_problem_fn action, void *payload,
+                       struct cairn_store_repair_stats *out);
+
+/*
  * gc: keep the chunks `is_live` accepts (and, transitively, their delta
  * bases); rewrite packs that are partly dead, delete packs that are wholly
  * dead and interrupted temp files. Crash-safe: new packs are durable before

@@ -995,6 +995,11 @@ int cairn_registry_statcache_put(struct cairn_registry *r, const char *path,
                           &e->digest);
 }
 
+int cairn_registry_statcache_clear(struct cairn_registry *r)
+{
+    return cairn__reg_run(r, "DELETE FROM statcache", NULL);
+}
+
 /* ---- audit ----------------------------------------------------------- */
 
 /*

@@ -7,8 +7,13 @@
  * of every pack); it also recomputes every version id from its record.
  * gc collects the same set and asks the store to drop everything else.
  *
- * gc holds the repository lock exclusively, so no add, commit or checkout
- * runs during it; they wait, and run after it.
+ * repair (fsck --repair) fixes the store (lib/store: rebuilt indexes, corrupt
+ * chunks dropped, damaged files moved aside) and then says which versions
+ * still lack chunks: those cannot be restored until their files are added
+ * again or pulled from a remote.
+ *
+ * gc and repair hold the repository lock exclusively, so no add, commit or
+ * checkout runs during them; they wait, and run after.
  */
 #include <jansson.h>
 #include <stdarg.h>
@@ -240,6 +245,146 @@ done:
     cairn_oidset_release(&w.seen);
     cairn_oidset_release(&w.live);
     return error < 0 ? error : w.problems;
+}
+
+/* ---- repair ------------------------------------------------------------- */
+
+struct salvage {
+    struct cairn_repo *repo;
+    cairn_report_fn lost;
+    void *payload;
+    uint64_t nlost;
+};
+
+/* 1 when chunk `id` and every delta base under it are in the store. */
+static int chunk_restorable(struct cairn_store *s, const cairn_oid *id)
+{
+    struct cairn_chunk_info info;
+    cairn_oid at = *id;
+
+    for (int depth = 0; depth <= CAIRN_STORE_MAX_CHAIN; depth++) {
+        if (cairn_store_info(s, &at, &info) < 0) {
+            cairn_error_clear();
+            return 0;
+        }
+        if (!info.has_base)
+            return 1;
+        at = info.base;
+    }
+    return 0;
+}
+
+/* How many chunks of file object `file` cannot be read; -1 when the object itself cannot. */
+static long file_missing(struct salvage *sv, const cairn_oid *file)
+{
+    struct cairn_file_object f;
+    long missing = 0;
+
+    if (!chunk_restorable(sv->repo->store, file) || cairn__repo_load_file(sv->repo, file, &f) < 0) {
+        cairn_error_clear();
+        return -1;
+    }
+    for (size_t i = 0; i < f.nchunks; i++)
+        missing += !chunk_restorable(sv->repo->store, &f.chunks[i].id);
+    cairn_file_object_release(&f);
+    return missing;
+}
+
+static void say_lost(struct salvage *sv, const char *what, const char *path, long missing)
+{
+    char msg[700];
+    if (missing < 0)
+        snprintf(msg, sizeof(msg), "%s: '%s': its file object is missing", what, path);
+    else
+        snprintf(msg, sizeof(msg), "%s: '%s': %ld chunk%s missing", what, path, missing,
+                 missing == 1 ? "" : "s");
+    if (sv->lost)
+        sv->lost(msg, sv->payload);
+}
+
+static int salvage_version(const struct cairn_version *v, void *payload)
+{
+    struct salvage *sv = payload;
+    struct cairn_tree tree = { 0 };
+    char what[128];
+    int bad = 0;
+
+    snprintf(what, sizeof(what), "%s@v%d", v->model, v->number);
+    if (!chunk_restorable(sv->repo->store, &v->tree) ||
+        cairn_repo_read_tree(sv->repo, &v->tree, &tree) < 0) {
+        char msg[200];
+        cairn_error_clear();
+        snprintf(msg, sizeof(msg), "%s: its tree is missing", what);
+        if (sv->lost)
+            sv->lost(msg, sv->payload);
+        sv->nlost++;
+        return 0;
+    }
+    for (size_t i = 0; i < tree.n; i++) {
+        long missing = file_missing(sv, &tree.entries[i].file);
+        if (missing != 0) {
+            say_lost(sv, what, tree.entries[i].path, missing);
+            bad = 1;
+        }
+    }
+    sv->nlost += bad;
+    cairn_tree_release(&tree);
+    return 0;
+}
+
+static int salvage_stage(const struct cairn_stage_entry *e, void *payload)
+{
+    struct salvage *sv = payload;
+    long missing = file_missing(sv, &e->file);
+    if (missing != 0) {
+        say_lost(sv, "staged", e->path, missing);
+        sv->nlost++;
+    }
+    return 0;
+}
+
+int cairn_repo_repair(struct cairn_repo *repo, cairn_report_fn action, cairn_report_fn lost,
+                      void *payload, struct cairn_repo_repair_stats *out)
+{
+    struct cairn_store_repair_stats st;
+    struct salvage sv = { repo, lost, payload, 0 };
+    int error;
+
+    memset(out, 0, sizeof(*out));
+    if ((error = cairn__repo_lock(repo, 1)) < 0)
+        return error;
+    if ((error = cairn_store_repair(repo->store, action, payload, &st)) < 0)
+        goto done;
+    out->packs_written = st.packs_written;
+    out->chunks_dropped = st.chunks_dropped;
+    out->files_moved = st.files_moved;
+    if (error > 0) {
+        char details[256];
+        snprintf(details, sizeof(details),
+                 "{\"packs_written\":%llu,\"chunks_dropped\":%llu,\"files_moved\":%llu}",
+                 (unsigned long long)st.packs_written, (unsigned long long)st.chunks_dropped,
+                 (unsigned long long)st.files_moved);
+        if ((error = cairn_registry_begin(repo->registry)) < 0)
+            goto done;
+        /* A file whose chunks were dropped must be read again by add, not skipped. */
+        if ((st.chunks_dropped && (error = cairn_registry_statcache_clear(repo->registry)) < 0) ||
+            (error = cairn_registry_audit_append(repo->registry, repo->user, "fsck.repair", "store",
+                                                 details)) < 0) {
+            cairn_registry_rollback(repo->registry);
+            goto done;
+        }
+        if ((error = cairn_registry_commit(repo->registry)) < 0)
+            goto done;
+        if (st.chunks_dropped && action)
+            action("cleared the stat cache: the next 'cairn add' reads every file again", payload);
+    }
+    if ((error = cairn_registry_version_list(repo->registry, NULL, 0, salvage_version, &sv)) < 0 ||
+        (error = cairn_registry_stage_list(repo->registry, NULL, salvage_stage, &sv)) < 0)
+        goto done;
+    out->lost = sv.nlost;
+done:
+    cairn__repo_unlock(repo);
+    return error < 0 ? error : (int)sv.nlost;
 }
 
 static int is_live(const cairn_oid *id, void *payload)

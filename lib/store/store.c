@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1384,6 +1385,362 @@ done:
 int cairn_store_verify(struct cairn_store *s, cairn_problem_fn cb, void *payload)
 {
     return cairn_store_verify_ex(s, cb, NULL, payload);
+}
+
+/* ---- repair (fsck --repair) --------------------------------------------- */
+
+struct repair {
+    struct cairn_store *s;
+    cairn_problem_fn action;
+    void *payload;
+    struct cairn_store_repair_stats *st;
+    struct cairn_codec_ctx *ctx;
+    struct cairn_buf raw, base, msg, path, dest;
+};
+
+static void repair_say(struct repair *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void repair_say(struct repair *r, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!r->action)
+        return;
+    cairn_buf_clear(&r->msg);
+    va_start(ap, fmt);
+    if (cairn_buf_vprintf(&r->msg, fmt, ap) == 0)
+        r->action(r->msg.ptr, r->payload);
+    va_end(ap);
+}
+
+/*
+ * The entry at map[pos] when it is whole: header parses, it fits in the
+ * file and its check verifies. Its bytes are then exactly what a writer
+ * wrote, whatever the idx says.
+ */
+static int intact_entry(struct cairn__pack_entry *e, const uint8_t *map, uint64_t size,
+                        uint64_t pos)
+{
+    uint64_t left = size - pos;
+    size_t hl;
+
+    if (left < CAIRN__ENTRY_HDR_LEN ||
+        cairn__entry_header_parse(
+            e, map + pos, left < CAIRN__ENTRY_HDR_MAX ? left : CAIRN__ENTRY_HDR_MAX, pos) < 0)
+        return 0;
+    hl = cairn__entry_hdr_len(e->flags);
+    if (cairn__entry_total_len(e) > left)
+        return 0;
+    return cairn__entry_check_verify(map + pos + hl + e->stored_len, map + pos, hl, map + pos + hl,
+                                     e->stored_len) == 0;
+}
+
+/*
+ * 1 when the entry's chunk decodes to its id, 0 when it does not (the
+ * entry is dropped), and 1 as well when it is a delta whose base cannot be
+ * read now: its bytes are intact and a later add or pull may bring the
+ * base back, so it is kept.
+ */
+static int chunk_sound(struct repair *r, const struct cairn__pack_entry *e, const uint8_t *stored)
+{
+    struct cairn_codec_args args = { 0, NULL, 0 };
+    cairn_oid got;
+
+    if (e->flags & CAIRN__PACK_F_BASE) {
+        cairn_buf_clear(&r->base);
+        if (cairn_store_get(r->s, &e->base, &r->base) < 0) {
+            cairn_error_clear();
+            return 1;
+        }
+        args.base = r->base.ptr;
+        args.base_len = r->base.len;
+    }
+    cairn_buf_clear(&r->raw);
+    if (cairn_buf_grow(&r->raw, e->raw_len) < 0)
+        return -1;
+    if (cairn__codec_decode(r->ctx, e->codec, r->raw.ptr, e->raw_len, stored, e->stored_len,
+                            &args) < 0) {
+        cairn_error_clear();
+        return 0;
+    }
+    cairn_hash(&got, r->raw.ptr, e->raw_len);
+    return cairn_oid_cmp(&got, &e->id) == 0;
+}
+
+/* Next offset after `pos` where an intact entry starts, or `size`. */
+static uint64_t resync(struct cairn__pack_entry *e, const uint8_t *map, uint64_t size, uint64_t pos)
+{
+    static const uint8_t marker[4] = { 0x45, 0x4e, 0x54, 0x31 };
+
+    for (pos++; pos + CAIRN__ENTRY_HDR_LEN <= size; pos++) {
+        const uint8_t *hit = memmem(map + pos, size - pos, marker, sizeof(marker));
+        if (!hit)
+            break;
+        pos = (uint64_t)(hit - map);
+        if (intact_entry(e, map, size, pos))
+            return pos;
+    }
+    return size;
+}
+
+/* Move packs/NAME to store/damaged/NAME (or NAME.1, NAME.2, ...), durably. */
+static int quarantine(struct repair *r, const char *name)
+{
+    struct cairn_buf dir = CAIRN_BUF_INIT;
+    struct stat st;
+    int error;
+
+    if ((error = cairn_fs_join(&dir, r->s->dir, "damaged")) < 0 ||
+        (error = cairn_fs_mkdir_p(dir.ptr)) < 0 ||
+        (error = cairn_fs_join(&r->dest, dir.ptr, name)) < 0 ||
+        (error = cairn_fs_join(&r->path, r->s->packs_dir, name)) < 0)
+        goto done;
+    for (int i = 1; lstat(r->dest.ptr, &st) == 0; i++) {
+        cairn_buf_clear(&r->dest);
+        if ((error = cairn_buf_printf(&r->dest, "%s/%s.%d", dir.ptr, name, i)) < 0)
+            goto done;
+    }
+    if (rename(r->path.ptr, r->dest.ptr) < 0) {
+        error = cairn_error_set_errno(CAIRN_ERROR, "cannot move '%s' to '%s'", r->path.ptr,
+                                      r->dest.ptr);
+        goto done;
+    }
+    if ((error = cairn_fs_fsync_dir(dir.ptr)) < 0 ||
+        (error = cairn_fs_fsync_dir(r->s->packs_dir)) < 0)
+        goto done;
+    r->st->files_moved++;
+    repair_say(r, "moved 'packs/%s' to '%s'", name, r->dest.ptr + strlen(r->s->dir) + 1);
+done:
+    cairn_buf_release(&dir);
+    return error;
+}
+
+static int entry_only_id_cmp(const void *a, const void *b)
+{
+    return memcmp(((const struct cairn__pack_entry *)a)->id.id,
+                  ((const struct cairn__pack_entry *)b)->id.id, CAIRN_OID_RAWSZ);
+}
+
+/* By id, then offset: the first copy of an id sorts first. */
+static int entry_id_cmp(const void *a, const void *b)
+{
+    const struct cairn__pack_entry *x = a, *y = b;
+    int c = entry_only_id_cmp(a, b);
+    return c ? c : x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+static int entry_offset_cmp(const void *a, const void *b)
+{
+    const struct cairn__pack_entry *x = a, *y = b;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+/*
+ * Repair one pack: scan it (the pack is self-describing, so this needs no
+ * idx), keep the entries that are intact and decode to their id, and, if
+ * that is not exactly what its idx lists, write them as a new pack (which
+ * is the same pack, same name, when only the idx was lost) before the old
+ * idx is removed and the old pack moved aside.
+ */
+static int repair_pack(struct repair *r, const cairn_oid *name, const char *pname)
+{
+    struct cairn_buf idx = CAIRN_BUF_INIT, pack_path = CAIRN_BUF_INIT, idx_path = CAIRN_BUF_INIT;
+    struct cairn__pack_entry *keep = NULL, e;
+    struct cairn_store_writer *w = NULL;
+    size_t nkeep = 0, cap = 0, dropped = 0, damaged = 0;
+    uint8_t *map = MAP_FAILED;
+    uint64_t size = 0, pos, idx_size;
+    uint32_t count = 0;
+    int fd = -1, error, has_idx, same = 0, touched = 0;
+    struct stat st;
+
+    if ((error = cairn__pack_filename(&pack_path, r->s->packs_dir, name, "pack")) < 0 ||
+        (error = cairn__pack_filename(&idx_path, r->s->packs_dir, name, "idx")) < 0)
+        goto done;
+    has_idx = open_pair(&idx, &count, &idx_size, pack_path.ptr, idx_path.ptr, name) == 0;
+    cairn_error_clear();
+    if ((fd = open(pack_path.ptr, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0) {
+        error = cairn_error_set_errno(CAIRN_ERROR, "cannot open '%s'", pack_path.ptr);
+        goto done;
+    }
+    size = (uint64_t)st.st_size;
+    if (size > 0 && (map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0)) == MAP_FAILED) {
+        error = cairn_error_set_errno(CAIRN_ERROR, "cannot map '%s'", pack_path.ptr);
+        goto done;
+    }
+    pos = CAIRN__PACK_HDR_LEN;
+    if (size < CAIRN__PACK_HDR_LEN || memcmp(map, CAIRN__PACK_MAGIC, CAIRN__PACK_HDR_LEN) != 0) {
+        damaged++;
+        pos = size > 0 ? resync(&e, map, size, 0) : 0;
+    }
+    while (pos < size) {
+        int sound;
+        if (!intact_entry(&e, map, size, pos)) {
+            damaged++;
+            pos = resync(&e, map, size, pos);
+            continue;
+        }
+        if ((sound = chunk_sound(r, &e, map + pos + cairn__entry_hdr_len(e.flags))) < 0) {
+            error = sound;
+            goto done;
+        }
+        if (!sound) {
+            char hex[13];
+            if (!has_idx) {
+                dropped++;
+                repair_say(r, "dropped corrupt chunk %s of '%s'", short_hex(hex, &e.id), pname);
+            }
+        } else {
+            if (nkeep == cap) {
+                size_t ncap = cap ? cap * 2 : 256;
+                struct cairn__pack_entry *p = realloc(keep, ncap * sizeof(*p));
+                if (!p) {
+                    error = cairn_error_set(CAIRN_ENOMEM, "out of memory repairing '%s'", pname);
+                    goto done;
+                }
+                keep = p;
+                cap = ncap;
+            }
+            keep[nkeep++] = e;
+        }
+        pos += cairn__entry_total_len(&e);
+    }
+    /*
+     * With a valid idx, every entry it lists that was not found sound is a
+     * chunk dropped; the pack needs no change when none is and nothing else
+     * in it was damaged.
+     */
+    if (has_idx) {
+        int moved = 0;
+        if (nkeep)
+            qsort(keep, nkeep, sizeof(*keep), entry_id_cmp);
+        for (uint32_t i = 0; i < count; i++) {
+            struct cairn__pack_entry ie;
+            const struct cairn__pack_entry *k;
+            char hex[13];
+            cairn__idx_entry(&ie, idx.ptr, i);
+            k = nkeep ? bsearch(&ie, keep, nkeep, sizeof(*keep), entry_only_id_cmp) : NULL;
+            if (!k) {
+                dropped++;
+                repair_say(r, "dropped unreadable chunk %s of '%s'", short_hex(hex, &ie.id), pname);
+            } else if (k->offset != ie.offset) {
+                moved = 1;
+            }
+        }
+        if (!damaged && !dropped && !moved && nkeep == count)
+            goto done;
+        if (nkeep)
+            qsort(keep, nkeep, sizeof(*keep), entry_offset_cmp);
+    }
+    touched = 1;
+    if (damaged)
+        repair_say(r, "'%s': %zu damaged span%s skipped", pname, damaged, damaged == 1 ? "" : "s");
+    r->st->chunks_dropped += dropped;
+    if (nkeep) {
+        /* Copy what is sound, in pack order: the same offsets give the same pack name. */
+        if ((error = cairn_store_writer_new(&w, r->s)) < 0)
+            goto done;
+        w->skip_index = 1;
+        for (size_t i = 0; i < nkeep; i++) {
+            const struct cairn__pack_entry *k = &keep[i];
+            if ((error = cairn_store_writer_add(w, &k->id, k->codec, &k->base, k->raw_len,
+                                                map + k->offset + cairn__entry_hdr_len(k->flags),
+                                                k->stored_len)) < 0)
+                goto done;
+        }
+        pthread_rwlock_wrlock(&r->s->lock);
+        r->s->loaded = 0; /* the new packs are not added: the index is reset below */
+        pthread_rwlock_unlock(&r->s->lock);
+        if ((error = cairn_store_writer_commit(w)) < 0)
+            goto done;
+        for (size_t i = 0; i < w->npublished; i++) {
+            char hex[CAIRN_OID_HEXSZ + 1];
+            if (cairn_oid_cmp(&w->published[i], name) == 0) {
+                same = 1;
+                repair_say(r, "rebuilt the index of 'packs/%s' (%zu chunk%s)", pname, nkeep,
+                           nkeep == 1 ? "" : "s");
+            } else {
+                repair_say(r, "copied the sound chunks of 'packs/%s' to 'packs/pack-%s.pack'",
+                           pname, cairn_oid_fmt(hex, &w->published[i]));
+            }
+        }
+        r->st->packs_written += w->npublished;
+    }
+    if (same)
+        goto done; /* the rewrite is the old pack, byte for byte: its idx is back */
+    /* The new pack is durable: now the old idx goes (its chunks are served by the new one)... */
+    if (has_idx || access(idx_path.ptr, F_OK) == 0) {
+        const char *base = strrchr(idx_path.ptr, '/') + 1;
+        if ((error = quarantine(r, base)) < 0)
+            goto done;
+    }
+    /* ...and the old pack is moved aside, never deleted. */
+    error = quarantine(r, pname);
+done:
+    if (touched) {
+        /* Packs came and went: load the index afresh on next use (bases of later packs). */
+        pthread_rwlock_wrlock(&r->s->lock);
+        index_reset(r->s);
+        pthread_rwlock_unlock(&r->s->lock);
+    }
+    if (map != MAP_FAILED)
+        munmap(map, size);
+    if (fd >= 0)
+        close(fd);
+    cairn_store_writer_free(w);
+    free(keep);
+    cairn_buf_release(&idx);
+    cairn_buf_release(&pack_path);
+    cairn_buf_release(&idx_path);
+    return error;
+}
+
+int cairn_store_repair(struct cairn_store *s, cairn_problem_fn action, void *payload,
+                       struct cairn_store_repair_stats *out)
+{
+    struct repair r;
+    char **names = NULL, want[5 + CAIRN_OID_HEXSZ + 6];
+    size_t n = 0;
+    int error;
+
+    memset(&r, 0, sizeof(r));
+    memset(out, 0, sizeof(*out));
+    r.s = s;
+    r.action = action;
+    r.payload = payload;
+    r.st = out;
+    cairn_buf_init(&r.raw, (size_t)CAIRN__CHUNK_MAX + 1);
+    cairn_buf_init(&r.base, (size_t)CAIRN__CHUNK_MAX + 1);
+    if ((error = ensure_loaded(s)) < 0 || (error = cairn_codec_ctx_new(&r.ctx, 0)) < 0 ||
+        (error = list_packs_dir(&names, &n, s->packs_dir)) < 0)
+        goto done;
+    for (size_t i = 0; i < n && error >= 0; i++) {
+        char hex[CAIRN_OID_HEXSZ + 1];
+        cairn_oid name;
+
+        if (cairn__pack_is_temp_name(names[i]))
+            continue; /* interrupted writes: gc's to remove */
+        if (cairn__pack_parse_name(&name, names[i], "pack")) {
+            error = repair_pack(&r, &name, names[i]);
+        } else if (cairn__pack_parse_name(&name, names[i], "idx")) {
+            snprintf(want, sizeof(want), "pack-%s.pack", cairn_oid_fmt(hex, &name));
+            if (!has_name(names, n, want))
+                error = quarantine(&r, names[i]);
+        }
+    }
+done:
+    /* Packs came and went: load the index afresh on next use. */
+    pthread_rwlock_wrlock(&s->lock);
+    index_reset(s);
+    pthread_rwlock_unlock(&s->lock);
+    free_names(names, n);
+    cairn_codec_ctx_free(r.ctx);
+    cairn_buf_release(&r.raw);
+    cairn_buf_release(&r.base);
+    cairn_buf_release(&r.msg);
+    cairn_buf_release(&r.path);
+    cairn_buf_release(&r.dest);
+    return error < 0 ? error : (int)(out->packs_written + out->files_moved + out->chunks_dropped);
 }
 
 /* ---- gc ----------------------------------------------------------------- */

@@ -1,4 +1,7 @@
-/* cairn fsck: check every pack, chunk, manifest, version record and the audit chain. */
+/*
+ * cairn fsck: check every pack, chunk, manifest, version record and the audit
+ * chain; with --repair, first repair the store and say what cannot be restored.
+ */
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
@@ -8,18 +11,30 @@
 
 const char cmd_fsck_summary[] = "verify the store, the registry and the audit chain";
 const char cmd_fsck_help[] =
-    "usage: cairn fsck [--json]\n"
+    "usage: cairn fsck [--repair] [--json]\n"
     "\n"
     "Check the whole repository: every pack and index, every chunk decoded and\n"
     "its BLAKE3 verified, every manifest and version record (each id recomputed),\n"
     "every chunk a version needs present, the registry database's integrity and\n"
     "the audit log's hash chain. Prints each problem on a line and exits 3 if\n"
     "there is any. Interrupted writes (temp files a killed process left) are not\n"
-    "problems; 'cairn gc' removes them.\n";
+    "problems; 'cairn gc' removes them.\n"
+    "\n"
+    "  --repair   first repair the store, keeping every chunk that can still be\n"
+    "             read: rebuild a missing or damaged pack index by scanning its\n"
+    "             pack; leave damaged or corrupt chunks out of the index, so that\n"
+    "             adding the file again stores them anew (the stat cache is\n"
+    "             cleared for that); write changed packs anew, durably, and move\n"
+    "             the old files to .cairn/store/damaged/ (nothing is deleted).\n"
+    "             Prints each change ('repaired: ...') and each version that\n"
+    "             cannot be restored ('lost: ...': re-add its files and commit,\n"
+    "             or pull it from a remote), then checks the repository as\n"
+    "             without --repair; the exit status is that check's.\n"
+    "  --json     one JSON object: clean, problems (and repaired, lost)\n";
 
 struct fsck_out {
     int json;
-    json_t *arr;
+    json_t *arr, *repaired, *lost;
 };
 
 static void report(const char *msg, void *payload)
@@ -31,32 +46,66 @@ static void report(const char *msg, void *payload)
         printf("problem: %s\n", msg);
 }
 
+static void say(json_t *arr, const char *prefix, const char *msg)
+{
+    if (arr)
+        json_array_append_new(arr, json_string(msg));
+    else
+        printf("%s: %s\n", prefix, msg);
+}
+
+static void repaired(const char *msg, void *payload)
+{
+    say(((struct fsck_out *)payload)->repaired, "repaired", msg);
+}
+
+static void lost(const char *msg, void *payload)
+{
+    say(((struct fsck_out *)payload)->lost, "lost", msg);
+}
+
 int cmd_fsck(int argc, char **argv)
 {
     struct cairn_repo *repo = NULL;
     struct fsck_out o = { 0 };
-    int n, rc;
+    struct cairn_repo_repair_stats rs;
+    int n, rc, repair = 0;
 
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json"))
             o.json = 1;
+        else if (!strcmp(argv[i], "--repair"))
+            repair = 1;
         else
             return cli_usage("fsck", "unknown argument '%s'", argv[i]);
     }
     if ((rc = cli_open_repo(&repo)) != 0)
         return rc;
-    if (o.json)
+    if (o.json) {
         o.arr = json_array();
-    n = cairn_repo_fsck(repo, report, &o);
+        if (repair) {
+            o.repaired = json_array();
+            o.lost = json_array();
+        }
+    }
+    n = repair ? cairn_repo_repair(repo, repaired, lost, &o, &rs) : 0;
+    if (n >= 0)
+        n = cairn_repo_fsck(repo, report, &o);
     cairn_repo_free(repo);
     if (n < 0) {
         json_decref(o.arr);
+        json_decref(o.repaired);
+        json_decref(o.lost);
         return cli_fail(n);
     }
     if (o.json) {
         json_t *j = json_object();
         json_object_set_new(j, "clean", json_boolean(n == 0));
         json_object_set_new(j, "problems", o.arr);
+        if (repair) {
+            json_object_set_new(j, "repaired", o.repaired);
+            json_object_set_new(j, "lost", o.lost);
+        }
         cli_print_json(j);
     } else if (n == 0) {
         printf("repository is clean\n");

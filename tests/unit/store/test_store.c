@@ -587,6 +587,128 @@ static void test_concurrent_get(void **state)
     }
 }
 
+/* ---- repair ---- */
+
+static int repair(struct fixture *f, struct cairn_store_repair_stats *rs)
+{
+    struct msgs m;
+    memset(&m, 0, sizeof(m));
+    return cairn_store_repair(f->s, on_note, &m, rs);
+}
+
+static void test_repair_missing_idx(void **state)
+{
+    struct fixture *f = *state;
+    size_t sz[3] = { 30000, 1000, 50000 };
+    cairn_oid ids[3];
+    char idx[256], again[256];
+    struct cairn_store_repair_stats rs;
+    struct msgs m;
+
+    put_chunks(f, sz, 3, 60, ids, 1);
+    first_file(idx, sizeof(idx), f->packs, ".idx");
+    assert_int_equal(unlink(idx), 0);
+    reopen(f);
+    assert_int_equal(cairn_store_has(f->s, &ids[0]), 0);
+    assert_true(repair(f, &rs) > 0);
+    assert_int_equal(rs.packs_written, 1);
+    assert_int_equal(rs.chunks_dropped, 0);
+    assert_int_equal(rs.files_moved, 0);
+    /* The pack was intact: the rebuilt idx is the lost one, under the same name. */
+    first_file(again, sizeof(again), f->packs, ".idx");
+    assert_string_equal(again, idx);
+    assert_int_equal(count_files(f->packs, ".pack"), 1);
+    for (int i = 0; i < 3; i++)
+        check_chunk(f, &ids[i], sz[i], 60 + (uint64_t)i, 1);
+    assert_int_equal(verify(f, &m), 0);
+    assert_int_equal(m.notes, 0);
+    /* Nothing left to do. */
+    assert_int_equal(repair(f, &rs), 0);
+}
+
+static void test_repair_drops_corrupt_chunk(void **state)
+{
+    struct fixture *f = *state;
+    size_t sz[3] = { 30000, 30000, 30000 };
+    cairn_oid ids[3];
+    char pack[256], damaged[128];
+    struct cairn_store_repair_stats rs;
+    struct cairn_buf b = CAIRN_BUF_INIT;
+    struct msgs m;
+
+    put_chunks(f, sz, 3, 70, ids, 0); /* raw: entries of 56 + 30000 + 16 bytes */
+    first_file(pack, sizeof(pack), f->packs, ".pack");
+    flip_byte(pack, 8 + 30072 + 56 + 100);
+    reopen(f);
+    assert_true(verify(f, &m) >= 1);
+    assert_true(repair(f, &rs) > 0);
+    assert_int_equal(rs.chunks_dropped, 1);
+    assert_int_equal(rs.packs_written, 1);
+    assert_int_equal(rs.files_moved, 2);
+    /* The old pack and idx are kept aside, not deleted. */
+    snprintf(damaged, sizeof(damaged), "%s/damaged", f->dir);
+    assert_int_equal(count_files(damaged, ".pack"), 1);
+    assert_int_equal(count_files(damaged, ".idx"), 1);
+    /* Which chunk was damaged does not matter to the others; it is now missing, not corrupt. */
+    check_chunk(f, &ids[0], sz[0], 70, 0);
+    check_chunk(f, &ids[2], sz[2], 72, 0);
+    assert_int_equal(cairn_store_has(f->s, &ids[1]), 0);
+    assert_int_equal(cairn_store_get(f->s, &ids[1], &b), CAIRN_ENOTFOUND);
+    assert_int_equal(verify(f, &m), 0);
+    /* Storing it again works: it is new to the store. */
+    put_chunks(f, sz + 1, 1, 71, ids + 1, 0);
+    check_chunk(f, &ids[1], sz[1], 71, 0);
+    assert_int_equal(verify(f, &m), 0);
+    cairn_buf_release(&b);
+}
+
+static void test_repair_truncated_pack_without_idx(void **state)
+{
+    struct fixture *f = *state;
+    size_t sz[3] = { 30000, 30000, 30000 };
+    cairn_oid ids[3];
+    char pack[256], idx[256];
+    struct cairn_store_repair_stats rs;
+    struct stat st;
+    struct msgs m;
+
+    put_chunks(f, sz, 3, 80, ids, 0);
+    first_file(pack, sizeof(pack), f->packs, ".pack");
+    first_file(idx, sizeof(idx), f->packs, ".idx");
+    assert_int_equal(stat(pack, &st), 0);
+    assert_int_equal(truncate(pack, st.st_size - 100), 0);
+    flip_byte(idx, 30); /* and a damaged idx */
+    reopen(f);
+    assert_true(repair(f, &rs) > 0);
+    assert_int_equal(rs.packs_written, 1);
+    assert_int_equal(rs.files_moved, 2);
+    check_chunk(f, &ids[0], sz[0], 80, 0);
+    check_chunk(f, &ids[1], sz[1], 81, 0);
+    assert_int_equal(cairn_store_has(f->s, &ids[2]), 0);
+    assert_int_equal(verify(f, &m), 0);
+    assert_int_equal(m.notes, 0);
+}
+
+static void test_repair_idx_without_pack(void **state)
+{
+    struct fixture *f = *state;
+    size_t sz[1] = { 1000 };
+    cairn_oid ids[1];
+    char pack[256];
+    struct cairn_store_repair_stats rs;
+    struct msgs m;
+
+    put_chunks(f, sz, 1, 90, ids, 0);
+    first_file(pack, sizeof(pack), f->packs, ".pack");
+    assert_int_equal(unlink(pack), 0);
+    reopen(f);
+    assert_true(verify(f, &m) >= 1);
+    assert_int_equal(repair(f, &rs), 1);
+    assert_int_equal(rs.files_moved, 1);
+    assert_int_equal(count_files(f->packs, NULL), 0);
+    assert_int_equal(verify(f, &m), 0);
+}
+
 static void test_open_missing(void **state)
 {
     (void)state;
@@ -610,6 +732,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_gc, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gc_crash_between_steps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_get, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_repair_missing_idx, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_repair_drops_corrupt_chunk, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_repair_truncated_pack_without_idx, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_repair_idx_without_pack, setup, teardown),
         cmocka_unit_test(test_open_missing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
