@@ -62,6 +62,34 @@ YAML
     assert_output --partial "production"
 }
 
+@test "on_missing_baseline: pass lets a first release through, saying so; a baseline still binds" {
+    commit_model gpt 0.9
+    printf 'checks:\n  - metric: accuracy\n    min: 0.5\n  - metric: accuracy\n    no_regression_vs: production\n    tolerance: 0.01\n    on_missing_baseline: pass\n' > first.yaml
+    run cairn gate gpt --policy first.yaml
+    assert_success
+    assert_output --regexp 'pass +metric +accuracy +0\.900 +≥ production \(none\) - 0\.010'
+    assert_output --partial "first.yaml:4:5: baseline missing: alias 'production' is not set; passed because of on_missing_baseline: pass"
+    run cairn gate gpt --policy first.yaml --json
+    assert_success
+    echo "$output" | jq -e '.verdict == "pass" and (.checks[1].reason | startswith("baseline missing"))'
+    # A real passed gate: promote needs no --force, and the audit says so.
+    run cairn promote gpt --to production --policy first.yaml
+    assert_success
+    refute_output --partial forced
+    run cairn audit --json
+    echo "$output" | jq -e '[.[] | select(.action == "promote")][-1].details.forced == false'
+    # Once production exists the check compares as usual: a worse model fails.
+    commit_model gpt 0.8
+    run cairn gate gpt --policy first.yaml
+    assert_failure 3
+    assert_output --partial "accuracy regressed by 0.100 against production"
+    # The default (and 'fail') keeps the strict behaviour; a bad value is a usage error.
+    sed 's/on_missing_baseline: pass/on_missing_baseline: maybe/' first.yaml > bad.yaml
+    run cairn gate gpt --policy bad.yaml
+    assert_failure 2
+    assert_output --partial "bad.yaml:7:26: on_missing_baseline must be pass or fail"
+}
+
 @test "a malformed policy is a usage error naming file:line:col, and nothing is stored" {
     printf 'checks:\n  - metric: accuracy\n    mni: 0.9\n' > bad.yaml
     run cairn gate bert --policy bad.yaml

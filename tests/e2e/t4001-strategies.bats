@@ -227,3 +227,18 @@ YAML
     run cairn report clf
     assert_output --regexp 'v2 +canary +rolled_back +[0-9.]+[smhd] +[0-9.]+[smhd] '
 }
+
+@test "a plan whose analysis lists no checks is refused, naming the line" {
+    printf 'strategy: canary\nanalysis:\n  interval: 1s\n  min_requests: 5\n' >nochecks.yaml
+    run cairn rollout start clf@v2 --alias production --plan nochecks.yaml
+    assert_failure 2
+    assert_output --partial "nochecks.yaml:3:3: analysis has no 'checks'"
+    assert_output --partial "checks: []"
+    run cairn rollout status clf --json
+    assert_equal "$(jq -r .phase <<<"$output")" none
+    # checks: [] is the explicit "judge nothing": accepted, steps advance on pauses.
+    printf 'strategy: canary\nsteps: [{weight: 50, pause: 500ms}, {weight: 100}]\nanalysis: {interval: 200ms, checks: []}\n' >nothing.yaml
+    run cairn rollout start clf@v2 --alias production --plan nothing.yaml
+    assert_success
+    wait_until 30 phase_is promoted
+}
