@@ -117,7 +117,7 @@ void cairn_evalep_result_free(struct cairn_evalep_result *r);
  * latency_p99_ms, throughput_rps, rows, errors, and robust_accuracy when
  * perturbed. `out` must be initialised.
  */
-int cairn_evalep_result_metrics(struct cairn_metrics *out, const struct cairn_evalep_result *r);
+int cairn_evalep_result_metrics(struct cairn_values *out, const struct cairn_evalep_result *r);
 
 /*
  * The whole report as JSON (docs/eval.md): the metrics, per-class figures,

@@ -1,9 +1,8 @@
 /*
  * Gates, metrics, evaluation commands and signatures (SPEC §5).
  *
- *  - Metrics: a flat set of named numbers, strings and booleans, read from
- *    the JSON an eval command prints or from a --metrics/--params file
- *    (JSON or YAML of the same flat shape).
+ *  - Metrics: struct cairn_values (cairn/values.h), read from the JSON an
+ *    eval command prints or from a --metrics/--params file.
  *  - Policies: the YAML gate file, parsed into checks of pluggable kinds
  *    (metric, signature, data), with a stable digest so "did this version
  *    pass THIS policy" can be asked later.
@@ -27,79 +26,11 @@
 #include <stdint.h>
 
 #include "cairn/common.h"
+#include "cairn/values.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* ---- metrics ---------------------------------------------------------- */
-
-#define CAIRN_METRICS_MAX_BYTES ((size_t)1 << 20) /* input size cap */
-#define CAIRN_METRICS_MAX_COUNT 4096              /* entries */
-#define CAIRN_METRIC_NAME_MAX   128
-#define CAIRN_METRIC_STRING_MAX 4096 /* bytes of one string value */
-
-enum cairn_metric_type { CAIRN_METRIC_NUMBER, CAIRN_METRIC_STRING, CAIRN_METRIC_BOOL };
-
-struct cairn_metric {
-    char *name;
-    enum cairn_metric_type type;
-    double number; /* CAIRN_METRIC_NUMBER: always finite */
-    char *string;  /* CAIRN_METRIC_STRING: NUL-free UTF-8 */
-    bool boolean;  /* CAIRN_METRIC_BOOL */
-};
-
-/* A flat set in input order; names are unique. Caller-owned: _init/_release. */
-struct cairn_metrics {
-    struct cairn_metric *items;
-    size_t count;
-    size_t cap;
-};
-
-void cairn_metrics_init(struct cairn_metrics *m);
-void cairn_metrics_release(struct cairn_metrics *m); /* accepts NULL */
-
-/* 1 when `name` matches [A-Za-z0-9_.:-]{1,128}, else 0. */
-int cairn_metric_name_valid(const char *name);
-
-/*
- * Parse a flat JSON object ({"accuracy": 0.91, "note": "x", "ok": true}) of
- * at most CAIRN_METRICS_MAX_BYTES. Nested values, null, duplicate keys, bad
- * names, non-finite or out-of-range numbers fail with CAIRN_EINVALID and a
- * message starting "SOURCE:LINE:COL:" or "SOURCE:" (`source` names the input
- * in messages, e.g. a path or "command output"). Entries are appended to
- * `out`, which must be initialised; on failure `out` is left empty.
- */
-int cairn_metrics_parse_json(struct cairn_metrics *out, const char *source, const void *data,
-                             size_t len);
-
-/*
- * The same for a YAML mapping of the same flat shape. Plain scalars are
- * booleans (true/false) or numbers when they look like one, else strings;
- * quoted scalars are always strings.
- */
-int cairn_metrics_parse_yaml(struct cairn_metrics *out, const char *source, const void *data,
-                             size_t len);
-
-/*
- * Load a metrics or params file: YAML when the name ends in .yaml or .yml,
- * JSON otherwise.
- */
-int cairn_metrics_load_file(struct cairn_metrics *out, const char *path);
-
-/* The entry called `name`, or NULL. */
-const struct cairn_metric *cairn_metrics_get(const struct cairn_metrics *m, const char *name);
-
-/*
- * Add or replace one entry (name validated; the strings are copied). Used to
- * build sets by hand, e.g. from registry rows.
- */
-int cairn_metrics_set_number(struct cairn_metrics *m, const char *name, double v);
-int cairn_metrics_set_string(struct cairn_metrics *m, const char *name, const char *v);
-int cairn_metrics_set_bool(struct cairn_metrics *m, const char *name, bool v);
-
-/* Compact JSON object in set order; *out is malloc'd and owned by the caller. */
-int cairn_metrics_to_json(char **out, const struct cairn_metrics *m);
 
 /* ---- policies ---------------------------------------------------------- */
 
@@ -264,7 +195,7 @@ int cairn_evalcmd_check(const struct cairn_evalcmd_result *r);
  * (initialised by the caller). Any failure leaves `out` empty: nothing is
  * half-recorded.
  */
-int cairn_evalcmd_metrics(struct cairn_metrics *out, const struct cairn_evalcmd_opts *opts);
+int cairn_evalcmd_metrics(struct cairn_values *out, const struct cairn_evalcmd_opts *opts);
 
 /* ---- signatures -------------------------------------------------------- */
 

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "cairn/common.h"
+#include "cairn/values.h"
 
 struct cairn_registry;
 struct cairn_version;
@@ -33,27 +34,6 @@ void cairn_registry_rollback(struct cairn_registry *r);
 
 /* Run the database's own integrity check; problems reported one per line. */
 int cairn_registry_check(struct cairn_registry *r, void (*cb)(const char *, void *), void *payload);
-
-/* ---- typed values (params and metrics) ------------------------------ */
-
-enum cairn_value_type { CAIRN_VALUE_NUMBER = 0, CAIRN_VALUE_STRING = 1, CAIRN_VALUE_BOOL = 2 };
-struct cairn_kv {
-    char *key;
-    enum cairn_value_type type;
-    double num;
-    char *str;
-    int b;
-};
-struct cairn_kv_list {
-    struct cairn_kv *items;
-    size_t n, cap;
-};
-int cairn_kv_list_add(struct cairn_kv_list *l, const char *key, enum cairn_value_type type,
-                      double num, const char *str, int b);
-const struct cairn_kv *cairn_kv_list_get(const struct cairn_kv_list *l, const char *key);
-void cairn_kv_list_release(struct cairn_kv_list *l);
-/* Format a value for humans ("0.9123", "true", "adam") into buf. */
-const char *cairn_kv_format(const struct cairn_kv *kv, char *buf, size_t cap);
 
 /* ---- models ---------------------------------------------------------- */
 
@@ -85,8 +65,8 @@ struct cairn_lineage_edge {
     char *detail; /* may be NULL */
 };
 int cairn_registry_version_insert(struct cairn_registry *r, struct cairn_version *v,
-                                  const char *record, const struct cairn_kv_list *params,
-                                  const struct cairn_kv_list *metrics,
+                                  const char *record, const struct cairn_values *params,
+                                  const struct cairn_values *metrics,
                                   const struct cairn_lineage_edge *edges, size_t nedges);
 
 int cairn_registry_version_get(struct cairn_registry *r, const cairn_oid *id,
@@ -105,11 +85,11 @@ typedef int (*cairn_version_fn)(const struct cairn_version *v, void *payload);
 int cairn_registry_version_list(struct cairn_registry *r, const char *model, int limit,
                                 cairn_version_fn cb, void *payload);
 
-int cairn_registry_params(struct cairn_registry *r, const cairn_oid *v, struct cairn_kv_list *out);
-int cairn_registry_metrics(struct cairn_registry *r, const cairn_oid *v, struct cairn_kv_list *out);
+int cairn_registry_params(struct cairn_registry *r, const cairn_oid *v, struct cairn_values *out);
+int cairn_registry_metrics(struct cairn_registry *r, const cairn_oid *v, struct cairn_values *out);
 /* Record metrics measured later (eval --record); replaces same-named ones. */
 int cairn_registry_metrics_set(struct cairn_registry *r, const cairn_oid *v,
-                               const struct cairn_kv_list *metrics, const char *source);
+                               const struct cairn_values *metrics, const char *source);
 
 typedef int (*cairn_edge_fn)(const struct cairn_lineage_edge *e, void *payload);
 int cairn_registry_lineage(struct cairn_registry *r, const cairn_oid *v, cairn_edge_fn cb,

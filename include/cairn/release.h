@@ -55,7 +55,7 @@ int cairn_repo_gate_record(struct cairn_repo *repo, const struct cairn_version *
  * says where they came from ("eval").
  */
 int cairn_repo_metrics_record(struct cairn_repo *repo, const struct cairn_version *v,
-                              const struct cairn_metrics *m, const char *source);
+                              const struct cairn_values *m, const char *source);
 
 /* ---- alias policies ----------------------------------------------------- */
 

@@ -330,7 +330,7 @@ int cairn_evalcmd_check(const struct cairn_evalcmd_result *r)
     return cairn_error_set(CAIRN_ERROR, "%s", what);
 }
 
-int cairn_evalcmd_metrics(struct cairn_metrics *out, const struct cairn_evalcmd_opts *opts)
+int cairn_evalcmd_metrics(struct cairn_values *out, const struct cairn_evalcmd_opts *opts)
 {
     struct cairn_evalcmd_result r;
     const char *p;
@@ -347,7 +347,7 @@ int cairn_evalcmd_metrics(struct cairn_metrics *out, const struct cairn_evalcmd_
                                 "command printed nothing; expected a JSON object of metrics");
         goto done;
     }
-    error = cairn_metrics_parse_json(out, "command output", r.out, r.out_len);
+    error = cairn_values_parse_json(out, "command output", r.out, r.out_len);
 done:
     cairn_evalcmd_result_release(&r);
     return error;

@@ -617,22 +617,22 @@ static void metric_name(char *out, size_t cap, const char *prefix, const char *c
     }
 }
 
-int cairn_evalep_result_metrics(struct cairn_metrics *out, const struct cairn_evalep_result *r)
+int cairn_evalep_result_metrics(struct cairn_values *out, const struct cairn_evalep_result *r)
 {
     int error;
-#define SET(name, v)                                                \
-    do {                                                            \
-        if ((error = cairn_metrics_set_number(out, name, (v))) < 0) \
-            return error;                                           \
+#define SET(name, v)                                               \
+    do {                                                           \
+        if ((error = cairn_values_set_number(out, name, (v))) < 0) \
+            return error;                                          \
     } while (0)
     SET("accuracy", r->accuracy);
     SET("precision_macro", r->precision_macro);
     SET("recall_macro", r->recall_macro);
     SET("f1_macro", r->f1_macro);
     for (size_t i = 0; i < r->nclasses; i++) {
-        char name[CAIRN_METRIC_NAME_MAX + 16];
+        char name[CAIRN_VALUE_NAME_MAX + 16];
         metric_name(name, sizeof(name), "f1_class_", r->classes[i].name);
-        if (cairn_metric_name_valid(name))
+        if (cairn_value_name_valid(name))
             SET(name, r->classes[i].f1);
     }
     SET("latency_p50_ms", r->latency_p50_ms);
@@ -649,15 +649,15 @@ int cairn_evalep_result_metrics(struct cairn_metrics *out, const struct cairn_ev
 
 int cairn_evalep_result_json(char **out, const struct cairn_evalep_result *r)
 {
-    struct cairn_metrics m;
+    struct cairn_values m;
     json_t *root = NULL, *metrics = NULL, *classes, *names, *matrix, *errs;
     char *mj = NULL;
     int error;
 
     *out = NULL;
-    cairn_metrics_init(&m);
+    cairn_values_init(&m);
     if ((error = cairn_evalep_result_metrics(&m, r)) < 0 ||
-        (error = cairn_metrics_to_json(&mj, &m)) < 0)
+        (error = cairn_values_to_json(&mj, &m)) < 0)
         goto done;
     metrics = json_loads(mj, 0, NULL);
     root = json_object();
@@ -726,6 +726,6 @@ done:
     json_decref(metrics);
     json_decref(root);
     free(mj);
-    cairn_metrics_release(&m);
+    cairn_values_release(&m);
     return error;
 }

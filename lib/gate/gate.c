@@ -136,7 +136,7 @@ static int metric_parse(struct cairn_check *out, const struct cairn_yaml_node *m
     n = cairn_yaml_map_get(map, "metric");
     if ((error = cairn_yaml_expect(n, CAIRN_YAML_SCALAR)) < 0)
         goto done;
-    if (strlen(n->str) != n->len || !cairn_metric_name_valid(n->str)) {
+    if (strlen(n->str) != n->len || !cairn_value_name_valid(n->str)) {
         error = cairn_yaml_error(
             map->doc, n, "invalid metric name '%.140s' (allowed: [A-Za-z0-9_.:-]{1,128})", n->str);
         goto done;

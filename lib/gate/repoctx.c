@@ -21,23 +21,23 @@ static const struct cairn_gate_repo_ctx *self(const struct cairn_gate_ctx *ctx)
 static int number_of(const struct cairn_gate_repo_ctx *x, const cairn_oid *id, const char *name,
                      double *value, bool *found)
 {
-    struct cairn_kv_list kv = { 0 };
-    const struct cairn_kv *e;
+    struct cairn_values kv = { 0 };
+    const struct cairn_value *e;
     int error;
 
     *found = false;
     if ((error = cairn_registry_metrics(cairn_repo_registry(x->repo), id, &kv)) < 0)
         goto done;
-    if (!(e = cairn_kv_list_get(&kv, name)))
+    if (!(e = cairn_values_get(&kv, name)))
         goto done;
     if (e->type != CAIRN_VALUE_NUMBER) {
         error = cairn_error_set(CAIRN_EINVALID, "metric '%s' is not a number", name);
         goto done;
     }
-    *value = e->num;
+    *value = e->number;
     *found = true;
 done:
-    cairn_kv_list_release(&kv);
+    cairn_values_release(&kv);
     return error;
 }
 

@@ -30,6 +30,7 @@
 #include "util/buf.h"
 #include "util/fs.h"
 #include "util/hash.h"
+#include "util/values.h"
 
 static int ends_with(const char *s, const char *suffix)
 {
@@ -75,18 +76,6 @@ static int check_opts(const struct cairn_derive_opts *opts)
     return cairn_error_set(CAIRN_EINVALID, "unknown model transform %d", o->op);
 }
 
-static json_t *kv_json(const struct cairn_kv *kv)
-{
-    switch (kv->type) {
-    case CAIRN_VALUE_NUMBER:
-        return json_real(kv->num);
-    case CAIRN_VALUE_STRING:
-        return json_string(kv->str ? kv->str : "");
-    default:
-        return json_boolean(kv->b);
-    }
-}
-
 static int write_json(const char *path, json_t *obj, const char *what)
 {
     char *text = obj ? json_dumps(obj, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17)) : NULL;
@@ -106,7 +95,7 @@ static int write_params(struct cairn_repo *repo, const char *path, const struct 
                         const struct cairn_transform_opts *o)
 {
     static const char *const to[] = { "", "fp16", "bf16", "int8" };
-    struct cairn_kv_list params = { 0 };
+    struct cairn_values params = { 0 };
     struct cairn_buf from = CAIRN_BUF_INIT;
     json_t *obj = json_object();
     int error, bad = !obj;
@@ -115,9 +104,10 @@ static int write_params(struct cairn_repo *repo, const char *path, const struct 
         goto done;
     if ((error = cairn_buf_printf(&from, "%s@v%d", src->model, src->number)) < 0)
         goto done;
-    for (size_t i = 0; i < params.n && !bad; i++)
-        if (strncmp(params.items[i].key, "derived.", 8))
-            bad |= json_object_set_new(obj, params.items[i].key, kv_json(&params.items[i])) < 0;
+    for (size_t i = 0; i < params.count && !bad; i++)
+        if (strncmp(params.items[i].name, "derived.", 8))
+            bad |= json_object_set_new(obj, params.items[i].name,
+                                       cairn__value_json(&params.items[i])) < 0;
     if (o->op == CAIRN_TRANSFORM_QUANTIZE) {
         bad |= json_object_set_new(obj, "derived.method", json_string("quantize")) < 0;
         bad |= json_object_set_new(obj, "derived.to", json_string(to[o->target])) < 0;
@@ -132,7 +122,7 @@ static int write_params(struct cairn_repo *repo, const char *path, const struct 
 done:
     json_decref(obj);
     cairn_buf_release(&from);
-    cairn_kv_list_release(&params);
+    cairn_values_release(&params);
     return error;
 }
 

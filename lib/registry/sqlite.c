@@ -364,96 +364,23 @@ int cairn_registry_check(struct cairn_registry *r, void (*cb)(const char *, void
     return problems;
 }
 
-/* ---- typed values ---------------------------------------------------- */
-
-int cairn_kv_list_add(struct cairn_kv_list *l, const char *key, enum cairn_value_type type,
-                      double num, const char *str, int b)
-{
-    struct cairn_kv *kv;
-    for (size_t i = 0; i < l->n; i++) {
-        if (!strcmp(l->items[i].key, key)) {
-            free(l->items[i].key);
-            free(l->items[i].str);
-            memmove(&l->items[i], &l->items[i + 1], (l->n - i - 1) * sizeof(*kv));
-            l->n--;
-            break;
-        }
-    }
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 8;
-        struct cairn_kv *p = realloc(l->items, cap * sizeof(*p));
-        if (!p)
-            return cairn_error_set(CAIRN_ENOMEM, "out of memory");
-        l->items = p;
-        l->cap = cap;
-    }
-    kv = &l->items[l->n];
-    memset(kv, 0, sizeof(*kv));
-    kv->key = strdup(key);
-    kv->type = type;
-    kv->num = num;
-    kv->b = b;
-    if (type == CAIRN_VALUE_STRING)
-        kv->str = strdup(str ? str : "");
-    if (!kv->key || (type == CAIRN_VALUE_STRING && !kv->str)) {
-        free(kv->key);
-        free(kv->str);
-        return cairn_error_set(CAIRN_ENOMEM, "out of memory");
-    }
-    l->n++;
-    return 0;
-}
-
-const struct cairn_kv *cairn_kv_list_get(const struct cairn_kv_list *l, const char *key)
-{
-    for (size_t i = 0; i < l->n; i++)
-        if (!strcmp(l->items[i].key, key))
-            return &l->items[i];
-    return NULL;
-}
-
-void cairn_kv_list_release(struct cairn_kv_list *l)
-{
-    if (!l)
-        return;
-    for (size_t i = 0; i < l->n; i++) {
-        free(l->items[i].key);
-        free(l->items[i].str);
-    }
-    free(l->items);
-    memset(l, 0, sizeof(*l));
-}
-
-const char *cairn_kv_format(const struct cairn_kv *kv, char *buf, size_t cap)
-{
-    switch (kv->type) {
-    case CAIRN_VALUE_NUMBER:
-        snprintf(buf, cap, "%.6g", kv->num);
-        break;
-    case CAIRN_VALUE_BOOL:
-        snprintf(buf, cap, "%s", kv->b ? "true" : "false");
-        break;
-    default:
-        snprintf(buf, cap, "%s", kv->str ? kv->str : "");
-    }
-    return buf;
-}
+/* ---- params and metrics --------------------------------------------- */
 
 static int kv_insert(struct cairn_registry *r, const char *sql, const cairn_oid *v,
-                     const struct cairn_kv_list *l, const char *source)
+                     const struct cairn_values *l, const char *source)
 {
     sqlite3_stmt *st = NULL;
     int error = 0;
-    if (!l || !l->n)
+    if (!l || !l->count)
         return 0;
     if ((error = cairn__reg_prepare(r, &st, sql)) < 0)
         return error;
-    for (size_t i = 0; i < l->n && !error; i++) {
-        const struct cairn_kv *kv = &l->items[i];
+    for (size_t i = 0; i < l->count && !error; i++) {
+        const struct cairn_value *kv = &l->items[i];
         int is_str = kv->type == CAIRN_VALUE_STRING;
-        cairn__reg_rebind(st, "otidt", v, kv->key, (int)kv->type,
-                          kv->type == CAIRN_VALUE_BOOL ? (double)kv->b : kv->num,
-                          is_str ? kv->str : NULL);
+        cairn__reg_rebind(st, "otidt", v, kv->name, (int)kv->type,
+                          kv->type == CAIRN_VALUE_BOOL ? (double)kv->boolean : kv->number,
+                          is_str ? kv->string : NULL);
         if (is_str)
             sqlite3_bind_null(st, 4);
         if (source) {
@@ -467,38 +394,40 @@ static int kv_insert(struct cairn_registry *r, const char *sql, const cairn_oid 
 }
 
 static int kv_load(struct cairn_registry *r, const char *sql, const cairn_oid *v,
-                   struct cairn_kv_list *out)
+                   struct cairn_values *out)
 {
     sqlite3_stmt *st = NULL;
     int error;
     if ((error = cairn__reg_query(r, &st, sql, "o", v)) < 0)
         return error;
     while ((error = cairn__reg_next(r, st)) > 0) {
-        int type = sqlite3_column_int(st, 1);
-        double num = sqlite3_column_double(st, 2);
-        if ((error = cairn_kv_list_add(out, (const char *)sqlite3_column_text(st, 0),
-                                       (enum cairn_value_type)type, num,
-                                       (const char *)sqlite3_column_text(st, 3), num != 0)) < 0)
+        struct cairn_value kv = { 0 };
+        kv.name = (char *)cairn__reg_column_text(st, 0);
+        kv.type = (enum cairn_value_type)sqlite3_column_int(st, 1);
+        kv.number = sqlite3_column_double(st, 2);
+        kv.string = (char *)sqlite3_column_text(st, 3);
+        kv.boolean = kv.number != 0;
+        if ((error = cairn_values_set(out, &kv)) < 0)
             break;
     }
     sqlite3_finalize(st);
     return error;
 }
 
-int cairn_registry_params(struct cairn_registry *r, const cairn_oid *v, struct cairn_kv_list *out)
+int cairn_registry_params(struct cairn_registry *r, const cairn_oid *v, struct cairn_values *out)
 {
     return kv_load(r, "SELECT key, type, num, str FROM params WHERE version = ? ORDER BY key", v,
                    out);
 }
 
-int cairn_registry_metrics(struct cairn_registry *r, const cairn_oid *v, struct cairn_kv_list *out)
+int cairn_registry_metrics(struct cairn_registry *r, const cairn_oid *v, struct cairn_values *out)
 {
     return kv_load(r, "SELECT key, type, num, str FROM metrics WHERE version = ? ORDER BY key", v,
                    out);
 }
 
 int cairn_registry_metrics_set(struct cairn_registry *r, const cairn_oid *v,
-                               const struct cairn_kv_list *metrics, const char *source)
+                               const struct cairn_values *metrics, const char *source)
 {
     return kv_insert(r,
                      "INSERT OR REPLACE INTO metrics(version, key, type, num, str, source, time_ns)"
@@ -626,8 +555,8 @@ static int version_query_one(struct cairn_registry *r, sqlite3_stmt *st, struct 
 }
 
 int cairn_registry_version_insert(struct cairn_registry *r, struct cairn_version *v,
-                                  const char *record, const struct cairn_kv_list *params,
-                                  const struct cairn_kv_list *metrics,
+                                  const char *record, const struct cairn_values *params,
+                                  const struct cairn_values *metrics,
                                   const struct cairn_lineage_edge *edges, size_t nedges)
 {
     struct cairn_model_info m;

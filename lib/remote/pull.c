@@ -549,7 +549,7 @@ done:
 
 /* ---- inserting versions ------------------------------------------------- */
 
-static int kv_from_json(struct cairn_kv_list *out, json_t *o)
+static int kv_from_json(struct cairn_values *out, json_t *o)
 {
     const char *k;
     json_t *v;
@@ -562,11 +562,11 @@ static int kv_from_json(struct cairn_kv_list *out, json_t *o)
     json_object_foreach(o, k, v)
     {
         if (json_is_number(v))
-            error = cairn_kv_list_add(out, k, CAIRN_VALUE_NUMBER, json_number_value(v), NULL, 0);
+            error = cairn_values_set_number(out, k, json_number_value(v));
         else if (json_is_string(v))
-            error = cairn_kv_list_add(out, k, CAIRN_VALUE_STRING, 0, json_string_value(v), 0);
+            error = cairn_values_set_string(out, k, json_string_value(v));
         else if (json_is_boolean(v))
-            error = cairn_kv_list_add(out, k, CAIRN_VALUE_BOOL, 0, NULL, json_is_true(v));
+            error = cairn_values_set_bool(out, k, json_is_true(v));
         if (error < 0)
             return error;
     }
@@ -581,7 +581,7 @@ static const char *jstr(json_t *o, const char *k)
 static int insert_version(struct pull *p, struct rver *rv)
 {
     struct cairn_version v, taken;
-    struct cairn_kv_list params = { 0 }, metrics = { 0 }, later = { 0 };
+    struct cairn_values params = { 0 }, metrics = { 0 }, later = { 0 };
     struct cairn_lineage_edge edges[66];
     size_t nedges = 0;
     json_t *rec = rv->rec, *data = json_object_get(rec, "data"), *parent, *derived, *dirty;
@@ -654,15 +654,13 @@ static int insert_version(struct pull *p, struct rver *rv)
     }
     /* Metrics recorded after commit (eval --record) travel as annotations. */
     {
-        struct cairn_kv_list extra = { 0 };
-        for (size_t i = 0; i < later.n && !error; i++) {
-            const struct cairn_kv *kv = &later.items[i];
-            if (!cairn_kv_list_get(&metrics, kv->key))
-                error = cairn_kv_list_add(&extra, kv->key, kv->type, kv->num, kv->str, kv->b);
-        }
-        if (!error && extra.n)
+        struct cairn_values extra = { 0 };
+        for (size_t i = 0; i < later.count && !error; i++)
+            if (!cairn_values_get(&metrics, later.items[i].name))
+                error = cairn_values_set(&extra, &later.items[i]);
+        if (!error && extra.count)
             error = cairn_registry_metrics_set(p->reg, &v.id, &extra, "remote");
-        cairn_kv_list_release(&extra);
+        cairn_values_release(&extra);
         if (error < 0)
             goto done;
     }
@@ -672,9 +670,9 @@ static int insert_version(struct pull *p, struct rver *rv)
     error = cairn_registry_audit_append(p->reg, cairn_repo_user(p->repo), "pull", subject, details);
     p->st->versions_new++;
 done:
-    cairn_kv_list_release(&params);
-    cairn_kv_list_release(&metrics);
-    cairn_kv_list_release(&later);
+    cairn_values_release(&params);
+    cairn_values_release(&metrics);
+    cairn_values_release(&later);
     return error;
 }
 

@@ -39,6 +39,7 @@
 #include "repo/repo_internal.h"
 #include "util/fs.h"
 #include "util/hash.h"
+#include "util/values.h"
 
 /* Packs uploaded per batch: bounds open files, gives the progress bar steps. */
 #define PACKS_PER_BATCH 4
@@ -435,19 +436,6 @@ done:
 
 /* ---- version records ---------------------------------------------------- */
 
-static json_t *kv_json(const struct cairn_kv_list *l)
-{
-    json_t *o = json_object();
-    for (size_t i = 0; o && i < l->n; i++) {
-        const struct cairn_kv *kv = &l->items[i];
-        json_object_set_new(o, kv->key,
-                            kv->type == CAIRN_VALUE_NUMBER ? json_real(kv->num)
-                            : kv->type == CAIRN_VALUE_BOOL ? json_boolean(kv->b)
-                                                           : json_string(kv->str));
-    }
-    return o;
-}
-
 static int edge_cb(const struct cairn_lineage_edge *e, void *payload)
 {
     char hex[CAIRN_OID_HEXSZ + 1];
@@ -464,7 +452,7 @@ static int edge_cb(const struct cairn_lineage_edge *e, void *payload)
 static int version_object(struct push *p, const cairn_oid *id, char **out)
 {
     struct cairn_version v;
-    struct cairn_kv_list params = { 0 }, metrics = { 0 };
+    struct cairn_values params = { 0 }, metrics = { 0 };
     char *record = NULL, hex[CAIRN_OID_HEXSZ + 1];
     json_t *o = NULL, *edges = json_array();
     int error;
@@ -487,8 +475,8 @@ static int version_object(struct push *p, const cairn_oid *id, char **out)
     json_object_set_new(o, "size", json_integer((json_int_t)v.raw_size));
     json_object_set_new(o, "files", json_integer((json_int_t)v.nfiles));
     json_object_set_new(o, "stored_new", json_integer((json_int_t)v.stored_new));
-    json_object_set_new(o, "params", kv_json(&params));
-    json_object_set_new(o, "metrics", kv_json(&metrics));
+    json_object_set_new(o, "params", cairn__values_json(&params));
+    json_object_set_new(o, "metrics", cairn__values_json(&metrics));
     json_object_set_new(o, "lineage", edges);
     edges = NULL;
     if (!(*out = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT | JSON_REAL_PRECISION(17))))
@@ -499,8 +487,8 @@ done_noversion:
     json_decref(o);
     json_decref(edges);
     free(record);
-    cairn_kv_list_release(&params);
-    cairn_kv_list_release(&metrics);
+    cairn_values_release(&params);
+    cairn_values_release(&metrics);
     return error;
 }
 

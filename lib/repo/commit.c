@@ -26,6 +26,7 @@
 #include "repo/repo_internal.h"
 #include "util/hash.h"
 #include "util/fs.h"
+#include "util/values.h"
 
 extern char **environ;
 
@@ -162,22 +163,6 @@ static int stored_beyond_parent(struct cairn_repo *repo, const struct cairn_tree
     return error;
 }
 
-static json_t *kv_to_json(const struct cairn_kv_list *l)
-{
-    json_t *o = json_object();
-    for (size_t i = 0; o && l && i < l->n; i++) {
-        const struct cairn_kv *kv = &l->items[i];
-        json_t *v = kv->type == CAIRN_VALUE_NUMBER ? json_real(kv->num)
-                    : kv->type == CAIRN_VALUE_BOOL ? json_boolean(kv->b)
-                                                   : json_string(kv->str);
-        if (!v || json_object_set_new(o, kv->key, v) < 0) {
-            json_decref(o);
-            return NULL;
-        }
-    }
-    return o;
-}
-
 static json_t *oid_json(const cairn_oid *id)
 {
     char hex[CAIRN_OID_HEXSZ + 1];
@@ -189,7 +174,7 @@ int cairn_repo_commit(struct cairn_repo *repo, const struct cairn_commit_opts *o
 {
     struct cairn_registry *r = repo->registry;
     struct stage_collect sc;
-    struct cairn_kv_list params = { 0 }, metrics = { 0 };
+    struct cairn_values params = { 0 }, metrics = { 0 };
     struct cairn_version v, parent, derived, *datav = NULL;
     struct cairn_lineage_edge *edges = NULL;
     struct cairn_buf enc = CAIRN_BUF_INIT;
@@ -350,8 +335,8 @@ int cairn_repo_commit(struct cairn_repo *repo, const struct cairn_commit_opts *o
                             json_string(opts->derived_detail ? opts->derived_detail : ""));
         json_object_set_new(rec, "derived", d);
     }
-    json_object_set_new(rec, "params", kv_to_json(&params));
-    json_object_set_new(rec, "metrics", kv_to_json(&metrics));
+    json_object_set_new(rec, "params", cairn__values_json(&params));
+    json_object_set_new(rec, "metrics", cairn__values_json(&metrics));
     json_object_set_new(rec, "code_commit", git_commit ? json_string(git_commit) : json_null());
     json_object_set_new(rec, "code_dirty", git_dirty < 0 ? json_null() : json_boolean(git_dirty));
     json_object_set_new(rec, "author", json_string(repo->user));
@@ -413,8 +398,8 @@ done:
     cairn_store_writer_free(w);
     cairn_buf_release(&enc);
     cairn_tree_release(&sc.tree);
-    cairn_kv_list_release(&params);
-    cairn_kv_list_release(&metrics);
+    cairn_values_release(&params);
+    cairn_values_release(&metrics);
     cairn_version_release(&parent);
     cairn_version_release(&derived);
     for (size_t i = 0; i < ndata; i++)

@@ -185,29 +185,18 @@ int cairn_repo_gate_record(struct cairn_repo *repo, const struct cairn_version *
 
 struct metrics_job {
     const struct cairn_version *v;
-    const struct cairn_metrics *m;
+    const struct cairn_values *m;
     const char *source;
 };
 
 static int metrics_job_run(struct cairn_repo *repo, void *payload)
 {
     struct metrics_job *j = payload;
-    struct cairn_kv_list kv = { 0 };
     char subject[160], *details = NULL, *values = NULL;
-    int error = 0;
+    int error;
 
-    for (size_t i = 0; i < j->m->count && !error; i++) {
-        const struct cairn_metric *x = &j->m->items[i];
-        if (x->type == CAIRN_METRIC_NUMBER)
-            error = cairn_kv_list_add(&kv, x->name, CAIRN_VALUE_NUMBER, x->number, NULL, 0);
-        else if (x->type == CAIRN_METRIC_STRING)
-            error = cairn_kv_list_add(&kv, x->name, CAIRN_VALUE_STRING, 0, x->string, 0);
-        else
-            error = cairn_kv_list_add(&kv, x->name, CAIRN_VALUE_BOOL, 0, NULL, x->boolean);
-    }
-    if (error < 0 ||
-        (error = cairn_registry_metrics_set(repo->registry, &j->v->id, &kv, j->source)) < 0 ||
-        (error = cairn_metrics_to_json(&values, j->m)) < 0)
+    if ((error = cairn_registry_metrics_set(repo->registry, &j->v->id, j->m, j->source)) < 0 ||
+        (error = cairn_values_to_json(&values, j->m)) < 0)
         goto done;
     {
         json_t *d = json_object();
@@ -224,12 +213,11 @@ static int metrics_job_run(struct cairn_repo *repo, void *payload)
 done:
     free(values);
     free(details);
-    cairn_kv_list_release(&kv);
     return error;
 }
 
 int cairn_repo_metrics_record(struct cairn_repo *repo, const struct cairn_version *v,
-                              const struct cairn_metrics *m, const char *source)
+                              const struct cairn_values *m, const char *source)
 {
     struct metrics_job j = { v, m, source };
     if (!m->count)

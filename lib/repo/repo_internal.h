@@ -45,6 +45,6 @@ int cairn__repo_ingest_dir(struct cairn_repo *repo, const char *dir, struct cair
                            struct cairn_add_stats *stats);
 
 /* Load a flat JSON or YAML object of numbers, strings and booleans (params, metrics). */
-int cairn__load_kv_file(struct cairn_kv_list *out, const char *path, const char *what);
+int cairn__load_kv_file(struct cairn_values *out, const char *path, const char *what);
 
 #endif

@@ -110,15 +110,15 @@ static void tensor_diff(struct cairn_repo *repo, const struct cairn_tree_entry *
                 cairn_error_last());
 }
 
-static void kv_diff(const char *what, const struct cairn_kv_list *a, const struct cairn_kv_list *b,
+static void kv_diff(const char *what, const struct cairn_values *a, const struct cairn_values *b,
                     json_t *out)
 {
     char va[128], vb[128];
-    for (size_t i = 0; i < a->n; i++) {
-        const struct cairn_kv *x = &a->items[i], *y = cairn_kv_list_get(b, x->key);
-        cairn_kv_format(x, va, sizeof(va));
+    for (size_t i = 0; i < a->count; i++) {
+        const struct cairn_value *x = &a->items[i], *y = cairn_values_get(b, x->name);
+        cairn_value_format(x, va, sizeof(va));
         if (y)
-            cairn_kv_format(y, vb, sizeof(vb));
+            cairn_value_format(y, vb, sizeof(vb));
         if (y && !strcmp(va, vb) && x->type == y->type)
             continue;
         if (out) {
@@ -126,25 +126,25 @@ static void kv_diff(const char *what, const struct cairn_kv_list *a, const struc
             json_object_set_new(o, "old", json_string(va));
             json_object_set_new(o, "new", y ? json_string(vb) : json_null());
             if (x->type == CAIRN_VALUE_NUMBER && y && y->type == CAIRN_VALUE_NUMBER)
-                json_object_set_new(o, "delta", json_real(y->num - x->num));
-            json_object_set_new(out, x->key, o);
+                json_object_set_new(o, "delta", json_real(y->number - x->number));
+            json_object_set_new(out, x->name, o);
         } else if (y && x->type == CAIRN_VALUE_NUMBER && y->type == CAIRN_VALUE_NUMBER) {
-            printf("  %s %-24s %s -> %s (%+.6g)\n", what, x->key, va, vb, y->num - x->num);
+            printf("  %s %-24s %s -> %s (%+.6g)\n", what, x->name, va, vb, y->number - x->number);
         } else {
-            printf("  %s %-24s %s -> %s\n", what, x->key, va, y ? vb : "(none)");
+            printf("  %s %-24s %s -> %s\n", what, x->name, va, y ? vb : "(none)");
         }
     }
-    for (size_t i = 0; i < b->n; i++) {
-        if (cairn_kv_list_get(a, b->items[i].key))
+    for (size_t i = 0; i < b->count; i++) {
+        if (cairn_values_get(a, b->items[i].name))
             continue;
-        cairn_kv_format(&b->items[i], vb, sizeof(vb));
+        cairn_value_format(&b->items[i], vb, sizeof(vb));
         if (out) {
             json_t *o = json_object();
             json_object_set_new(o, "old", json_null());
             json_object_set_new(o, "new", json_string(vb));
-            json_object_set_new(out, b->items[i].key, o);
+            json_object_set_new(out, b->items[i].name, o);
         } else {
-            printf("  %s %-24s (none) -> %s\n", what, b->items[i].key, vb);
+            printf("  %s %-24s (none) -> %s\n", what, b->items[i].name, vb);
         }
     }
 }
@@ -158,7 +158,7 @@ int cmd_diff(int argc, char **argv)
     struct cairn_registry *r;
     struct cairn_version va, vb;
     struct cairn_tree ta = { 0 }, tb = { 0 };
-    struct cairn_kv_list pa = { 0 }, pb = { 0 }, ma = { 0 }, mb = { 0 };
+    struct cairn_values pa = { 0 }, pb = { 0 }, ma = { 0 }, mb = { 0 };
     int c, json = 0, tensors = 0, error, rc;
     size_t i = 0, j = 0;
     json_t *jo = NULL, *jfiles = NULL;
@@ -265,10 +265,10 @@ int cmd_diff(int argc, char **argv)
                    vb.code_commit ? vb.code_commit : "(none)");
     }
 done:
-    cairn_kv_list_release(&pa);
-    cairn_kv_list_release(&pb);
-    cairn_kv_list_release(&ma);
-    cairn_kv_list_release(&mb);
+    cairn_values_release(&pa);
+    cairn_values_release(&pb);
+    cairn_values_release(&ma);
+    cairn_values_release(&mb);
     cairn_tree_release(&ta);
     cairn_tree_release(&tb);
     cairn_version_release(&va);

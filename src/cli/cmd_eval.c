@@ -95,13 +95,13 @@ done:
     return error;
 }
 
-static void print_metrics(const struct cairn_metrics *m)
+static void print_metrics(const struct cairn_values *m)
 {
     for (size_t i = 0; i < m->count; i++) {
-        const struct cairn_metric *x = &m->items[i];
-        if (x->type == CAIRN_METRIC_NUMBER)
+        const struct cairn_value *x = &m->items[i];
+        if (x->type == CAIRN_VALUE_NUMBER)
             printf("  %-24s %.6g\n", x->name, x->number);
-        else if (x->type == CAIRN_METRIC_BOOL)
+        else if (x->type == CAIRN_VALUE_BOOL)
             printf("  %-24s %s\n", x->name, x->boolean ? "true" : "false");
         else
             printf("  %-24s %s\n", x->name, x->string);
@@ -112,7 +112,7 @@ int cmd_eval(int argc, char **argv)
 {
     struct cairn_repo *repo = NULL;
     struct cairn_version v, d;
-    struct cairn_metrics m;
+    struct cairn_values m;
     struct cairn_evalcmd_opts eo;
     struct cairn_buf env[4] = { CAIRN_BUF_INIT, CAIRN_BUF_INIT, CAIRN_BUF_INIT, CAIRN_BUF_INIT };
     const char *envp[5] = { NULL };
@@ -126,7 +126,7 @@ int cmd_eval(int argc, char **argv)
     long timeout = DEFAULT_TIMEOUT_S;
     double t0;
 
-    cairn_metrics_init(&m);
+    cairn_values_init(&m);
     memset(&eo, 0, sizeof(eo));
     cairn_evalep_opts_init(&ep);
     for (int i = 1; i < argc; i++) {
@@ -257,7 +257,7 @@ have_metrics:
         json_object_set_new(o, "id", cli_oid_json(&v.id));
         json_object_set_new(o, "data",
                             have_d ? json_sprintf("%s@v%d", d.model, d.number) : json_null());
-        if (cairn_metrics_to_json(&text, &m) == 0)
+        if (cairn_values_to_json(&text, &m) == 0)
             json_object_set_new(o, "metrics", json_loads(text, 0, NULL));
         free(text);
         json_object_set_new(o, "recorded", json_boolean(record));
@@ -286,7 +286,7 @@ done:
     cairn_evalep_result_free(epr);
     for (int i = 0; i < 4; i++)
         cairn_buf_release(&env[i]);
-    cairn_metrics_release(&m);
+    cairn_values_release(&m);
     if (have_d)
         cairn_version_release(&d);
     if (have_v)

@@ -44,14 +44,14 @@ static int print_version(const struct cairn_version *v, void *payload)
            cli_fmt_bytes(size, sizeof(size), v->raw_size),
            cli_fmt_bytes(stored, sizeof(stored), v->stored_new));
     if (s->nmetrics) {
-        struct cairn_kv_list m = { 0 };
+        struct cairn_values m = { 0 };
         cairn_registry_metrics(cairn_repo_registry(s->repo), &v->id, &m);
         for (int i = 0; i < s->nmetrics; i++) {
-            const struct cairn_kv *kv = cairn_kv_list_get(&m, s->metrics[i]);
+            const struct cairn_value *kv = cairn_values_get(&m, s->metrics[i]);
             char val[64];
-            printf(" %12s", kv ? cairn_kv_format(kv, val, sizeof(val)) : "-");
+            printf(" %12s", kv ? cairn_value_format(kv, val, sizeof(val)) : "-");
         }
-        cairn_kv_list_release(&m);
+        cairn_values_release(&m);
     }
     printf("  %s\n", v->message);
     return 0;

@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "print.h"
 #include "util/hash.h"
+#include "util/values.h"
 
 #define MAX_COLUMNS 64
 
@@ -32,7 +33,7 @@ const char cmd_metrics_help[] =
 
 struct row {
     struct cairn_version v;
-    struct cairn_kv_list kv;
+    struct cairn_values kv;
 };
 
 struct table {
@@ -128,7 +129,7 @@ int cmd_metrics(int argc, char **argv)
         if (!(list = strdup(only)))
             return cli_fail(cairn_error_set(CAIRN_ENOMEM, "out of memory"));
         for (char *p = strtok_r(list, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
-            if (!cairn_metric_name_valid(p)) {
+            if (!cairn_value_name_valid(p)) {
                 error = cairn_error_set(CAIRN_EINVALID, "invalid metric name '%s'", p);
                 goto done;
             }
@@ -148,8 +149,8 @@ int cmd_metrics(int argc, char **argv)
         goto done;
     if (!only) {
         for (size_t i = 0; i < t.n && !error; i++)
-            for (size_t k = 0; k < t.rows[i].kv.n && !error; k++)
-                error = add_column(cols, &ncols, t.rows[i].kv.items[k].key);
+            for (size_t k = 0; k < t.rows[i].kv.count && !error; k++)
+                error = add_column(cols, &ncols, t.rows[i].kv.items[k].name);
         if (error < 0)
             goto done;
         qsort(cols, (size_t)ncols, sizeof(cols[0]), cmp_str);
@@ -161,12 +162,8 @@ int cmd_metrics(int argc, char **argv)
         for (size_t i = t.n; i-- > 0;) {
             json_t *r = json_object(), *vals = json_object();
             for (int c = 0; c < ncols; c++) {
-                const struct cairn_kv *kv = cairn_kv_list_get(&t.rows[i].kv, cols[c]);
-                json_object_set_new(vals, cols[c],
-                                    !kv                              ? json_null()
-                                    : kv->type == CAIRN_VALUE_NUMBER ? json_real(kv->num)
-                                    : kv->type == CAIRN_VALUE_BOOL   ? json_boolean(kv->b)
-                                                                     : json_string(kv->str));
+                const struct cairn_value *kv = cairn_values_get(&t.rows[i].kv, cols[c]);
+                json_object_set_new(vals, cols[c], kv ? cairn__value_json(kv) : json_null());
             }
             json_object_set_new(r, "id", cli_oid_json(&t.rows[i].v.id));
             json_object_set_new(r, "version", json_integer(t.rows[i].v.number));
@@ -193,16 +190,16 @@ int cmd_metrics(int argc, char **argv)
         char sid[16], buf[64], val[40];
         printf("v%-7d %-12s", t.rows[i].v.number, cli_short_id(sid, &t.rows[i].v.id));
         for (int c = 0; c < ncols; c++) {
-            const struct cairn_kv *kv = cairn_kv_list_get(&t.rows[i].kv, cols[c]);
+            const struct cairn_value *kv = cairn_values_get(&t.rows[i].kv, cols[c]);
             int best = kv && kv->type == CAIRN_VALUE_NUMBER && t.n > 1;
             for (size_t j = 0; j < t.n && best; j++) {
-                const struct cairn_kv *o = cairn_kv_list_get(&t.rows[j].kv, cols[c]);
+                const struct cairn_value *o = cairn_values_get(&t.rows[j].kv, cols[c]);
                 if (o && o->type == CAIRN_VALUE_NUMBER &&
-                    (lower_is_better(cols[c]) ? o->num < kv->num : o->num > kv->num))
+                    (lower_is_better(cols[c]) ? o->number < kv->number : o->number > kv->number))
                     best = 0;
             }
             if (kv)
-                snprintf(buf, sizeof(buf), "%s%s", cairn_kv_format(kv, val, sizeof(val)),
+                snprintf(buf, sizeof(buf), "%s%s", cairn_value_format(kv, val, sizeof(val)),
                          best ? " *" : "");
             printf("  %14.14s", kv ? buf : "-");
         }
@@ -213,7 +210,7 @@ int cmd_metrics(int argc, char **argv)
 done:
     for (size_t i = 0; i < t.n; i++) {
         cairn_version_release(&t.rows[i].v);
-        cairn_kv_list_release(&t.rows[i].kv);
+        cairn_values_release(&t.rows[i].kv);
     }
     free(t.rows);
     for (int i = 0; i < ncols; i++)

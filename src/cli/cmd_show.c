@@ -163,7 +163,7 @@ int cmd_show(int argc, char **argv)
         cli_print_json(o);
     } else {
         char when[64], a[32], b[32], val[256];
-        struct cairn_kv_list kv = { 0 };
+        struct cairn_values kv = { 0 };
         printf("version  %s@v%d (%s)\n", v.model, v.number, v.kind);
         printf("id       %s\n", (cairn_oid_fmt(val, &v.id), val));
         printf("date     %s\n", cli_fmt_time(when, sizeof(when), v.time_ns));
@@ -184,20 +184,20 @@ int cmd_show(int argc, char **argv)
             if (tensors)
                 tensors_of(repo, &tree.entries[i], 0);
         }
-        if (cairn_registry_params(r, &v.id, &kv) == 0 && kv.n) {
+        if (cairn_registry_params(r, &v.id, &kv) == 0 && kv.count) {
             printf("\nparams:\n");
-            for (size_t i = 0; i < kv.n; i++)
-                printf("  %-24s %s\n", kv.items[i].key,
-                       cairn_kv_format(&kv.items[i], val, sizeof(val)));
+            for (size_t i = 0; i < kv.count; i++)
+                printf("  %-24s %s\n", kv.items[i].name,
+                       cairn_value_format(&kv.items[i], val, sizeof(val)));
         }
-        cairn_kv_list_release(&kv);
-        if (cairn_registry_metrics(r, &v.id, &kv) == 0 && kv.n) {
+        cairn_values_release(&kv);
+        if (cairn_registry_metrics(r, &v.id, &kv) == 0 && kv.count) {
             printf("\nmetrics:\n");
-            for (size_t i = 0; i < kv.n; i++)
-                printf("  %-24s %s\n", kv.items[i].key,
-                       cairn_kv_format(&kv.items[i], val, sizeof(val)));
+            for (size_t i = 0; i < kv.count; i++)
+                printf("  %-24s %s\n", kv.items[i].name,
+                       cairn_value_format(&kv.items[i], val, sizeof(val)));
         }
-        cairn_kv_list_release(&kv);
+        cairn_values_release(&kv);
     }
     cairn_tree_release(&tree);
     cairn_version_release(&v);

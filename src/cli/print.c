@@ -11,24 +11,12 @@
 #include "cli.h"
 #include "print.h"
 #include "util/hash.h"
+#include "util/values.h"
 
 json_t *cli_oid_json(const cairn_oid *id)
 {
     char hex[CAIRN_OID_HEXSZ + 1];
     return json_string(cairn_oid_fmt(hex, id));
-}
-
-json_t *cli_kv_json(const struct cairn_kv_list *l)
-{
-    json_t *o = json_object();
-    for (size_t i = 0; i < l->n; i++) {
-        const struct cairn_kv *kv = &l->items[i];
-        json_object_set_new(o, kv->key,
-                            kv->type == CAIRN_VALUE_NUMBER ? json_real(kv->num)
-                            : kv->type == CAIRN_VALUE_BOOL ? json_boolean(kv->b)
-                                                           : json_string(kv->str));
-    }
-    return o;
 }
 
 json_t *cli_version_json(struct cairn_repo *repo, const struct cairn_version *v, int full)
@@ -56,16 +44,16 @@ json_t *cli_version_json(struct cairn_repo *repo, const struct cairn_version *v,
     json_object_set_new(o, "raw_bytes", json_integer((json_int_t)v->raw_size));
     json_object_set_new(o, "stored_bytes", json_integer((json_int_t)v->stored_new));
     {
-        struct cairn_kv_list m = { 0 };
+        struct cairn_values m = { 0 };
         if (cairn_registry_metrics(r, &v->id, &m) == 0)
-            json_object_set_new(o, "metrics", cli_kv_json(&m));
-        cairn_kv_list_release(&m);
+            json_object_set_new(o, "metrics", cairn__values_json(&m));
+        cairn_values_release(&m);
     }
     if (full) {
-        struct cairn_kv_list p = { 0 };
+        struct cairn_values p = { 0 };
         if (cairn_registry_params(r, &v->id, &p) == 0)
-            json_object_set_new(o, "params", cli_kv_json(&p));
-        cairn_kv_list_release(&p);
+            json_object_set_new(o, "params", cairn__values_json(&p));
+        cairn_values_release(&p);
         json_object_set_new(o, "tree", cli_oid_json(&v->tree));
     }
     return o;

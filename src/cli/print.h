@@ -8,7 +8,6 @@
 #include "cairn/repo.h"
 
 json_t *cli_oid_json(const cairn_oid *id);
-json_t *cli_kv_json(const struct cairn_kv_list *l);
 /* A version as JSON; `full` adds params and the tree id. */
 json_t *cli_version_json(struct cairn_repo *repo, const struct cairn_version *v, int full);
 

@@ -47,7 +47,7 @@ int main(int argc, char **argv)
                                           { NULL, 0, NULL, 0 } };
     struct cairn_evalep_opts o;
     struct cairn_evalep_result *res = NULL;
-    struct cairn_metrics m;
+    struct cairn_values m;
     const char *url = NULL, *data = NULL;
     char *json = NULL;
     int c, error, report = 0;
@@ -106,12 +106,12 @@ int main(int argc, char **argv)
     }
     if ((error = cairn_evalep_run(&res, data, url, &o)) < 0)
         return fail(error);
-    cairn_metrics_init(&m);
+    cairn_values_init(&m);
     if (report)
         error = cairn_evalep_result_json(&json, res);
     else if ((error = cairn_evalep_result_metrics(&m, res)) == 0)
-        error = cairn_metrics_to_json(&json, &m);
-    cairn_metrics_release(&m);
+        error = cairn_values_to_json(&json, &m);
+    cairn_values_release(&m);
     cairn_evalep_result_free(res);
     if (error < 0)
         return fail(error);

@@ -46,13 +46,13 @@ static void test_exit_zero_json(void **state)
         .env = env,
         .timeout_ms = 5000,
     };
-    struct cairn_metrics m;
-    cairn_metrics_init(&m);
+    struct cairn_values m;
+    cairn_values_init(&m);
     assert_int_equal(cairn_evalcmd_metrics(&m, &o), 0);
-    assert_true(cairn_metrics_get(&m, "acc")->number == 0.9);
-    assert_string_equal(cairn_metrics_get(&m, "dir")->string, "/models/x");
-    assert_string_equal(cairn_metrics_get(&m, "data")->string, "/data/y");
-    cairn_metrics_release(&m);
+    assert_true(cairn_values_get(&m, "acc")->number == 0.9);
+    assert_string_equal(cairn_values_get(&m, "dir")->string, "/models/x");
+    assert_string_equal(cairn_values_get(&m, "data")->string, "/data/y");
+    cairn_values_release(&m);
 }
 
 static void test_env_override_and_cwd(void **state)
@@ -81,7 +81,7 @@ static void test_nonzero_exit(void **state)
                                         "exit 3",
                                     .stderr_tail = 1024 };
     struct cairn_evalcmd_result r;
-    struct cairn_metrics m;
+    struct cairn_values m;
     assert_int_equal(cairn_evalcmd_run(&r, &o), 0);
     assert_true(r.exited);
     assert_int_equal(r.exit_code, 3);
@@ -90,10 +90,10 @@ static void test_nonzero_exit(void **state)
     assert_string_equal(cairn_error_last(), "command exited with status 3; stderr: boom: bad data");
     cairn_evalcmd_result_release(&r);
     /* Nothing recorded even though stdout held valid JSON. */
-    cairn_metrics_init(&m);
+    cairn_values_init(&m);
     assert_int_equal(cairn_evalcmd_metrics(&m, &o), CAIRN_ERROR);
     assert_int_equal(m.count, 0);
-    cairn_metrics_release(&m);
+    cairn_values_release(&m);
 }
 
 static void test_signal(void **state)
@@ -175,22 +175,22 @@ static void test_bad_output(void **state)
     };
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
         struct cairn_evalcmd_opts o = { .command = cmds[i], .stderr_tail = 256 };
-        struct cairn_metrics m;
-        cairn_metrics_init(&m);
+        struct cairn_values m;
+        cairn_values_init(&m);
         assert_true(cairn_evalcmd_metrics(&m, &o) < 0);
         assert_int_equal(m.count, 0);
-        cairn_metrics_release(&m);
+        cairn_values_release(&m);
     }
     struct cairn_evalcmd_opts o = { .command = "true" };
-    struct cairn_metrics m;
-    cairn_metrics_init(&m);
+    struct cairn_values m;
+    cairn_values_init(&m);
     assert_int_equal(cairn_evalcmd_metrics(&m, &o), CAIRN_EINVALID);
     assert_string_equal(cairn_error_last(),
                         "command printed nothing; expected a JSON object of metrics");
     o.command = "exit 127";
     assert_int_equal(cairn_evalcmd_metrics(&m, &o), CAIRN_ERROR);
     assert_non_null(strstr(cairn_error_last(), "status 127"));
-    cairn_metrics_release(&m);
+    cairn_values_release(&m);
 }
 
 int main(void)

@@ -282,9 +282,9 @@ static int teardown(void **state)
     return 0;
 }
 
-static double metric(const struct cairn_metrics *m, const char *name)
+static double metric(const struct cairn_values *m, const char *name)
 {
-    const struct cairn_metric *e = cairn_metrics_get(m, name);
+    const struct cairn_value *e = cairn_values_get(m, name);
     assert_non_null(e);
     return e->number;
 }
@@ -294,7 +294,7 @@ static void test_round_trip(void **state)
     (void)state;
     struct cairn_evalep_opts o;
     struct cairn_evalep_result *r = NULL, *r2 = NULL;
-    struct cairn_metrics m;
+    struct cairn_values m;
     uint64_t conf[2][2];
     char url[128], *json = NULL;
     json_t *j;
@@ -327,7 +327,7 @@ static void test_round_trip(void **state)
     assert_true(r->throughput_rps > 0);
     assert_true(r->perturbed && r->robust_rows == 50);
 
-    cairn_metrics_init(&m);
+    cairn_values_init(&m);
     assert_int_equal(cairn_evalep_result_metrics(&m, r), 0);
     assert_true(fabs(metric(&m, "accuracy") - 0.9) < EPS);
     assert_true(metric(&m, "rows") == 50);
@@ -341,7 +341,7 @@ static void test_round_trip(void **state)
     metric(&m, "latency_p99_ms");
     metric(&m, "throughput_rps");
     assert_true(metric(&m, "robust_accuracy") == r->robust_accuracy);
-    cairn_metrics_release(&m);
+    cairn_values_release(&m);
 
     assert_int_equal(cairn_evalep_result_json(&json, r), 0);
     j = json_loads(json, 0, NULL);

@@ -118,9 +118,9 @@ static void test_quantize_int8(void **state)
     struct fx *f = *state;
     struct cairn_derive_opts o = { 0 };
     struct cairn_derive_result r;
-    struct cairn_kv_list params = { 0 }, metrics = { 0 };
+    struct cairn_values params = { 0 }, metrics = { 0 };
     struct edge_seen seen = { 0 };
-    const struct cairn_kv *kv;
+    const struct cairn_value *kv;
     struct cairn_buf json = CAIRN_BUF_INIT;
 
     o.ref = "m@v1";
@@ -151,25 +151,25 @@ static void test_quantize_int8(void **state)
 
     assert_int_equal(cairn_registry_params(cairn_repo_registry(f->repo), &r.version.id, &params),
                      0);
-    assert_non_null(kv = cairn_kv_list_get(&params, "derived.method"));
-    assert_string_equal(kv->str, "quantize");
-    assert_non_null(kv = cairn_kv_list_get(&params, "derived.to"));
-    assert_string_equal(kv->str, "int8");
-    assert_non_null(kv = cairn_kv_list_get(&params, "derived.from"));
-    assert_string_equal(kv->str, "m@v1");
+    assert_non_null(kv = cairn_values_get(&params, "derived.method"));
+    assert_string_equal(kv->string, "quantize");
+    assert_non_null(kv = cairn_values_get(&params, "derived.to"));
+    assert_string_equal(kv->string, "int8");
+    assert_non_null(kv = cairn_values_get(&params, "derived.from"));
+    assert_string_equal(kv->string, "m@v1");
     assert_int_equal(cairn_registry_metrics(cairn_repo_registry(f->repo), &r.version.id, &metrics),
                      0);
-    assert_int_equal(metrics.n, 1);
-    assert_string_equal(metrics.items[0].key, "size_bytes");
-    assert_true(metrics.items[0].num == (double)r.raw_after);
+    assert_int_equal(metrics.count, 1);
+    assert_string_equal(metrics.items[0].name, "size_bytes");
+    assert_true(metrics.items[0].number == (double)r.raw_after);
 
     assert_int_equal(cairn_derive_result_json(&json, &r), 0);
     assert_non_null(strstr(json.ptr, "\"detail\": \"quantize int8\""));
     assert_non_null(strstr(json.ptr, "\"ref\": \"m@v2\""));
 
     cairn_buf_release(&json);
-    cairn_kv_list_release(&params);
-    cairn_kv_list_release(&metrics);
+    cairn_values_release(&params);
+    cairn_values_release(&metrics);
     cairn_derive_result_release(&r);
     cairn_derive_result_release(&r); /* empty afterwards: a second release is harmless */
 }
@@ -179,8 +179,8 @@ static void test_prune_detail_and_params(void **state)
     struct fx *f = *state;
     struct cairn_derive_opts o = { 0 };
     struct cairn_derive_result r;
-    struct cairn_kv_list params = { 0 };
-    const struct cairn_kv *kv;
+    struct cairn_values params = { 0 };
+    const struct cairn_value *kv;
 
     o.ref = "m@v1";
     o.tmpdir = f->dir;
@@ -192,11 +192,11 @@ static void test_prune_detail_and_params(void **state)
     assert_int_equal(r.files[0].report.zeros_after, 2); /* one of two rows of the 2x2 weight */
     assert_int_equal(cairn_registry_params(cairn_repo_registry(f->repo), &r.version.id, &params),
                      0);
-    assert_non_null(kv = cairn_kv_list_get(&params, "derived.sparsity"));
-    assert_true(kv->type == CAIRN_VALUE_NUMBER && kv->num == 0.5);
-    assert_non_null(kv = cairn_kv_list_get(&params, "derived.structured"));
-    assert_true(kv->type == CAIRN_VALUE_BOOL && kv->b == 1);
-    cairn_kv_list_release(&params);
+    assert_non_null(kv = cairn_values_get(&params, "derived.sparsity"));
+    assert_true(kv->type == CAIRN_VALUE_NUMBER && kv->number == 0.5);
+    assert_non_null(kv = cairn_values_get(&params, "derived.structured"));
+    assert_true(kv->type == CAIRN_VALUE_BOOL && kv->boolean == 1);
+    cairn_values_release(&params);
     cairn_derive_result_release(&r);
 }
 

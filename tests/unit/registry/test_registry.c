@@ -39,7 +39,7 @@ static int teardown(void **state)
 
 static void insert(struct cairn_registry *r, const char *model, int seed, struct cairn_version *v)
 {
-    struct cairn_kv_list params = { 0 };
+    struct cairn_values params = { 0 };
     char rec[64];
     memset(v, 0, sizeof(*v));
     snprintf(v->model, sizeof(v->model), "%s", model);
@@ -52,20 +52,20 @@ static void insert(struct cairn_registry *r, const char *model, int seed, struct
     v->host = "h";
     v->code_dirty = -1;
     v->time_ns = 1000 + seed;
-    assert_int_equal(cairn_kv_list_add(&params, "lr", CAIRN_VALUE_NUMBER, 0.5, NULL, 0), 0);
-    assert_int_equal(cairn_kv_list_add(&params, "opt", CAIRN_VALUE_STRING, 0, "adam", 0), 0);
-    assert_int_equal(cairn_kv_list_add(&params, "amp", CAIRN_VALUE_BOOL, 0, NULL, 1), 0);
+    assert_int_equal(cairn_values_set_number(&params, "lr", 0.5), 0);
+    assert_int_equal(cairn_values_set_string(&params, "opt", "adam"), 0);
+    assert_int_equal(cairn_values_set_bool(&params, "amp", true), 0);
     assert_int_equal(cairn_registry_begin(r), 0);
     assert_int_equal(cairn_registry_version_insert(r, v, rec, &params, NULL, NULL, 0), 0);
     assert_int_equal(cairn_registry_commit(r), 0);
-    cairn_kv_list_release(&params);
+    cairn_values_release(&params);
 }
 
 static void test_versions(void **state)
 {
     struct cairn_registry *r;
     struct cairn_version v1, v2, w, got;
-    struct cairn_kv_list p = { 0 };
+    struct cairn_values p = { 0 };
     char hex[CAIRN_OID_HEXSZ + 1];
     cairn_oid id;
     (void)state;
@@ -90,11 +90,11 @@ static void test_versions(void **state)
     assert_int_equal(cairn_registry_version_prefix(r, "", &id), CAIRN_EAMBIGUOUS);
     assert_int_equal(cairn_registry_version_prefix(r, "zzzzzzz", &id), CAIRN_ENOTFOUND);
     assert_int_equal(cairn_registry_params(r, &v1.id, &p), 0);
-    assert_int_equal(p.n, 3);
-    assert_int_equal(cairn_kv_list_get(&p, "amp")->type, CAIRN_VALUE_BOOL);
-    assert_true(cairn_kv_list_get(&p, "amp")->b);
-    assert_string_equal(cairn_kv_list_get(&p, "opt")->str, "adam");
-    cairn_kv_list_release(&p);
+    assert_int_equal(p.count, 3);
+    assert_int_equal(cairn_values_get(&p, "amp")->type, CAIRN_VALUE_BOOL);
+    assert_true(cairn_values_get(&p, "amp")->boolean);
+    assert_string_equal(cairn_values_get(&p, "opt")->string, "adam");
+    cairn_values_release(&p);
     /* The same id twice is refused. */
     assert_int_equal(cairn_registry_begin(r), 0);
     assert_int_equal(cairn_registry_version_insert(r, &v1, "x", NULL, NULL, NULL, 0),

@@ -1,6 +1,7 @@
 /*
- * Flat metric sets: the JSON object an eval command prints on stdout, and
- * the --metrics/--params files of `commit` (JSON or YAML of the same shape).
+ * Flat sets of typed values (include/cairn/values.h): params and metrics of
+ * versions, the JSON object an eval command prints on stdout, and the
+ * --metrics/--params files of `commit` (JSON or YAML of the same shape).
  *
  * Both inputs come from outside (a user's script, a user's file), so the
  * reader is strict: a size cap before parsing, one level only, no null, no
@@ -18,23 +19,24 @@
 #include <jansson.h>
 
 #include "cairn/common.h"
-#include "cairn/gate.h"
+#include "cairn/values.h"
 #include "util/buf.h"
 #include "util/fs.h"
+#include "util/values.h"
 #include "util/yaml.h"
 
-void cairn_metrics_init(struct cairn_metrics *m)
+void cairn_values_init(struct cairn_values *m)
 {
     memset(m, 0, sizeof(*m));
 }
 
-static void metric_release(struct cairn_metric *e)
+static void metric_release(struct cairn_value *e)
 {
     free(e->name);
     free(e->string);
 }
 
-void cairn_metrics_release(struct cairn_metrics *m)
+void cairn_values_release(struct cairn_values *m)
 {
     if (!m)
         return;
@@ -44,12 +46,12 @@ void cairn_metrics_release(struct cairn_metrics *m)
     memset(m, 0, sizeof(*m));
 }
 
-int cairn_metric_name_valid(const char *name)
+int cairn_value_name_valid(const char *name)
 {
     size_t i;
     for (i = 0; name[i]; i++) {
         char c = name[i];
-        if (i >= CAIRN_METRIC_NAME_MAX)
+        if (i >= CAIRN_VALUE_NAME_MAX)
             return 0;
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '_' || c == '.' || c == ':' || c == '-'))
@@ -58,7 +60,7 @@ int cairn_metric_name_valid(const char *name)
     return i > 0;
 }
 
-const struct cairn_metric *cairn_metrics_get(const struct cairn_metrics *m, const char *name)
+const struct cairn_value *cairn_values_get(const struct cairn_values *m, const char *name)
 {
     for (size_t i = 0; i < m->count; i++)
         if (strcmp(m->items[i].name, name) == 0)
@@ -67,12 +69,12 @@ const struct cairn_metric *cairn_metrics_get(const struct cairn_metrics *m, cons
 }
 
 /* Find or append the slot for `name`; a replaced slot is emptied first. */
-static int slot(struct cairn_metric **out, struct cairn_metrics *m, const char *name)
+static int slot(struct cairn_value **out, struct cairn_values *m, const char *name)
 {
-    struct cairn_metric *e = (struct cairn_metric *)cairn_metrics_get(m, name);
+    struct cairn_value *e = (struct cairn_value *)cairn_values_get(m, name);
     char *copy;
 
-    if (!cairn_metric_name_valid(name))
+    if (!cairn_value_name_valid(name))
         return cairn_error_set(
             CAIRN_EINVALID, "invalid metric name '%.140s' (allowed: [A-Za-z0-9_.:-]{1,128})", name);
     if (e) {
@@ -81,11 +83,11 @@ static int slot(struct cairn_metric **out, struct cairn_metrics *m, const char *
         *out = e;
         return 0;
     }
-    if (m->count >= CAIRN_METRICS_MAX_COUNT)
-        return cairn_error_set(CAIRN_EINVALID, "more than %d metrics", CAIRN_METRICS_MAX_COUNT);
+    if (m->count >= CAIRN_VALUES_MAX_COUNT)
+        return cairn_error_set(CAIRN_EINVALID, "more than %d metrics", CAIRN_VALUES_MAX_COUNT);
     if (m->count == m->cap) {
         size_t cap = m->cap ? m->cap * 2 : 16;
-        struct cairn_metric *items = realloc(m->items, cap * sizeof(*items));
+        struct cairn_value *items = realloc(m->items, cap * sizeof(*items));
         if (!items)
             return cairn_error_set(CAIRN_ENOMEM, "out of memory");
         m->items = items;
@@ -100,47 +102,74 @@ static int slot(struct cairn_metric **out, struct cairn_metrics *m, const char *
     return 0;
 }
 
-int cairn_metrics_set_number(struct cairn_metrics *m, const char *name, double v)
+int cairn_values_set_number(struct cairn_values *m, const char *name, double v)
 {
-    struct cairn_metric *e;
+    struct cairn_value *e;
     int error;
     if (!isfinite(v))
         return cairn_error_set(CAIRN_EINVALID, "metric '%s' is not a finite number", name);
     if ((error = slot(&e, m, name)) < 0)
         return error;
-    e->type = CAIRN_METRIC_NUMBER;
+    e->type = CAIRN_VALUE_NUMBER;
     e->number = v;
     return 0;
 }
 
-int cairn_metrics_set_string(struct cairn_metrics *m, const char *name, const char *v)
+int cairn_values_set_string(struct cairn_values *m, const char *name, const char *v)
 {
-    struct cairn_metric *e;
+    struct cairn_value *e;
     char *copy;
     int error;
-    if (strlen(v) > CAIRN_METRIC_STRING_MAX)
+    if (strlen(v) > CAIRN_VALUE_STRING_MAX)
         return cairn_error_set(CAIRN_EINVALID, "value of '%.140s' is longer than %d bytes", name,
-                               CAIRN_METRIC_STRING_MAX);
+                               CAIRN_VALUE_STRING_MAX);
     if (!(copy = strdup(v)))
         return cairn_error_set(CAIRN_ENOMEM, "out of memory");
     if ((error = slot(&e, m, name)) < 0) {
         free(copy);
         return error;
     }
-    e->type = CAIRN_METRIC_STRING;
+    e->type = CAIRN_VALUE_STRING;
     e->string = copy;
     return 0;
 }
 
-int cairn_metrics_set_bool(struct cairn_metrics *m, const char *name, bool v)
+int cairn_values_set_bool(struct cairn_values *m, const char *name, bool v)
 {
-    struct cairn_metric *e;
+    struct cairn_value *e;
     int error;
     if ((error = slot(&e, m, name)) < 0)
         return error;
-    e->type = CAIRN_METRIC_BOOL;
+    e->type = CAIRN_VALUE_BOOL;
     e->boolean = v;
     return 0;
+}
+
+int cairn_values_set(struct cairn_values *m, const struct cairn_value *v)
+{
+    switch (v->type) {
+    case CAIRN_VALUE_NUMBER:
+        return cairn_values_set_number(m, v->name, v->number);
+    case CAIRN_VALUE_STRING:
+        return cairn_values_set_string(m, v->name, v->string ? v->string : "");
+    default:
+        return cairn_values_set_bool(m, v->name, v->boolean);
+    }
+}
+
+const char *cairn_value_format(const struct cairn_value *v, char *buf, size_t cap)
+{
+    switch (v->type) {
+    case CAIRN_VALUE_NUMBER:
+        snprintf(buf, cap, "%.6g", v->number);
+        break;
+    case CAIRN_VALUE_BOOL:
+        snprintf(buf, cap, "%s", v->boolean ? "true" : "false");
+        break;
+    default:
+        snprintf(buf, cap, "%s", v->string ? v->string : "");
+    }
+    return buf;
 }
 
 static const char *json_type_name(const json_t *v)
@@ -157,8 +186,8 @@ static const char *json_type_name(const json_t *v)
     }
 }
 
-int cairn_metrics_parse_json(struct cairn_metrics *out, const char *source, const void *data,
-                             size_t len)
+int cairn_values_parse_json(struct cairn_values *out, const char *source, const void *data,
+                            size_t len)
 {
     json_error_t jerr;
     json_t *root = NULL, *v;
@@ -166,9 +195,9 @@ int cairn_metrics_parse_json(struct cairn_metrics *out, const char *source, cons
     size_t before = out->count;
     int error = 0;
 
-    if (len > CAIRN_METRICS_MAX_BYTES) {
+    if (len > CAIRN_VALUES_MAX_BYTES) {
         error = cairn_error_set(CAIRN_EINVALID, "%s: larger than %zu bytes", source,
-                                CAIRN_METRICS_MAX_BYTES);
+                                CAIRN_VALUES_MAX_BYTES);
         goto done;
     }
     /* Without JSON_DECODE_ANY jansson insists on an object or array at the top. */
@@ -188,13 +217,13 @@ int cairn_metrics_parse_json(struct cairn_metrics *out, const char *source, cons
     }
     json_object_foreach(root, key, v)
     {
-        if (!cairn_metric_name_valid(key)) {
+        if (!cairn_value_name_valid(key)) {
             error = cairn_error_set(
                 CAIRN_EINVALID,
                 "%s: invalid metric name '%.140s' (allowed: [A-Za-z0-9_.:-]{1,128})", source, key);
             goto done;
         }
-        if (cairn_metrics_get(out, key)) {
+        if (cairn_values_get(out, key)) {
             error = cairn_error_set(CAIRN_EINVALID, "%s: duplicate metric '%s'", source, key);
             goto done;
         }
@@ -206,13 +235,13 @@ int cairn_metrics_parse_json(struct cairn_metrics *out, const char *source, cons
             goto done;
         }
         if (json_is_integer(v))
-            error = cairn_metrics_set_number(out, key, (double)json_integer_value(v));
+            error = cairn_values_set_number(out, key, (double)json_integer_value(v));
         else if (json_is_real(v))
-            error = cairn_metrics_set_number(out, key, json_real_value(v));
+            error = cairn_values_set_number(out, key, json_real_value(v));
         else if (json_is_boolean(v))
-            error = cairn_metrics_set_bool(out, key, json_is_true(v));
+            error = cairn_values_set_bool(out, key, json_is_true(v));
         else
-            error = cairn_metrics_set_string(out, key, json_string_value(v));
+            error = cairn_values_set_string(out, key, json_string_value(v));
         if (error < 0) {
             cairn_error_prefix("%s", source);
             goto done;
@@ -239,11 +268,11 @@ static bool looks_numeric(const char *s)
     return *end == '\0';
 }
 
-int cairn_metrics_parse_yaml(struct cairn_metrics *out, const char *source, const void *data,
-                             size_t len)
+int cairn_values_parse_yaml(struct cairn_values *out, const char *source, const void *data,
+                            size_t len)
 {
-    struct cairn_yaml_limits lim = { .max_bytes = CAIRN_METRICS_MAX_BYTES,
-                                     .max_nodes = 2 * CAIRN_METRICS_MAX_COUNT + 2,
+    struct cairn_yaml_limits lim = { .max_bytes = CAIRN_VALUES_MAX_BYTES,
+                                     .max_nodes = 2 * CAIRN_VALUES_MAX_COUNT + 2,
                                      .max_depth = 4 };
     struct cairn_yaml_doc *doc = NULL;
     const struct cairn_yaml_node *root;
@@ -260,7 +289,7 @@ int cairn_metrics_parse_yaml(struct cairn_metrics *out, const char *source, cons
     for (size_t i = 0; i < root->count && error == 0; i++) {
         const struct cairn_yaml_node *k = root->keys[i], *v = root->items[i];
         double d;
-        if (strlen(k->str) != k->len || !cairn_metric_name_valid(k->str)) {
+        if (strlen(k->str) != k->len || !cairn_value_name_valid(k->str)) {
             error = cairn_yaml_error(
                 doc, k, "invalid metric name '%.140s' (allowed: [A-Za-z0-9_.:-]{1,128})", k->str);
         } else if (v->type != CAIRN_YAML_SCALAR) {
@@ -283,16 +312,16 @@ int cairn_metrics_parse_yaml(struct cairn_metrics *out, const char *source, cons
                                      k->str);
         } else {
             if (v->quoted)
-                error = cairn_metrics_set_string(out, k->str, v->str);
+                error = cairn_values_set_string(out, k->str, v->str);
             else if (!strcmp(v->str, "true") || !strcmp(v->str, "True") || !strcmp(v->str, "TRUE"))
-                error = cairn_metrics_set_bool(out, k->str, true);
+                error = cairn_values_set_bool(out, k->str, true);
             else if (!strcmp(v->str, "false") || !strcmp(v->str, "False") ||
                      !strcmp(v->str, "FALSE"))
-                error = cairn_metrics_set_bool(out, k->str, false);
+                error = cairn_values_set_bool(out, k->str, false);
             else if (cairn_parse_double(&d, v->str) == 0)
-                error = cairn_metrics_set_number(out, k->str, d);
+                error = cairn_values_set_number(out, k->str, d);
             else
-                error = cairn_metrics_set_string(out, k->str, v->str);
+                error = cairn_values_set_string(out, k->str, v->str);
             if (error < 0) {
                 char msg[512];
                 snprintf(msg, sizeof(msg), "%s", cairn_error_last());
@@ -317,40 +346,57 @@ static bool ends_with(const char *s, const char *suffix)
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-int cairn_metrics_load_file(struct cairn_metrics *out, const char *path)
+int cairn_values_load_file(struct cairn_values *out, const char *path)
 {
     struct cairn_buf buf = CAIRN_BUF_INIT;
     int error;
 
-    if ((error = cairn_fs_read_file(&buf, path, CAIRN_METRICS_MAX_BYTES)) < 0)
+    if ((error = cairn_fs_read_file(&buf, path, CAIRN_VALUES_MAX_BYTES)) < 0)
         goto done;
     if (ends_with(path, ".yaml") || ends_with(path, ".yml"))
-        error = cairn_metrics_parse_yaml(out, path, buf.ptr, buf.len);
+        error = cairn_values_parse_yaml(out, path, buf.ptr, buf.len);
     else
-        error = cairn_metrics_parse_json(out, path, buf.ptr, buf.len);
+        error = cairn_values_parse_json(out, path, buf.ptr, buf.len);
 done:
     cairn_buf_release(&buf);
     return error;
 }
 
-int cairn_metrics_to_json(char **out, const struct cairn_metrics *m)
+json_t *cairn__value_json(const struct cairn_value *v)
+{
+    switch (v->type) {
+    case CAIRN_VALUE_NUMBER:
+        return json_real(v->number);
+    case CAIRN_VALUE_STRING:
+        return json_string(v->string ? v->string : "");
+    default:
+        return json_boolean(v->boolean);
+    }
+}
+
+json_t *cairn__values_json(const struct cairn_values *set)
 {
     json_t *obj = json_object();
+
+    for (size_t i = 0; obj && set && i < set->count; i++) {
+        json_t *v = cairn__value_json(&set->items[i]);
+        if (!v || json_object_set_new(obj, set->items[i].name, v) < 0) {
+            json_decref(obj);
+            obj = NULL;
+        }
+    }
+    return obj;
+}
+
+int cairn_values_to_json(char **out, const struct cairn_values *m)
+{
+    json_t *obj = cairn__values_json(m);
     int error = 0;
 
     *out = NULL;
     if (!obj)
         return cairn_error_set(CAIRN_ENOMEM, "out of memory");
-    for (size_t i = 0; i < m->count && error == 0; i++) {
-        const struct cairn_metric *e = &m->items[i];
-        json_t *v = e->type == CAIRN_METRIC_NUMBER   ? json_real(e->number)
-                    : e->type == CAIRN_METRIC_STRING ? json_string(e->string)
-                                                     : json_boolean(e->boolean);
-        if (!v || json_object_set_new(obj, e->name, v) < 0)
-            error = cairn_error_set(CAIRN_ENOMEM, "cannot encode metric '%s'", e->name);
-    }
-    if (error == 0 &&
-        !(*out = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17))))
+    if (!(*out = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17))))
         error = cairn_error_set(CAIRN_ENOMEM, "out of memory");
     json_decref(obj);
     return error;
