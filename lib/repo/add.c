@@ -3,14 +3,20 @@
  *
  * The ingest pipeline is the hot path of the whole tool (SPEC §9: at least
  * half of b3sum's throughput while compressing, bounded memory). One thread
- * reads the file sequentially into a window, hashes the whole file (the
- * digest users can check with b3sum) and cuts chunks: tensors in fixed
- * pieces from each tensor's start (store/layout.h), everything else with
- * FastCDC. Each chunk is copied into one of a fixed ring of job slots and
- * handed to the worker pool, which hashes it, asks the store whether it is
- * new and, if so, encodes it. The reading thread retires jobs in submission
- * order and appends new chunks to the pack writer, so packs hold a file's
- * chunks in file order and checkout reads them sequentially.
+ * reads the file sequentially into a window and cuts chunks: tensors in
+ * fixed pieces from each tensor's start (store/layout.h), everything else
+ * with FastCDC. Each chunk is copied into one of a fixed ring of job slots
+ * and handed to the worker pool, which hashes it, asks the store whether it
+ * is new and, if so, encodes it. The reading thread retires jobs in
+ * submission order and appends new chunks to the pack writer, so packs hold
+ * a file's chunks in file order and checkout reads them sequentially.
+ *
+ * The whole-file digest (what b3sum prints) is computed by the workers too,
+ * not by the reading thread: the chunks of a file tile it in submission
+ * order, so right after hashing chunk i for its id, while its bytes are
+ * still in cache, a worker feeds them to the file hasher if chunk i is next
+ * in line (and then any later chunks already hashed). One worker at a time
+ * holds the file hasher; a slot is retired only once it has been fed.
  *
  * Memory is the window plus the ring: about 8 MiB + 2 x slots x 1 MiB,
  * whatever the file size.
@@ -58,6 +64,8 @@ struct job {
     struct cairn_buf enc;
     int error;
     char errmsg[256];
+    uint64_t seq;  /* submission number: the slot is jobs[seq % nslots] */
+    int id_hashed; /* the chunk id is computed (so its bytes are in cache) */
     int done;
 };
 
@@ -78,7 +86,34 @@ struct pipeline {
     struct cairn_add_stats *stats;
     const struct cairn_add_opts *opts;
     uint64_t progress_done, progress_total;
+    /* The file digest, fed in submission order (under mu, but fed unlocked by fh_busy's holder). */
+    struct cairn_hasher fhasher;
+    uint64_t fh_next;  /* seq of the next job to feed */
+    uint64_t next_seq; /* seq of the next job to submit */
+    int fh_busy;
 };
+
+/*
+ * Feed the file hasher every job that is next in line and has its id
+ * hashed. Called with pl->mu held; drops it while hashing. Whoever finds the
+ * hasher free and the next job ready does the work, so no job waits for a
+ * particular worker (see the top of the file).
+ */
+static void feed_file_hasher(struct pipeline *pl)
+{
+    while (!pl->fh_busy && pl->fh_next < pl->next_seq) {
+        struct job *k = &pl->jobs[pl->fh_next % pl->nslots];
+        if (!k->id_hashed)
+            break;
+        pl->fh_busy = 1;
+        pthread_mutex_unlock(&pl->mu);
+        cairn_hasher_update(&pl->fhasher, k->raw, k->len);
+        pthread_mutex_lock(&pl->mu);
+        pl->fh_busy = 0;
+        pl->fh_next++;
+        pthread_cond_broadcast(&pl->cv);
+    }
+}
 
 static void job_run(void *arg)
 {
@@ -89,6 +124,8 @@ static void job_run(void *arg)
 
     cairn_hash(&j->id, j->raw, j->len);
     pthread_mutex_lock(&pl->mu);
+    j->id_hashed = 1;
+    feed_file_hasher(pl);
     has = cairn_store_has(pl->store, &j->id);
     if (has == 0 && pl->nctx > 0)
         ctx = pl->ctxs[--pl->nctx];
@@ -131,7 +168,7 @@ static int retire_one(struct pipeline *pl, struct cairn_file_object *f)
     int error;
 
     pthread_mutex_lock(&pl->mu);
-    while (!j->done)
+    while (!j->done || pl->fh_next <= j->seq)
         pthread_cond_wait(&pl->cv, &pl->mu);
     pthread_mutex_unlock(&pl->mu);
     pl->head = (pl->head + 1) % pl->nslots;
@@ -162,13 +199,17 @@ static int retire_all(struct pipeline *pl, struct cairn_file_object *f)
     return error;
 }
 
-/* Drain in-flight jobs after an error, so no worker touches freed slots. */
+/*
+ * Drain in-flight jobs after an error, so no worker touches freed slots.
+ * Every job is fed to the file hasher before its worker finishes (the last
+ * to find its predecessors fed does it), so when all are done none is fed.
+ */
 static void drain(struct pipeline *pl)
 {
     pthread_mutex_lock(&pl->mu);
     while (pl->count) {
         struct job *j = &pl->jobs[pl->head];
-        while (!j->done)
+        while (!j->done || pl->fh_next <= j->seq)
             pthread_cond_wait(&pl->cv, &pl->mu);
         pl->head = (pl->head + 1) % pl->nslots;
         pl->count--;
@@ -201,8 +242,12 @@ static int submit(struct pipeline *pl, struct cairn_file_object *f, const unsign
     } else {
         j->hint.base = NULL;
     }
-    j->done = 0;
     j->error = 0;
+    pthread_mutex_lock(&pl->mu);
+    j->done = 0;
+    j->id_hashed = 0;
+    j->seq = pl->next_seq++;
+    pthread_mutex_unlock(&pl->mu);
     pl->count++;
     return cairn_pool_submit(pl->pool, job_run, j);
 }
@@ -276,7 +321,6 @@ struct reader {
     uint64_t size;
     uint64_t win_off;
     size_t win_len;
-    struct cairn_hasher hasher;
 };
 
 static int fill(struct pipeline *pl, struct reader *rd, uint64_t pos, size_t need, uint64_t limit)
@@ -307,7 +351,6 @@ static int fill(struct pipeline *pl, struct reader *rd, uint64_t pos, size_t nee
         }
         if (n == 0)
             return cairn_error_set(CAIRN_ERROR, "'%s' shrank while it was being read", rd->path);
-        cairn_hasher_update(&rd->hasher, pl->window + rd->win_len, (size_t)n);
         rd->win_len += (size_t)n;
         pl->stats->bytes_read += (uint64_t)n;
         pl->progress_done += (uint64_t)n;
@@ -349,7 +392,8 @@ static int ingest_fd(struct pipeline *pl, int fd, const char *path, uint64_t siz
     rd.fd = fd;
     rd.path = path;
     rd.size = size;
-    cairn_hasher_init(&rd.hasher);
+    /* No job is in flight between files, so nobody holds the hasher. */
+    cairn_hasher_init(&pl->fhasher);
     f.size = size;
     f.format = layout.format;
 
@@ -405,7 +449,7 @@ static int ingest_fd(struct pipeline *pl, int fd, const char *path, uint64_t siz
     if (!error && rd.win_off + rd.win_len != size)
         error = cairn_error_set(CAIRN_ERROR, "'%s' changed size while it was being read", path);
     if (!error) {
-        cairn_hasher_final(&rd.hasher, &f.digest);
+        cairn_hasher_final(&pl->fhasher, &f.digest);
         if (!(error = cairn_file_object_encode(&enc, &f)))
             error = cairn_store_writer_put(pl->w, enc.ptr, enc.len, file_out);
         *digest_out = f.digest;
