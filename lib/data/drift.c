@@ -360,14 +360,8 @@ static ssize_t side_col_get(struct side *s, const char *name, size_t len)
     for (size_t i = 0; i < s->ncols; i++)
         if (strlen(s->cols[i].name) == len && memcmp(s->cols[i].name, name, len) == 0)
             return (ssize_t)i;
-    if (s->ncols == s->cap) {
-        size_t nc = s->cap ? s->cap * 2 : 16;
-        struct side_col *n = realloc(s->cols, nc * sizeof(*n));
-        if (!n)
-            return cairn_error_set(CAIRN_ENOMEM, "out of memory");
-        s->cols = n;
-        s->cap = nc;
-    }
+    if (CAIRN_ARRAY_GROW(s->cols, s->cap, s->ncols) < 0)
+        return CAIRN_ENOMEM;
     c = &s->cols[s->ncols];
     memset(c, 0, sizeof(*c));
     if (!(c->name = strndup(name, len)))

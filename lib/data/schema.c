@@ -545,14 +545,8 @@ int cairn__strmap_add(struct cairn__strmap *m, size_t *index_out, bool *inserted
             slots[j] = (uint32_t)k + 1;
         }
     }
-    if (m->n == m->cap) {
-        size_t nc = m->cap ? m->cap * 2 : 16;
-        struct cairn__strmap_entry *e = realloc(m->entries, nc * sizeof(*e));
-        if (!e)
-            return CAIRN_ENOMEM;
-        m->entries = e;
-        m->cap = nc;
-    }
+    if (CAIRN_ARRAY_GROW(m->entries, m->cap, m->n) < 0)
+        return CAIRN_ENOMEM;
     size_t off = m->keys.len;
     if (cairn_buf_put(&m->keys, key, len) < 0 || cairn_buf_putc(&m->keys, '\0') < 0) {
         m->keys.len = off;

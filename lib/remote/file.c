@@ -257,14 +257,8 @@ struct walk {
 
 static int walk_add(struct walk *w, const char *key, uint64_t size)
 {
-    if (w->n == w->cap) {
-        size_t cap = w->cap ? w->cap * 2 : 64;
-        struct entry *v = realloc(w->v, cap * sizeof(*v));
-        if (!v)
-            return cairn_error_set(CAIRN_ENOMEM, "out of memory");
-        w->v = v;
-        w->cap = cap;
-    }
+    if (CAIRN_ARRAY_GROW(w->v, w->cap, w->n) < 0)
+        return CAIRN_ENOMEM;
     if (!(w->v[w->n].key = strdup(key)))
         return cairn_error_set(CAIRN_ENOMEM, "out of memory");
     w->v[w->n++].size = size;

@@ -493,14 +493,8 @@ struct idvec {
 
 static int idvec_add(struct idvec *iv, const cairn_oid *id)
 {
-    if (iv->n == iv->cap) {
-        size_t cap = iv->cap ? iv->cap * 2 : 256;
-        cairn_oid *n = realloc(iv->v, cap * sizeof(*n));
-        if (!n)
-            return cairn_error_set(CAIRN_ENOMEM, "out of memory");
-        iv->v = n;
-        iv->cap = cap;
-    }
+    if (CAIRN_ARRAY_GROW(iv->v, iv->cap, iv->n) < 0)
+        return CAIRN_ENOMEM;
     iv->v[iv->n++] = *id;
     return 0;
 }
@@ -816,14 +810,8 @@ struct tracks {
 static int track_cb(const struct cairn_tracking_ref *t, void *payload)
 {
     struct tracks *l = payload;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        struct track *n = realloc(l->v, cap * sizeof(*n));
-        if (!n)
-            return cairn_error_set(CAIRN_ENOMEM, "out of memory");
-        l->v = n;
-        l->cap = cap;
-    }
+    if (CAIRN_ARRAY_GROW(l->v, l->cap, l->n) < 0)
+        return CAIRN_ENOMEM;
     snprintf(l->v[l->n].model, sizeof(l->v[0].model), "%s", t->model);
     snprintf(l->v[l->n].alias, sizeof(l->v[0].alias), "%s", t->alias);
     l->v[l->n++].version = t->version;

@@ -91,14 +91,8 @@ static int add_version(struct push *p, const struct cairn_version *v)
     int error = cairn_oidset_add(&p->vset, &v->id);
     if (error <= 0)
         return error;
-    if (p->nvers == p->vcap) {
-        size_t cap = p->vcap ? p->vcap * 2 : 32;
-        struct pver *n = realloc(p->vers, cap * sizeof(*n));
-        if (!n)
-            return cairn_error_set(CAIRN_ENOMEM, "out of memory");
-        p->vers = n;
-        p->vcap = cap;
-    }
+    if (CAIRN_ARRAY_GROW(p->vers, p->vcap, p->nvers) < 0)
+        return CAIRN_ENOMEM;
     p->vers[p->nvers].id = v->id;
     p->vers[p->nvers].tree = v->tree;
     p->vers[p->nvers].time_ns = v->time_ns;
@@ -153,14 +147,8 @@ static int select_versions(struct push *p)
 
 static int need_append(struct push *p, const cairn_oid *id)
 {
-    if (p->nneed == p->needcap) {
-        size_t cap = p->needcap ? p->needcap * 2 : 1024;
-        cairn_oid *n = realloc(p->need, cap * sizeof(*n));
-        if (!n)
-            return cairn_error_set(CAIRN_ENOMEM, "out of memory");
-        p->need = n;
-        p->needcap = cap;
-    }
+    if (CAIRN_ARRAY_GROW(p->need, p->needcap, p->nneed) < 0)
+        return CAIRN_ENOMEM;
     p->need[p->nneed++] = *id;
     return 0;
 }
@@ -642,14 +630,8 @@ struct alias_list {
 static int alias_cb(const struct cairn_alias_entry *e, void *payload)
 {
     struct alias_list *l = payload;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        struct lalias *n = realloc(l->v, cap * sizeof(*n));
-        if (!n)
-            return cairn_error_set(CAIRN_ENOMEM, "out of memory");
-        l->v = n;
-        l->cap = cap;
-    }
+    if (CAIRN_ARRAY_GROW(l->v, l->cap, l->n) < 0)
+        return CAIRN_ENOMEM;
     memset(&l->v[l->n], 0, sizeof(l->v[l->n]));
     snprintf(l->v[l->n].model, sizeof(l->v[l->n].model), "%s", e->model);
     snprintf(l->v[l->n].alias, sizeof(l->v[l->n].alias), "%s", e->alias);

@@ -238,14 +238,8 @@ int cairn__rindex_add_idx(struct cairn__rindex *ix, const cairn_oid *name, uint6
             continue; /* the first copy serves, as in the local store */
         if ((ix->n + 1) * 10 > ix->nslots * 7 && (error = rindex_grow(ix)) < 0)
             return error;
-        if (ix->n == ix->cap) {
-            size_t cap = ix->cap ? ix->cap * 2 : 1024;
-            struct cairn__rentry *ne = realloc(ix->entries, cap * sizeof(*ne));
-            if (!ne)
-                return cairn_error_set(CAIRN_ENOMEM, "out of memory indexing a remote");
-            ix->entries = ne;
-            ix->cap = cap;
-        }
+        if (CAIRN_ARRAY_GROW(ix->entries, ix->cap, ix->n) < 0)
+            return CAIRN_ENOMEM;
         ix->entries[ix->n] = re;
         mask = ix->nslots - 1;
         for (j = oid_hash(&re.e.id) & mask; ix->slots[j]; j = (j + 1) & mask)

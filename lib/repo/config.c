@@ -190,14 +190,8 @@ static int push_line(struct cairn_config *c, size_t at, struct config_line *l)
 {
     if (c->n >= CONFIG_MAX_LINES)
         return cairn_error_set(CAIRN_ENOMEM, "config has more than %d lines", CONFIG_MAX_LINES);
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 16;
-        struct config_line *n = realloc(c->lines, cap * sizeof(*n));
-        if (!n)
-            return cairn_error_set(CAIRN_ENOMEM, "out of memory");
-        c->lines = n;
-        c->cap = cap;
-    }
+    if (CAIRN_ARRAY_GROW(c->lines, c->cap, c->n) < 0)
+        return CAIRN_ENOMEM;
     memmove(&c->lines[at + 1], &c->lines[at], (c->n - at) * sizeof(*l));
     c->lines[at] = *l;
     c->n++;

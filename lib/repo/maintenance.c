@@ -148,14 +148,8 @@ struct roots {
 static int root_version(const struct cairn_version *v, void *payload)
 {
     struct roots *r = payload;
-    if (r->nv == r->capv) {
-        size_t cap = r->capv ? r->capv * 2 : 64;
-        struct cairn_version *p = realloc(r->v, cap * sizeof(*p));
-        if (!p)
-            return cairn_error_set(CAIRN_ENOMEM, "out of memory");
-        r->v = p;
-        r->capv = cap;
-    }
+    if (CAIRN_ARRAY_GROW(r->v, r->capv, r->nv) < 0)
+        return CAIRN_ENOMEM;
     r->v[r->nv] = *v;
     r->v[r->nv].message = r->v[r->nv].author = r->v[r->nv].host = r->v[r->nv].code_commit = NULL;
     r->nv++;
@@ -165,14 +159,8 @@ static int root_version(const struct cairn_version *v, void *payload)
 static int root_stage(const struct cairn_stage_entry *e, void *payload)
 {
     struct roots *r = payload;
-    if (r->ns == r->caps) {
-        size_t cap = r->caps ? r->caps * 2 : 64;
-        struct cairn_stage_entry *p = realloc(r->s, cap * sizeof(*p));
-        if (!p)
-            return cairn_error_set(CAIRN_ENOMEM, "out of memory");
-        r->s = p;
-        r->caps = cap;
-    }
+    if (CAIRN_ARRAY_GROW(r->s, r->caps, r->ns) < 0)
+        return CAIRN_ENOMEM;
     r->s[r->ns] = *e;
     r->s[r->ns].model = NULL;
     if (!(r->s[r->ns].path = strdup(e->path)))

@@ -22,24 +22,9 @@ void cairn_file_object_release(struct cairn_file_object *f)
     memset(f, 0, sizeof(*f));
 }
 
-static int grow(void **p, size_t *cap, size_t n, size_t elem)
-{
-    void *q;
-    size_t c;
-    if (n < *cap)
-        return 0;
-    c = *cap ? *cap * 2 : 64;
-    q = realloc(*p, c * elem);
-    if (!q)
-        return cairn_error_set(CAIRN_ENOMEM, "out of memory");
-    *p = q;
-    *cap = c;
-    return 0;
-}
-
 int cairn_file_object_add_chunk(struct cairn_file_object *f, const cairn_oid *id, uint32_t len)
 {
-    int error = grow((void **)&f->chunks, &f->chunks_cap, f->nchunks, sizeof(*f->chunks));
+    int error = CAIRN_ARRAY_GROW(f->chunks, f->chunks_cap, f->nchunks);
     if (error < 0)
         return error;
     f->chunks[f->nchunks].id = *id;
@@ -52,7 +37,7 @@ int cairn_file_object_add_chunk(struct cairn_file_object *f, const cairn_oid *id
 
 int cairn_file_object_add_region(struct cairn_file_object *f, const struct cairn_file_region *r)
 {
-    int error = grow((void **)&f->regions, &f->regions_cap, f->nregions, sizeof(*f->regions));
+    int error = CAIRN_ARRAY_GROW(f->regions, f->regions_cap, f->nregions);
     char *name = NULL;
     if (error < 0)
         return error;
@@ -240,7 +225,7 @@ int cairn_tree_add(struct cairn_tree *t, size_t *cap, const char *path, uint32_t
                    uint64_t size, const cairn_oid *file, const cairn_oid *digest)
 {
     struct cairn_tree_entry *e;
-    int error = grow((void **)&t->entries, cap, t->n, sizeof(*t->entries));
+    int error = cairn_array_grow(&t->entries, cap, t->n, sizeof(*t->entries));
     if (error < 0)
         return error;
     e = &t->entries[t->n];

@@ -52,14 +52,8 @@ static int known_add(struct st_state *s, const char *path, const char *model,
             return 0;
         }
     }
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 64;
-        struct known *p = realloc(s->k, cap * sizeof(*p));
-        if (!p)
-            return cairn_error_set(CAIRN_ENOMEM, "out of memory");
-        s->k = p;
-        s->cap = cap;
-    }
+    if (CAIRN_ARRAY_GROW(s->k, s->cap, s->n) < 0)
+        return CAIRN_ENOMEM;
     s->k[s->n].path = strdup(path);
     s->k[s->n].model = strdup(model);
     s->k[s->n].digest = *digest;

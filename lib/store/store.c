@@ -171,14 +171,8 @@ static int table_insert(struct cairn_store *s, const struct cairn__pack_entry *e
     sl = &s->slots[i];
     sl->base = NO_BASE;
     if (e->flags & CAIRN__PACK_F_BASE) {
-        if (s->nbases == s->bases_cap) {
-            size_t cap = s->bases_cap ? s->bases_cap * 2 : 256;
-            cairn_oid *n = realloc(s->bases, cap * sizeof(*n));
-            if (!n)
-                return cairn_error_set(CAIRN_ENOMEM, "out of memory growing the chunk index");
-            s->bases = n;
-            s->bases_cap = cap;
-        }
+        if (CAIRN_ARRAY_GROW(s->bases, s->bases_cap, s->nbases) < 0)
+            return CAIRN_ENOMEM;
         s->bases[s->nbases] = e->base;
         sl->base = (uint32_t)s->nbases++;
     }
@@ -1020,14 +1014,8 @@ static int writer_finish_pack(struct cairn_store_writer *w)
         w->pw.tmp_path = NULL;
         return 0;
     }
-    if (w->npending == w->pending_cap) {
-        size_t cap = w->pending_cap ? w->pending_cap * 2 : 4;
-        struct cairn__pack_pending *n = realloc(w->pending, cap * sizeof(*n));
-        if (!n)
-            return cairn_error_set(CAIRN_ENOMEM, "out of memory finishing a pack");
-        w->pending = n;
-        w->pending_cap = cap;
-    }
+    if (CAIRN_ARRAY_GROW(w->pending, w->pending_cap, w->npending) < 0)
+        return CAIRN_ENOMEM;
     if ((error = cairn__pack_writer_finish(&w->pw, &p, w->s->packs_dir)) < 0)
         return error;
     w->pending[w->npending++] = p;
@@ -1591,16 +1579,8 @@ static int repair_pack(struct repair *r, const cairn_oid *name, const char *pnam
                 repair_say(r, "dropped corrupt chunk %s of '%s'", short_hex(hex, &e.id), pname);
             }
         } else {
-            if (nkeep == cap) {
-                size_t ncap = cap ? cap * 2 : 256;
-                struct cairn__pack_entry *p = realloc(keep, ncap * sizeof(*p));
-                if (!p) {
-                    error = cairn_error_set(CAIRN_ENOMEM, "out of memory repairing '%s'", pname);
-                    goto done;
-                }
-                keep = p;
-                cap = ncap;
-            }
+            if ((error = CAIRN_ARRAY_GROW(keep, cap, nkeep)) < 0)
+                goto done;
             keep[nkeep++] = e;
         }
         pos += cairn__entry_total_len(&e);

@@ -1,6 +1,7 @@
 /*
  * Growable, size-limited byte buffers and a bounds-checked reader; see buf.h.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,5 +207,27 @@ int cairn_reader_bytes(struct cairn_reader *r, const void **out, size_t n)
         return short_read(r);
     *out = r->p + r->pos;
     r->pos += n;
+    return 0;
+}
+
+int cairn_array_grow(void *ptr, size_t *cap, size_t n, size_t size)
+{
+    void *items, *grown;
+    size_t c;
+
+    if (n < *cap)
+        return 0;
+    c = *cap ? *cap : 16;
+    while (c <= n) {
+        if (c > SIZE_MAX / 2 / size)
+            return cairn_error_set(CAIRN_ENOMEM, "out of memory (array of %zu)", n);
+        c *= 2;
+    }
+    /* `ptr` is the address of any object pointer: copy it, as the types differ. */
+    memcpy(&items, ptr, sizeof(items));
+    if (!(grown = realloc(items, c * size)))
+        return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+    memcpy(ptr, &grown, sizeof(grown));
+    *cap = c;
     return 0;
 }

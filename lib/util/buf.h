@@ -43,6 +43,20 @@ void cairn_buf_clear(struct cairn_buf *b);
 /* Hand the storage to the caller, who now owns it and must free() it. */
 char *cairn_buf_detach(struct cairn_buf *b, size_t *len_out);
 
+/*
+ * Growable arrays: make room for element `n` (0-based) of the array *ptr of
+ * *cap elements of `size` bytes, doubling from 16 so appends are amortised
+ * O(1). Nothing changes when there is room already, or on failure
+ * (CAIRN_ENOMEM, message set; also when the size would overflow). Use the
+ * macro, which takes the array and its capacity as lvalues:
+ *
+ *     if ((error = CAIRN_ARRAY_GROW(l->items, l->cap, l->n)) < 0)
+ *         return error;
+ *     l->items[l->n++] = x;
+ */
+int cairn_array_grow(void *ptr, size_t *cap, size_t n, size_t size);
+#define CAIRN_ARRAY_GROW(arr, cap, n) cairn_array_grow(&(arr), &(cap), (n), sizeof(*(arr)))
+
 /* Little-endian and varint encoders for on-disk formats. */
 int cairn_buf_put_u32le(struct cairn_buf *b, uint32_t v);
 int cairn_buf_put_u64le(struct cairn_buf *b, uint64_t v);

@@ -85,14 +85,8 @@ static int slot(struct cairn_value **out, struct cairn_values *m, const char *na
     }
     if (m->count >= CAIRN_VALUES_MAX_COUNT)
         return cairn_error_set(CAIRN_EINVALID, "more than %d metrics", CAIRN_VALUES_MAX_COUNT);
-    if (m->count == m->cap) {
-        size_t cap = m->cap ? m->cap * 2 : 16;
-        struct cairn_value *items = realloc(m->items, cap * sizeof(*items));
-        if (!items)
-            return cairn_error_set(CAIRN_ENOMEM, "out of memory");
-        m->items = items;
-        m->cap = cap;
-    }
+    if (CAIRN_ARRAY_GROW(m->items, m->cap, m->count) < 0)
+        return CAIRN_ENOMEM;
     if (!(copy = strdup(name)))
         return cairn_error_set(CAIRN_ENOMEM, "out of memory");
     e = &m->items[m->count++];

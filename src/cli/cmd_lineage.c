@@ -16,6 +16,7 @@
 #include "cairn/repo.h"
 #include "cli.h"
 #include "print.h"
+#include "util/buf.h"
 #include "util/hash.h"
 
 #define MAX_NODES 10000
@@ -54,14 +55,8 @@ struct walk {
 static int collect_edge(const struct cairn_lineage_edge *e, void *payload)
 {
     struct edges *l = payload;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 8;
-        struct edge *p = realloc(l->v, cap * sizeof(*p));
-        if (!p)
-            return cairn_error_set(CAIRN_ENOMEM, "out of memory");
-        l->v = p;
-        l->cap = cap;
-    }
+    if (CAIRN_ARRAY_GROW(l->v, l->cap, l->n) < 0)
+        return CAIRN_ENOMEM;
     memset(&l->v[l->n], 0, sizeof(l->v[0]));
     snprintf(l->v[l->n].kind, sizeof(l->v[0].kind), "%s", e->kind);
     l->v[l->n].target = e->target;
@@ -89,14 +84,8 @@ static int seen(struct walk *w, const cairn_oid *id)
         w->truncated = 1;
         return 1;
     }
-    if (w->nseen == w->cap) {
-        size_t cap = w->cap ? w->cap * 2 : 32;
-        cairn_oid *p = realloc(w->seen, cap * sizeof(*p));
-        if (!p)
-            return 1;
-        w->seen = p;
-        w->cap = cap;
-    }
+    if (CAIRN_ARRAY_GROW(w->seen, w->cap, w->nseen) < 0)
+        return 1;
     w->seen[w->nseen++] = *id;
     return 0;
 }

@@ -14,6 +14,7 @@
 #include "cairn/repo.h"
 #include "cli.h"
 #include "print.h"
+#include "util/buf.h"
 #include "util/hash.h"
 #include "util/values.h"
 
@@ -48,14 +49,8 @@ static int collect(const struct cairn_version *v, void *payload)
     struct table *t = payload;
     struct row *r;
     int error;
-    if (t->n == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 16;
-        struct row *p = realloc(t->rows, cap * sizeof(*p));
-        if (!p)
-            return cairn_error_set(CAIRN_ENOMEM, "out of memory");
-        t->rows = p;
-        t->cap = cap;
-    }
+    if (CAIRN_ARRAY_GROW(t->rows, t->cap, t->n) < 0)
+        return CAIRN_ENOMEM;
     r = &t->rows[t->n];
     memset(r, 0, sizeof(*r));
     if ((error = cairn_registry_version_get(cairn_repo_registry(t->repo), &v->id, &r->v)) < 0)

@@ -97,12 +97,47 @@ static void test_detach(void **state)
     free(s);
 }
 
+static void test_array_grow(void **state)
+{
+    struct pair {
+        int a;
+        double b;
+    } *v = NULL;
+    size_t n = 0, cap = 0;
+    char **huge = NULL;
+    size_t hcap = 0;
+    (void)state;
+
+    for (int i = 0; i < 1000; i++) {
+        assert_int_equal(CAIRN_ARRAY_GROW(v, cap, n), 0);
+        assert_true(cap > n);
+        v[n].a = i;
+        v[n++].b = i / 2.0;
+    }
+    assert_true(cap >= 1000 && cap <= 2048);
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(v[i].a, i);
+    /* Room already: nothing moves. */
+    {
+        struct pair *before = v;
+        size_t c = cap;
+        assert_int_equal(CAIRN_ARRAY_GROW(v, cap, 10), 0);
+        assert_ptr_equal(v, before);
+        assert_int_equal(cap, c);
+    }
+    /* A size that would overflow fails, leaving the array as it was. */
+    assert_int_equal(cairn_array_grow(&huge, &hcap, SIZE_MAX / 4, 64), CAIRN_ENOMEM);
+    assert_null(huge);
+    assert_int_equal(hcap, 0);
+    free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_put_and_printf),   cmocka_unit_test(test_limit),
         cmocka_unit_test(test_varint_roundtrip), cmocka_unit_test(test_reader_truncated_varint),
-        cmocka_unit_test(test_detach),
+        cmocka_unit_test(test_detach),           cmocka_unit_test(test_array_grow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
