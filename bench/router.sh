@@ -213,15 +213,26 @@ to_us() {
                            else if (v ~ /s$/) print n * 1000000; else print n }'
 }
 median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+# CPU time (user + system, every thread, in clock ticks) of the process serving a target.
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+last() { echo "$1" | awk '{ print $NF }'; }
 rps_of() { awk '/^Requests\/sec/ { printf "%.0f", $2 }' "$1"; }
 field() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" "$2"; }
 
-declare -A RPS P50 P99 HP50 HP99 ALL_RPS ALL_HP99 ALL_HP50
+declare -A RPS P50 P99 HP50 HP99 ALL_RPS ALL_HP99 ALL_HP50 OV99 OV50
 TARGETS=(direct nginx cairn)
 declare -A URL=([direct]="http://127.0.0.1:$U1" [nginx]="http://127.0.0.1:$NGX"
                 [cairn]="http://127.0.0.1:$CRN")
 declare -A ADDR=([direct]="127.0.0.1:$U1" [nginx]="127.0.0.1:$NGX" [cairn]="127.0.0.1:$CRN")
 RATIOS=()
+
+# Whose CPU time counts per target: the upstream nginx workers for direct (both
+# ports are one nginx), the router's worker for nginx, the daemon for cairn.
+declare -A CPU_PIDS=([direct]="$(pgrep -P "$(cat "$OUT/up/nginx.pid")" | tr '\n' ' ')"
+                     [nginx]="$(pgrep -P "$(cat "$OUT/px/nginx.pid")" | tr '\n' ' ')"
+                     [cairn]="${PIDS[0]}")
+declare -A ALL_CPU
+HZ=$(getconf CLK_TCK)
 
 echo
 echo "## saturation: wrk -t1 -c$CONN -d${DUR}s, $ROUNDS rounds"
@@ -230,9 +241,15 @@ for ((round = 1; round <= ROUNDS; round++)); do
         f=$OUT/wrk-$t-$round.txt
         ((round > 1)) || show wrk -t1 -c"$CONN" -d"${DUR}s" --latency -s "$OUT/post.lua" \
             "${URL[$t]}/v2/models/clf/infer"
+        t0=0 t1=0
+        for p in ${CPU_PIDS[$t]}; do t0=$((t0 + $(ticks "$p"))); done
         wrk -t1 -c"$CONN" -d"${DUR}s" --latency -s "$OUT/post.lua" \
             "${URL[$t]}/v2/models/clf/infer" >"$f"
+        for p in ${CPU_PIDS[$t]}; do t1=$((t1 + $(ticks "$p"))); done
         ALL_RPS[$t]+="$(rps_of "$f") "
+        # microseconds of CPU per request: ticks / (req/s * duration)
+        ALL_CPU[$t]+="$(awk -v t=$((t1 - t0)) -v hz="$HZ" -v r="$(rps_of "$f")" -v d="$DUR" \
+            'BEGIN { printf "%.1f", t / hz * 1e6 / (r * d) }') "
         if grep -q 'Non-2xx' "$f"; then
             echo "bench: $t answered errors:" >&2
             grep 'Non-2xx' "$f" >&2
@@ -242,7 +259,9 @@ for ((round = 1; round <= ROUNDS; round++)); do
     c=$(rps_of "$OUT/wrk-cairn-$round.txt")
     r=$(awk -v c="$c" -v n="$n" 'BEGIN { printf "%.3f", c / n }')
     RATIOS+=("$r")
-    echo "round $round: direct $d nginx $n cairn $c req/s (cairn/nginx $r)"
+    echo "round $round: direct $d nginx $n cairn $c req/s (cairn/nginx $r); CPU us/request:" \
+        "upstream $(last "${ALL_CPU[direct]}") nginx $(last "${ALL_CPU[nginx]}")" \
+        "cairn $(last "${ALL_CPU[cairn]}")"
 done
 for t in "${TARGETS[@]}"; do
     # shellcheck disable=SC2086
@@ -293,6 +312,13 @@ for ((round = 1; round <= ROUNDS; round++)); do
         ALL_HP99[$t]+="$(field p99 "$f") "
         line+=" $t p50 $(field p50 "$f") p99 $(field p99 "$f");"
     done
+    # The overhead of each round against the direct run just before it.
+    for t in nginx cairn; do
+        OV99[$t]+="$(($(field p99 "$OUT/openloop-$t-$round.txt") -
+            $(field p99 "$OUT/openloop-direct-$round.txt"))) "
+        OV50[$t]+="$(($(field p50 "$OUT/openloop-$t-$round.txt") -
+            $(field p50 "$OUT/openloop-direct-$round.txt"))) "
+    done
     echo "$line"
 done
 for t in "${TARGETS[@]}"; do
@@ -314,5 +340,14 @@ done
 echo
 echo "cairn / nginx requests/s per round: ${RATIOS[*]}; median $(median "${RATIOS[@]}")x" \
     "(target >= 1.0x)"
+# shellcheck disable=SC2086
+echo "router CPU time per request at saturation (us, user+system, per round): nginx" \
+    "${ALL_CPU[nginx]}(median $(median ${ALL_CPU[nginx]})); cairn ${ALL_CPU[cairn]}(median" \
+    "$(median ${ALL_CPU[cairn]}))"
+# shellcheck disable=SC2086
+echo "half-load overhead over direct, per round (us): cairn p99 ${OV99[cairn]}(median" \
+    "$(median ${OV99[cairn]})), p50 ${OV50[cairn]}(median $(median ${OV50[cairn]}));" \
+    "nginx p99 ${OV99[nginx]}(median $(median ${OV99[nginx]})), p50 ${OV50[nginx]}(median" \
+    "$(median ${OV50[nginx]}))"
 echo "cairn p99 overhead at half load: $((HP99[cairn] - HP99[direct])) us (target <= 100 us);" \
-    "nginx: $((HP99[nginx] - HP99[direct])) us"
+    "nginx: $((HP99[nginx] - HP99[direct])) us (medians of rounds)"
