@@ -34,6 +34,7 @@ enum cairn_codec {
     CAIRN_CODEC_ZSTD = 1,     /* zstd frame */
     CAIRN_CODEC_BGZSTD = 2,   /* byte planes of elem_size-wide values, then zstd */
     CAIRN_CODEC_XORDELTA = 3, /* XOR against a base chunk, byte planes, zstd */
+    CAIRN_CODEC_PLANE = 4,    /* byte planes, each rANS-coded with one byte of context */
 };
 
 /* What the chunker knows about a chunk; codecs may use it to do better. */

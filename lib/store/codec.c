@@ -2,14 +2,16 @@
  * The codec table and the RAW and ZSTD codecs; see codec.h.
  *
  * Choosing a codec is the ingest hot path, so cairn__codec_encode_best()
- * does not try everything: a delta when there is a base, then byte planes
- * for float chunks (whole-chunk zstd only if the planes failed to shrink
- * it), or zstd for everything else unless an entropy probe calls the bytes
- * random. That is one compression pass per chunk in the common cases; the
- * old try-every-codec rule cost two on every float chunk for a ratio that
- * byte planes always beat on weights. Each candidate gets as output limit
- * one byte less than the best so far, so a codec that cannot win stops early
- * (zstd returns dstSize_tooSmall) instead of finishing a useless frame.
+ * does not try everything: a delta when there is a base, then for float
+ * chunks PLANE (order-1 rANS planes, only where a sampled estimate says it
+ * wins; codec_plane.h) or else byte planes (whole-chunk zstd only if the
+ * planes failed to shrink it), or zstd for everything else unless an entropy
+ * probe calls the bytes random. That is one compression pass per chunk in
+ * the common cases; the old try-every-codec rule cost two on every float
+ * chunk for a ratio that byte planes always beat on weights. Each candidate
+ * gets as output limit one byte less than the best so far, so a codec that
+ * cannot win stops early (zstd returns dstSize_tooSmall) instead of
+ * finishing a useless frame.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,7 @@
 #include "cairn/common.h"
 #include "store/bytegroup.h"
 #include "store/codec.h"
+#include "store/codec_plane.h"
 #include "util/buf.h"
 
 int cairn_codec_ctx_new(struct cairn_codec_ctx **out, int level)
@@ -153,6 +156,7 @@ static const struct cairn_codec_ops *const codec_table[CAIRN_CODEC_SLOTS] = {
     [CAIRN_CODEC_ZSTD] = &zstd_ops,
     [CAIRN_CODEC_BGZSTD] = &cairn__bgzstd_ops,
     [CAIRN_CODEC_XORDELTA] = &cairn__xordelta_ops,
+    [CAIRN_CODEC_PLANE] = &cairn__plane_ops,
 };
 
 const struct cairn_codec_ops *cairn__codec_ops(int codec)
@@ -224,7 +228,18 @@ int cairn__codec_encode_best(struct cairn_codec_ctx *ctx, struct cairn_buf *out,
          * not shrink the chunk at all (a float tensor holding repetitive
          * bytes); trying it always would double the ingest CPU for nothing.
          */
-        if ((error = try_codec(ctx, &pk, CAIRN_CODEC_BGZSTD, raw, len, a)) < 0)
+        /*
+         * PLANE (rANS with one byte of context per plane) first: it estimates
+         * from a sample whether any plane beats BGZSTD's coding of it by a
+         * margin and declines otherwise (synthetic or already well-coded
+         * weights), so on most chunks it costs one sampled histogram pass
+         * and BGZSTD runs as before. When taken, BGZSTD is not tried: PLANE
+         * codes the planes it does not rANS-code exactly as BGZSTD does.
+         */
+        if ((error = try_codec(ctx, &pk, CAIRN_CODEC_PLANE, raw, len, a)) < 0)
+            goto done;
+        if (pk.best_codec != CAIRN_CODEC_PLANE &&
+            (error = try_codec(ctx, &pk, CAIRN_CODEC_BGZSTD, raw, len, a)) < 0)
             goto done;
         if (pk.best_codec == CAIRN_CODEC_RAW &&
             (error = try_codec(ctx, &pk, CAIRN_CODEC_ZSTD, raw, len, a)) < 0)
