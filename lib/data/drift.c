@@ -478,21 +478,6 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static char *xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xprintf(const char *fmt, ...)
-{
-    struct cairn_buf b = CAIRN_BUF_INIT;
-    va_list ap;
-    va_start(ap, fmt);
-    int r = cairn_buf_vprintf(&b, fmt, ap);
-    va_end(ap);
-    if (r < 0) {
-        cairn_buf_release(&b);
-        return NULL;
-    }
-    return cairn_buf_detach(&b, NULL);
-}
-
 static int add_note(struct cairn_drift_report *rep, char *note)
 {
     char **v;
@@ -516,12 +501,12 @@ static int compare_numeric(struct cairn_drift_column *out, struct side_col *a, s
     out->pvalue = cairn__ks_pvalue(out->statistic, a->nsample, b->nsample);
     if (t->psi >= 0 && out->psi > t->psi) {
         out->drifted = true;
-        out->reason = xprintf("psi %.4f > %g", out->psi, t->psi);
+        out->reason = cairn_buf_strdupf("psi %.4f > %g", out->psi, t->psi);
     } else if (t->ks_pvalue >= 0 && t->ks_statistic >= 0 && out->pvalue < t->ks_pvalue &&
                out->statistic > t->ks_statistic) {
         out->drifted = true;
-        out->reason = xprintf("ks D %.4f > %g with p %.3g < %g", out->statistic, t->ks_statistic,
-                              out->pvalue, t->ks_pvalue);
+        out->reason = cairn_buf_strdupf("ks D %.4f > %g with p %.3g < %g", out->statistic,
+                                        t->ks_statistic, out->pvalue, t->ks_pvalue);
     }
     return out->drifted && !out->reason ? cairn_error_set(CAIRN_ENOMEM, "out of memory") : 0;
 }
@@ -559,13 +544,13 @@ static int compare_categorical(struct cairn_drift_column *out, struct side_col *
                             all.n);
     if (t->psi >= 0 && out->psi > t->psi) {
         out->drifted = true;
-        out->reason = xprintf("psi %.4f > %g", out->psi, t->psi);
+        out->reason = cairn_buf_strdupf("psi %.4f > %g", out->psi, t->psi);
     } else if (t->chi2_pvalue >= 0 && t->cramers_v >= 0 && out->pvalue < t->chi2_pvalue &&
                out->cramers_v > t->cramers_v) {
         out->drifted = true;
-        out->reason =
-            xprintf("chi2 %.4g (df %u, p %.3g < %g), Cramer's V %.4f > %g", out->statistic, out->df,
-                    out->pvalue, t->chi2_pvalue, out->cramers_v, t->cramers_v);
+        out->reason = cairn_buf_strdupf("chi2 %.4g (df %u, p %.3g < %g), Cramer's V %.4f > %g",
+                                        out->statistic, out->df, out->pvalue, t->chi2_pvalue,
+                                        out->cramers_v, t->cramers_v);
     }
     if (out->drifted && !out->reason)
         goto nomem;
@@ -627,8 +612,8 @@ static int compare_column(struct cairn_drift_report *rep, struct side_col *a, st
     if (numeric && (!a->numeric || !b->numeric)) {
         out->kind = CAIRN_DRIFT_SKIPPED;
         out->drifted = true;
-        out->reason = xprintf("declared numeric but %s has values that are not numbers",
-                              a->numeric ? "the current dataset" : "the reference");
+        out->reason = cairn_buf_strdupf("declared numeric but %s has values that are not numbers",
+                                        a->numeric ? "the current dataset" : "the reference");
         return out->reason ? 0 : cairn_error_set(CAIRN_ENOMEM, "out of memory");
     }
     if (numeric) {
@@ -638,8 +623,9 @@ static int compare_column(struct cairn_drift_report *rep, struct side_col *a, st
             return out->reason ? 0 : cairn_error_set(CAIRN_ENOMEM, "out of memory");
         }
         if (a->numeric_seen > a->nsample || b->numeric_seen > b->nsample) {
-            char *note = xprintf("'%s': numeric statistics on samples of %zu and %zu values", name,
-                                 a->nsample, b->nsample);
+            char *note =
+                cairn_buf_strdupf("'%s': numeric statistics on samples of %zu and %zu values", name,
+                                  a->nsample, b->nsample);
             int e = add_note(rep, note);
             if (e < 0)
                 return e;
@@ -648,7 +634,7 @@ static int compare_column(struct cairn_drift_report *rep, struct side_col *a, st
     }
     if (a->cats_overflow || b->cats_overflow) {
         out->kind = CAIRN_DRIFT_SKIPPED;
-        out->reason = xprintf("more than %d distinct values", CAIRN_DRIFT_MAX_CATEGORIES);
+        out->reason = cairn_buf_strdupf("more than %d distinct values", CAIRN_DRIFT_MAX_CATEGORIES);
         return out->reason ? 0 : cairn_error_set(CAIRN_ENOMEM, "out of memory");
     }
     if (a->values == 0 || b->values == 0) {

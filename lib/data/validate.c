@@ -78,21 +78,6 @@ static int oom(void)
     return cairn_error_set(CAIRN_ENOMEM, "out of memory");
 }
 
-static char *xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xprintf(const char *fmt, ...)
-{
-    struct cairn_buf b = CAIRN_BUF_INIT;
-    va_list ap;
-    va_start(ap, fmt);
-    int r = cairn_buf_vprintf(&b, fmt, ap);
-    va_end(ap);
-    if (r < 0) {
-        cairn_buf_release(&b);
-        return NULL;
-    }
-    return cairn_buf_detach(&b, NULL);
-}
-
 static int add_note(struct cairn_data_report *rep, char *note)
 {
     char **v;
@@ -148,7 +133,7 @@ static void record_fail(struct cairn_data_check *c, size_t file, uint64_t line)
 
 static char *fmt_num(double d)
 {
-    return xprintf("%.17g", d);
+    return cairn_buf_strdupf("%.17g", d);
 }
 
 static char *join_values(const struct cairn__column_rule *r)
@@ -199,7 +184,7 @@ static int setup(struct vctx *v)
             ADD(R_REQUIRED, strdup("no nulls"));
         if (r->has_range) {
             char *lo = fmt_num(r->min), *hi = fmt_num(r->max);
-            ADD(R_RANGE, lo && hi ? xprintf("[%s, %s]", lo, hi) : NULL);
+            ADD(R_RANGE, lo && hi ? cairn_buf_strdupf("[%s, %s]", lo, hi) : NULL);
             free(lo);
             free(hi);
         }
@@ -216,29 +201,30 @@ static int setup(struct vctx *v)
             }
         }
         if (r->has_regex)
-            ADD(R_REGEX, xprintf("matches '%s'", r->regex_src));
+            ADD(R_REGEX, cairn_buf_strdupf("matches '%s'", r->regex_src));
         if (r->unique)
             ADD(R_UNIQUE, strdup("no duplicates"));
         if (r->has_null_rate)
-            ADD(R_NULL_RATE, xprintf("<= %g", r->max_null_rate));
+            ADD(R_NULL_RATE, cairn_buf_strdupf("<= %g", r->max_null_rate));
 #undef ADD
     }
     if (s->has_rows_min || s->has_rows_max) {
         char *e;
         if (s->has_rows_min && s->has_rows_max)
-            e = xprintf("[%llu, %llu]", (unsigned long long)s->rows_min,
-                        (unsigned long long)s->rows_max);
+            e = cairn_buf_strdupf("[%llu, %llu]", (unsigned long long)s->rows_min,
+                                  (unsigned long long)s->rows_max);
         else if (s->has_rows_min)
-            e = xprintf(">= %llu", (unsigned long long)s->rows_min);
+            e = cairn_buf_strdupf(">= %llu", (unsigned long long)s->rows_min);
         else
-            e = xprintf("<= %llu", (unsigned long long)s->rows_max);
+            e = cairn_buf_strdupf("<= %llu", (unsigned long long)s->rows_max);
         if ((v->rows_check = add_check(v, NULL, "rows", e)) < 0)
             return (int)v->rows_check;
     }
     if (s->label >= 0) {
         const struct cairn__column_rule *r = &s->cols[s->label];
-        if ((v->class_check = add_check(v, r->name, "class_share",
-                                        xprintf("every class >= %g", s->min_class_share))) < 0)
+        if ((v->class_check =
+                 add_check(v, r->name, "class_share",
+                           cairn_buf_strdupf("every class >= %g", s->min_class_share))) < 0)
             return (int)v->class_check;
     }
     return error;
@@ -300,17 +286,19 @@ static int uniq_seen(struct vctx *v, const struct cairn__column_rule *r, struct 
                 break;
         cairn__strmap_release(&u->exact);
         u->by_hash = true;
-        if (add_note(v->rep, xprintf("uniqueness of '%s' checked by 64-bit hash after %zu "
-                                     "distinct values",
-                                     r->name, UNIQUE_EXACT_MAX)) < 0)
+        if (add_note(v->rep,
+                     cairn_buf_strdupf("uniqueness of '%s' checked by 64-bit hash after %zu "
+                                       "distinct values",
+                                       r->name, UNIQUE_EXACT_MAX)) < 0)
             cairn_error_clear();
     }
     dup = hset_add(u, cairn__hash64(val, len));
     if (dup < 0) {
         u->saturated = true;
-        if (add_note(v->rep, xprintf("uniqueness of '%s' checked for the first %zu distinct "
-                                     "values only",
-                                     r->name, u->n)) < 0)
+        if (add_note(v->rep,
+                     cairn_buf_strdupf("uniqueness of '%s' checked for the first %zu distinct "
+                                       "values only",
+                                       r->name, u->n)) < 0)
             cairn_error_clear();
         return 0;
     }
@@ -436,7 +424,8 @@ static int validate_file(struct vctx *v, size_t fi)
     r = cairn_csv_next(csv, &f, &n);
     if (r <= 0) {
         if (r == 0 || r == CAIRN_EINVALID || r == CAIRN_ENOMEM) {
-            char *m = r == 0 ? xprintf("%s: no header row", path) : strdup(cairn_error_last());
+            char *m =
+                r == 0 ? cairn_buf_strdupf("%s: no header row", path) : strdup(cairn_error_last());
             parse_failed(v, fi, m ? m : "out of memory");
             free(m);
             error = 0;
@@ -498,7 +487,7 @@ static int finish(struct vctx *v)
             c->checked = total;
             c->failed = cs->nulls;
             c->passed = rate <= cs->rule->max_null_rate;
-            if (!(c->observed = xprintf("%.6g", rate)))
+            if (!(c->observed = cairn_buf_strdupf("%.6g", rate)))
                 return oom();
         }
     }
@@ -508,7 +497,7 @@ static int finish(struct vctx *v)
         c->passed = (!s->has_rows_min || rep->rows >= s->rows_min) &&
                     (!s->has_rows_max || rep->rows <= s->rows_max);
         c->failed = c->passed ? 0 : 1;
-        if (!(c->observed = xprintf("%llu", (unsigned long long)rep->rows)))
+        if (!(c->observed = cairn_buf_strdupf("%llu", (unsigned long long)rep->rows)))
             return oom();
     }
     if (v->class_check >= 0) {
@@ -529,7 +518,8 @@ static int finish(struct vctx *v)
         if (cs->classes_overflow) {
             c->passed = false;
             c->failed = 1;
-            c->message = xprintf("more than %d distinct classes in '%s'", MAX_CLASSES, r->name);
+            c->message =
+                cairn_buf_strdupf("more than %d distinct classes in '%s'", MAX_CLASSES, r->name);
         } else {
             for (size_t j = 0; j < cs->classes.n; j++) {
                 double share =
@@ -547,11 +537,12 @@ static int finish(struct vctx *v)
             if (cs->classes.n == 0) {
                 c->passed = s->min_class_share <= 0;
                 c->failed = c->passed ? 0 : 1;
-                c->message = xprintf("no labels");
+                c->message = cairn_buf_strdupf("no labels");
             } else {
-                c->observed = xprintf("min %.4g over %zu classes", min_share, cs->classes.n);
+                c->observed =
+                    cairn_buf_strdupf("min %.4g over %zu classes", min_share, cs->classes.n);
                 if (low.len)
-                    c->message = xprintf("below the minimum: %s", low.ptr);
+                    c->message = cairn_buf_strdupf("below the minimum: %s", low.ptr);
             }
         }
         cairn_buf_release(&low);

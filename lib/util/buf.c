@@ -210,6 +210,22 @@ int cairn_reader_bytes(struct cairn_reader *r, const void **out, size_t n)
     return 0;
 }
 
+char *cairn_buf_strdupf(const char *fmt, ...)
+{
+    struct cairn_buf b = CAIRN_BUF_INIT;
+    va_list ap;
+    int r;
+
+    va_start(ap, fmt);
+    r = cairn_buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    if (r < 0) {
+        cairn_buf_release(&b);
+        return NULL;
+    }
+    return cairn_buf_detach(&b, NULL);
+}
+
 int cairn_array_grow(void *ptr, size_t *cap, size_t n, size_t size)
 {
     void *items, *grown;

@@ -42,6 +42,8 @@ int cairn_buf_vprintf(struct cairn_buf *b, const char *fmt, va_list ap);
 void cairn_buf_clear(struct cairn_buf *b);
 /* Hand the storage to the caller, who now owns it and must free() it. */
 char *cairn_buf_detach(struct cairn_buf *b, size_t *len_out);
+/* A new string formatted as printf would; the caller frees it. NULL when out of memory. */
+char *cairn_buf_strdupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*
  * Growable arrays: make room for element `n` (0-based) of the array *ptr of
