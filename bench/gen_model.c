@@ -9,6 +9,7 @@
  *   to-fp16 IN OUT                  every BF16/F32 tensor converted to F16
  *   changed OLD NEW OUT             the bytes of NEW's tensors that are absent
  *                                   from OLD or differ from OLD's, concatenated
+ *   to-gguf IN OUT                  IN's tensors, same order and bytes, as GGUF v3
  *
  * Weights are normal (Box-Muller, so with real tails) with a scale drawn per
  * tensor, layer norms are near 1 as in trained models; each tensor has its
@@ -57,8 +58,9 @@ static int usage(const char *msg)
             "       %s prepend IN OUT SEED\n"
             "       %s finetune IN OUT SEED\n"
             "       %s to-fp16 IN OUT\n"
-            "       %s changed OLD NEW OUT\n",
-            prog, prog, prog, prog, prog, prog);
+            "       %s changed OLD NEW OUT\n"
+            "       %s to-gguf IN OUT\n",
+            prog, prog, prog, prog, prog, prog, prog);
     return 2;
 }
 
@@ -977,6 +979,95 @@ done:
     return error;
 }
 
+/* ---- to-gguf: the same tensors in a GGUF v3 file ---- */
+
+#define GGUF_ALIGN 32
+
+static int put_le(FILE *f, uint64_t v, int bytes)
+{
+    unsigned char b[8];
+    for (int i = 0; i < bytes; i++)
+        b[i] = (unsigned char)(v >> (8 * i));
+    return fwrite(b, 1, (size_t)bytes, f) == (size_t)bytes ? 0 : -1;
+}
+
+static int put_gguf_string(FILE *f, const char *s)
+{
+    size_t n = strlen(s);
+    return put_le(f, n, 8) || fwrite(s, 1, n, f) != n ? -1 : 0;
+}
+
+static int put_pad(FILE *f, uint64_t *pos)
+{
+    static const unsigned char zeros[GGUF_ALIGN];
+    size_t pad = (size_t)((GGUF_ALIGN - *pos % GGUF_ALIGN) % GGUF_ALIGN);
+    *pos += pad;
+    return fwrite(zeros, 1, pad, f) == pad ? 0 : -1;
+}
+
+/*
+ * GGUF v3 (ggml's docs/gguf.md): magic, version, tensor and kv counts; kv
+ * pairs (three here: architecture, name, alignment); per tensor its name,
+ * dimensions innermost first, ggml type (F32 0, F16 1, BF16 30) and data
+ * offset; then the data, every tensor at a multiple of the alignment.
+ */
+static int write_gguf(const char *path, const struct model *m, FILE *in)
+{
+    uint64_t off = 0, pos;
+    FILE *f;
+    int bad;
+
+    errno = 0;
+    if (!(f = fopen(path, "wb")))
+        return fail("cannot create '%s'", path);
+    bad = fwrite("GGUF", 1, 4, f) != 4 || put_le(f, 3, 4) || put_le(f, m->n, 8) || put_le(f, 3, 8);
+    bad = bad || put_gguf_string(f, "general.architecture") || put_le(f, 8, 4) ||
+          put_gguf_string(f, "llama");
+    bad = bad || put_gguf_string(f, "general.name") || put_le(f, 8, 4) ||
+          put_gguf_string(f, "gen_model");
+    bad = bad || put_gguf_string(f, "general.alignment") || put_le(f, 4, 4) ||
+          put_le(f, GGUF_ALIGN, 4);
+    for (size_t i = 0; !bad && i < m->n; i++) {
+        const struct tensor *t = &m->t[i];
+        int type = t->dtype == DT_F32 ? 0 : t->dtype == DT_F16 ? 1 : 30;
+        bad = put_gguf_string(f, t->name) || put_le(f, (uint64_t)t->ndim, 4);
+        for (int d = t->ndim; !bad && d-- > 0;)
+            bad = put_le(f, t->shape[d], 8);
+        bad = bad || put_le(f, (uint64_t)type, 4) || put_le(f, off, 8);
+        off += t->elems * dtype_size(t->dtype);
+        off += (GGUF_ALIGN - off % GGUF_ALIGN) % GGUF_ALIGN;
+    }
+    pos = bad ? 0 : (uint64_t)ftello(f);
+    bad = bad || put_pad(f, &pos);
+    for (size_t i = 0; !bad && i < m->n; i++) {
+        bad = write_tensor(f, in, &m->t[i], 0) < 0;
+        pos += m->t[i].elems * dtype_size(m->t[i].dtype);
+        bad = bad || put_pad(f, &pos);
+    }
+    bad |= ferror(f) != 0;
+    bad |= fclose(f) != 0;
+    bad |= ferror(in) != 0;
+    return bad ? fail("cannot write '%s'", path) : 0;
+}
+
+static int cmd_to_gguf(int argc, char **argv)
+{
+    struct model m = { 0 };
+    FILE *in = NULL;
+    int error = 1;
+
+    if (argc != 3)
+        return usage("to-gguf takes IN OUT");
+    if (read_model(&m, &in, argv[1]) < 0)
+        goto done;
+    error = write_gguf(argv[2], &m, in);
+done:
+    if (in)
+        fclose(in);
+    model_release(&m);
+    return error;
+}
+
 int main(int argc, char **argv)
 {
     static const struct {
@@ -985,6 +1076,7 @@ int main(int argc, char **argv)
     } cmds[] = {
         { "base", cmd_base },         { "retrain", cmd_retrain }, { "prepend", cmd_prepend },
         { "finetune", cmd_finetune }, { "to-fp16", cmd_to_fp16 }, { "changed", cmd_changed },
+        { "to-gguf", cmd_to_gguf },
     };
 
     if (argc < 2)
