@@ -404,16 +404,8 @@ static int fetch_chunks(struct pull *p, const cairn_oid *ids, size_t n)
                                         cairn_oid_fmt(hex, id), p->name);
                 break;
             }
-            if (ntodo == cap) {
-                size_t ncap = cap ? cap * 2 : 1024;
-                struct want *nt = realloc(todo, ncap * sizeof(*nt));
-                if (!nt) {
-                    error = cairn_error_set(CAIRN_ENOMEM, "out of memory");
-                    break;
-                }
-                todo = nt;
-                cap = ncap;
-            }
+            if ((error = CAIRN_ARRAY_GROW(todo, cap, ntodo)) < 0)
+                break;
             todo[ntodo].e = re;
             todo[ntodo++].tmp_off = 0;
             total += cairn__entry_total_len(&re->e);

@@ -293,16 +293,8 @@ static int list_outgoing(struct outpack **out, size_t *n_out, const char *packs_
 
         if (!cairn__pack_parse_name(&name, de->d_name, "pack"))
             continue;
-        if (n == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            struct outpack *nv = realloc(v, ncap * sizeof(*nv));
-            if (!nv) {
-                error = cairn_error_set(CAIRN_ENOMEM, "out of memory");
-                break;
-            }
-            v = nv;
-            cap = ncap;
-        }
+        if ((error = CAIRN_ARRAY_GROW(v, cap, n)) < 0)
+            break;
         if ((error = cairn_fs_join(&path, packs_dir, de->d_name)) == 0 && stat(path.ptr, &stt) < 0)
             error = cairn_error_set_errno(CAIRN_ERROR, "cannot stat '%s'", path.ptr);
         cairn_buf_release(&path);
