@@ -242,6 +242,7 @@ int cairn_registry_open(struct cairn_registry **out, const char *path, int creat
     }
     sqlite3_busy_timeout(r->db, 30000);
     sqlite3_extended_result_codes(r->db, 0);
+    cairn__reg_audit_head_hooks(r);
     /* journal_mode=WAL fails with SQLITE_NOTADB on a damaged file: say so. */
     if ((error = cairn__reg_exec(r,
                                  "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
@@ -963,8 +964,8 @@ int cairn_registry_audit_append(struct cairn_registry *r, const char *actor, con
                                 const char *subject, const char *details_json)
 {
     sqlite3_stmt *st = NULL;
-    cairn_oid prev, hash;
-    int64_t seq = 1;
+    cairn_oid prev, hash, saved_hash;
+    int64_t seq = 1, saved_seq;
     long long now = cairn_time_now_ns();
     int error;
 
@@ -981,11 +982,21 @@ int cairn_registry_audit_append(struct cairn_registry *r, const char *actor, con
     sqlite3_finalize(st);
     if ((error = audit_hash(&hash, &prev, seq, now, actor, action, subject, details_json)) < 0)
         return error;
-    return cairn__reg_run(r,
-                          "INSERT INTO audit(seq, time_ns, actor, action, subject, details,"
-                          " prev, hash) VALUES(?,?,?,?,?,?,?,?)",
-                          "IIttttoo", (long long)seq, now, actor, action, subject, details_json,
-                          &prev, &hash);
+    /* Noted before the insert: outside a transaction the insert commits, and
+     * the commit hook pins the head, inside the call. */
+    saved_seq = r->head_seq;
+    saved_hash = r->head_hash;
+    cairn__reg_audit_head_note(r, seq, &hash);
+    error = cairn__reg_run(r,
+                           "INSERT INTO audit(seq, time_ns, actor, action, subject, details,"
+                           " prev, hash) VALUES(?,?,?,?,?,?,?,?)",
+                           "IIttttoo", (long long)seq, now, actor, action, subject, details_json,
+                           &prev, &hash);
+    if (error < 0) {
+        r->head_seq = saved_seq;
+        r->head_hash = saved_hash;
+    }
+    return error;
 }
 
 static int audit_each(struct cairn_registry *r, cairn_audit_fn cb, void *payload)
@@ -1024,6 +1035,9 @@ struct verify_state {
     int64_t expect_seq;
     int64_t bad;
     char why[160];
+    int64_t head_seq; /* the pinned head (0: none) and the hash found under its number */
+    cairn_oid head_found;
+    int head_seen;
 };
 
 static int verify_one(const struct cairn_audit_entry *e, void *payload)
@@ -1050,6 +1064,10 @@ static int verify_one(const struct cairn_audit_entry *e, void *payload)
         s->bad = e->seq;
         return 1;
     }
+    if (e->seq == s->head_seq) {
+        s->head_found = e->hash;
+        s->head_seen = 1;
+    }
     s->prev = e->hash;
     s->expect_seq++;
     return 0;
@@ -1059,11 +1077,28 @@ int cairn_registry_audit_verify(struct cairn_registry *r, int64_t *bad_seq)
 {
     struct verify_state s;
     int error;
+    cairn_oid head;
     memset(&s, 0, sizeof(s));
     s.expect_seq = 1;
+    if ((error = cairn__reg_audit_head_get(r, &s.head_seq, &head)) < 0)
+        return error;
     error = audit_each(r, verify_one, &s);
     if (error < 0)
         return error;
+    /* The chain is whole; it must still reach the pinned head, unchanged. */
+    if (!error && s.head_seq && !s.head_seen) {
+        snprintf(s.why, sizeof(s.why),
+                 "entries %lld to %lld are missing (the audit head pins entry %lld)",
+                 (long long)s.expect_seq, (long long)s.head_seq, (long long)s.head_seq);
+        s.bad = s.expect_seq;
+        error = 1;
+    } else if (!error && s.head_seq && cairn_oid_cmp(&s.head_found, &head)) {
+        snprintf(s.why, sizeof(s.why),
+                 "entry %lld is not the one the audit head pins (history was rewritten)",
+                 (long long)s.head_seq);
+        s.bad = s.head_seq;
+        error = 1;
+    }
     if (error > 0) {
         if (bad_seq)
             *bad_seq = s.bad;

@@ -18,7 +18,20 @@ struct cairn_registry {
     sqlite3 *db;
     char *path;
     int in_tx;
+    /* The newest audit entry this connection appended and has not yet seen
+     * committed; 0 when none (audit_head.c). */
+    int64_t head_seq;
+    cairn_oid head_hash;
 };
+
+/*
+ * The audit head file (audit_head.c): install the commit and rollback hooks
+ * that pin the newest committed audit entry; note an appended entry; read
+ * the pinned entry (1 with seq and hash, 0 when there is no head file).
+ */
+void cairn__reg_audit_head_hooks(struct cairn_registry *r);
+void cairn__reg_audit_head_note(struct cairn_registry *r, int64_t seq, const cairn_oid *hash);
+int cairn__reg_audit_head_get(struct cairn_registry *r, int64_t *seq, cairn_oid *hash);
 
 /* Set the error from sqlite's message: "WHAT: MESSAGE". Returns code. */
 int cairn__reg_error(struct cairn_registry *r, int code, const char *what);

@@ -59,6 +59,44 @@ setup() {
     assert_output --partial "entry 2 is missing"
 }
 
+@test "the newest entries deleted with sqlite3 fail --verify: the audit head pins them" {
+    grep -qx 'seq 4' .cairn/audit-head
+    sqlite3 .cairn/cairn.db "DELETE FROM audit WHERE seq >= 3"
+    run cairn audit --verify
+    assert_failure 3
+    assert_output "cairn: audit log broken: entries 3 to 4 are missing (the audit head pins entry 4)"
+    run --separate-stderr cairn audit --verify --json
+    assert_failure 3
+    [ "$(jq -r .bad_seq <<<"$output")" = 3 ]
+}
+
+@test "the newest entry replaced by a forged one fails --verify" {
+    # Delete entry 4 and let cairn append a different, well-linked entry 4.
+    sqlite3 .cairn/cairn.db "DELETE FROM audit WHERE seq = 4"
+    cairn alias set bert production bert@v2 --reason forged >/dev/null
+    [ "$(cairn audit --json | jq length)" = 4 ]
+    run cairn audit --verify
+    assert_failure 3
+    assert_output --partial "entry 4 is not the one the audit head pins"
+}
+
+@test "the head follows every writer; a log without a head file still verifies" {
+    for i in 1 2 3 4; do
+        cairn tag bert@v2 "t$i" &
+    done
+    wait
+    grep -qx 'seq 8' .cairn/audit-head
+    run cairn audit --verify
+    assert_success
+    assert_output "audit log intact: 8 entries"
+    rm .cairn/audit-head
+    run cairn audit --verify
+    assert_success
+    # The next change pins the head again.
+    cairn tag bert@v1 again >/dev/null
+    grep -qx 'seq 9' .cairn/audit-head
+}
+
 @test "audit bad input is a usage error" {
     run cairn audit --bogus
     assert_failure 2

@@ -16,6 +16,7 @@
 
 #include "cairn/registry.h"
 #include "cairn/repo.h"
+#include "util/buf.h"
 #include "util/fs.h"
 #include "util/hash.h"
 
@@ -188,6 +189,53 @@ static void test_audit_chain(void **state)
     cairn_registry_free(r);
 }
 
+/* The head file: pinned after commit only, forward only, checked by verify. */
+static void test_audit_head(void **state)
+{
+    struct cairn_registry *r;
+    struct cairn_buf head = CAIRN_BUF_INIT;
+    char path[128];
+    sqlite3 *raw;
+    int64_t bad = 0;
+    (void)state;
+    snprintf(path, sizeof(path), "%s/audit-head", dir);
+    assert_int_equal(cairn_registry_open(&r, db, 1), 0);
+    assert_int_equal(cairn_registry_begin(r), 0);
+    assert_int_equal(cairn_registry_audit_append(r, "alice", "commit", "m@v1", "{}"), 0);
+    assert_int_equal(cairn_registry_audit_append(r, "alice", "tag", "m@t", "{}"), 0);
+    /* Not pinned before the commit: a crash here leaves no head ahead of the log. */
+    assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(cairn_registry_commit(r), 0);
+    assert_int_equal(cairn_fs_read_file(&head, path, 4096), 0);
+    assert_non_null(strstr(head.ptr, "\nseq 2\n"));
+    /* A rolled-back append does not move it. */
+    assert_int_equal(cairn_registry_begin(r), 0);
+    assert_int_equal(cairn_registry_audit_append(r, "alice", "tag", "m@u", "{}"), 0);
+    cairn_registry_rollback(r);
+    cairn_buf_clear(&head);
+    assert_int_equal(cairn_fs_read_file(&head, path, 4096), 0);
+    assert_non_null(strstr(head.ptr, "\nseq 2\n"));
+    /* An append outside a transaction is pinned when it commits by itself. */
+    assert_int_equal(cairn_registry_audit_append(r, "bob", "alias", "m@prod", "{}"), 0);
+    cairn_buf_clear(&head);
+    assert_int_equal(cairn_fs_read_file(&head, path, 4096), 0);
+    assert_non_null(strstr(head.ptr, "\nseq 3\n"));
+    assert_int_equal(cairn_registry_audit_verify(r, &bad), 0);
+    /* The newest entry deleted: the chain is whole, the head is not there. */
+    assert_int_equal(sqlite3_open(db, &raw), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(raw, "DELETE FROM audit WHERE seq=3", 0, 0, 0), SQLITE_OK);
+    sqlite3_close(raw);
+    assert_int_equal(cairn_registry_audit_verify(r, &bad), CAIRN_ECHECK);
+    assert_int_equal(bad, 3);
+    assert_non_null(strstr(cairn_error_last(), "audit head pins entry 3"));
+    /* A damaged head file is an error naming it, not a silent pass. */
+    assert_int_equal(cairn_fs_write_atomic(path, "junk\n", 5, 0644), 0);
+    assert_int_equal(cairn_registry_audit_verify(r, &bad), CAIRN_ECORRUPT);
+    assert_non_null(strstr(cairn_error_last(), "audit-head"));
+    cairn_buf_release(&head);
+    cairn_registry_free(r);
+}
+
 static void test_damaged_file(void **state)
 {
     struct cairn_registry *r;
@@ -208,6 +256,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stage_and_statcache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_chain, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_head, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_file, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
