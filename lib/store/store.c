@@ -1182,13 +1182,32 @@ static uint64_t next_offset(const void *idx, uint32_t count, uint64_t pos)
     return best;
 }
 
+/*
+ * Decode an entry's stored bytes into `raw` (a delta against args->base)
+ * and compare their BLAKE3 with its id: 1 when they match, 0 when they do
+ * not, -1 when they do not decode, -2 when `raw` cannot grow (error set).
+ */
+static int decode_matches(struct cairn_codec_ctx *ctx, struct cairn_buf *raw,
+                          const struct cairn__pack_entry *e, const void *stored,
+                          const struct cairn_codec_args *args)
+{
+    cairn_oid got;
+
+    cairn_buf_clear(raw);
+    if (cairn_buf_grow(raw, e->raw_len) < 0)
+        return -2;
+    if (cairn__codec_decode(ctx, e->codec, raw->ptr, e->raw_len, stored, e->stored_len, args) < 0)
+        return -1;
+    cairn_hash(&got, raw->ptr, e->raw_len);
+    return cairn_oid_cmp(&got, &e->id) == 0;
+}
+
 /* Decode and hash-check one entry read from a pack; reports what is wrong. */
 static void verify_chunk(struct verify *v, const char *pname, const struct cairn__pack_entry *e,
                          const void *stored)
 {
     struct cairn_codec_args args = { 0, NULL, 0 };
     char hex[13], bh[13];
-    cairn_oid got;
 
     short_hex(hex, &e->id);
     if (e->flags & CAIRN__PACK_F_BASE) {
@@ -1206,16 +1225,15 @@ static void verify_chunk(struct verify *v, const char *pname, const struct cairn
         args.base = v->base.ptr;
         args.base_len = v->base.len;
     }
-    cairn_buf_clear(&v->raw);
-    if (cairn_buf_grow(&v->raw, e->raw_len) < 0 ||
-        cairn__codec_decode(v->ctx, e->codec, v->raw.ptr, e->raw_len, stored, e->stored_len,
-                            &args) < 0) {
+    switch (decode_matches(v->ctx, &v->raw, e, stored, &args)) {
+    case -2:
+    case -1:
         report(v, 1, "chunk %s in '%s' does not decode: %s", hex, pname, cairn_error_last());
-        return;
-    }
-    cairn_hash(&got, v->raw.ptr, e->raw_len);
-    if (cairn_oid_cmp(&got, &e->id) != 0)
+        break;
+    case 0:
         report(v, 1, "chunk %s in '%s' is corrupt: hash mismatch", hex, pname);
+        break;
+    }
 }
 
 static int verify_pair(struct verify *v, const cairn_oid *name, const char *pname)
@@ -1432,7 +1450,6 @@ static int intact_entry(struct cairn__pack_entry *e, const uint8_t *map, uint64_
 static int chunk_sound(struct repair *r, const struct cairn__pack_entry *e, const uint8_t *stored)
 {
     struct cairn_codec_args args = { 0, NULL, 0 };
-    cairn_oid got;
 
     if (e->flags & CAIRN__PACK_F_BASE) {
         cairn_buf_clear(&r->base);
@@ -1443,16 +1460,15 @@ static int chunk_sound(struct repair *r, const struct cairn__pack_entry *e, cons
         args.base = r->base.ptr;
         args.base_len = r->base.len;
     }
-    cairn_buf_clear(&r->raw);
-    if (cairn_buf_grow(&r->raw, e->raw_len) < 0)
-        return -1;
-    if (cairn__codec_decode(r->ctx, e->codec, r->raw.ptr, e->raw_len, stored, e->stored_len,
-                            &args) < 0) {
+    switch (decode_matches(r->ctx, &r->raw, e, stored, &args)) {
+    case 1:
+        return 1;
+    case -2:
+        return -1; /* out of memory is no reason to drop a chunk */
+    default:
         cairn_error_clear();
         return 0;
     }
-    cairn_hash(&got, r->raw.ptr, e->raw_len);
-    return cairn_oid_cmp(&got, &e->id) == 0;
 }
 
 /* Next offset after `pos` where an intact entry starts, or `size`. */
