@@ -10,6 +10,7 @@
 #   3. both again in build-asan/ (AddressSanitizer + UndefinedBehaviorSanitizer)
 #   4. end-to-end tests (bats, tests/e2e/*.bats) against build/cairn
 #   5. the format check (counts as one test)
+#   6. every unit test and fuzz target named by a meson.build (one test)
 #
 # Each suite's counts go to $BUILD/check-summary, one line per suite:
 #   SUITE PASSED FAILED SKIPPED
@@ -123,6 +124,20 @@ if scripts/format.sh --check; then
 else
     record format 0 1 0
 fi
+
+# A test file that no meson.build names never runs and never fails: twice a
+# rewrite of a tests/unit/*/meson.build dropped some silently. Every
+# tests/unit/*/test_*.c and fuzz/fuzz_*.c must be named by its folder's
+# meson.build (counts as one test).
+echo "check: == registered: every unit test and fuzz target is built"
+unregistered=0
+for f in tests/unit/*/test_*.c fuzz/fuzz_*.c; do
+    if ! grep -qF "$(basename "$f")" "$(dirname "$f")/meson.build"; then
+        echo "check: $f is not named in $(dirname "$f")/meson.build: it never runs" >&2
+        unregistered=1
+    fi
+done
+record registered $((1 - unregistered)) "$unregistered" 0
 
 if [[ ${CHECK_SKIP_ASAN:-0} != 1 ]]; then
     echo complete >>"$summary"
