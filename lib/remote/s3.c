@@ -28,13 +28,18 @@
  * (clock skew), the endpoint that could not be reached. Secrets never appear
  * in a message.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+/* No type-checking macros: they would call the functions, not the pointers below. */
+#define CURL_DISABLE_TYPECHECK 1
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -345,12 +350,96 @@ struct req {
     struct curl_slist *headers;
 };
 
+/*
+ * libcurl is loaded with dlopen() the first time an s3:// remote is opened,
+ * as lib/model/blas.c does for OpenBLAS: linked eagerly, it and the ~25
+ * libraries it needs (TLS, Kerberos, LDAP, ...) were mapped and relocated by
+ * every command, a third of a cold `cairn add` of an unchanged file. Every
+ * curl call in this file goes through this table, filled once by curl_init();
+ * none is made before cairn__s3_open() has loaded it.
+ */
+static struct {
+    CURLcode (*global_init)(long flags);
+    CURL *(*easy_init)(void);
+    void (*easy_cleanup)(CURL *e);
+    void (*easy_reset)(CURL *e);
+    CURLcode (*easy_setopt)(CURL *e, CURLoption opt, ...);
+    CURLcode (*easy_getinfo)(CURL *e, CURLINFO info, ...);
+    const char *(*easy_strerror)(CURLcode rc);
+    CURLM *(*multi_init)(void);
+    CURLMcode (*multi_cleanup)(CURLM *m);
+    CURLMcode (*multi_setopt)(CURLM *m, CURLMoption opt, ...);
+    CURLMcode (*multi_add_handle)(CURLM *m, CURL *e);
+    CURLMcode (*multi_remove_handle)(CURLM *m, CURL *e);
+    CURLMcode (*multi_perform)(CURLM *m, int *running);
+    CURLMcode (*multi_poll)(CURLM *m, struct curl_waitfd *fds, unsigned nfds, int timeout_ms,
+                            int *numfds);
+    CURLMsg *(*multi_info_read)(CURLM *m, int *left);
+    struct curl_slist *(*slist_append)(struct curl_slist *l, const char *s);
+    void (*slist_free_all)(struct curl_slist *l);
+} curlfn;
+
+/* curl.h defines these three as macros (pass-through without type checks). */
+#undef curl_easy_setopt
+#undef curl_easy_getinfo
+#undef curl_multi_setopt
+#define curl_global_init         curlfn.global_init
+#define curl_easy_init           curlfn.easy_init
+#define curl_easy_cleanup        curlfn.easy_cleanup
+#define curl_easy_reset          curlfn.easy_reset
+#define curl_easy_setopt         curlfn.easy_setopt
+#define curl_easy_getinfo        curlfn.easy_getinfo
+#define curl_easy_strerror       curlfn.easy_strerror
+#define curl_multi_init          curlfn.multi_init
+#define curl_multi_cleanup       curlfn.multi_cleanup
+#define curl_multi_setopt        curlfn.multi_setopt
+#define curl_multi_add_handle    curlfn.multi_add_handle
+#define curl_multi_remove_handle curlfn.multi_remove_handle
+#define curl_multi_perform       curlfn.multi_perform
+#define curl_multi_poll          curlfn.multi_poll
+#define curl_multi_info_read     curlfn.multi_info_read
+#define curl_slist_append        curlfn.slist_append
+#define curl_slist_free_all      curlfn.slist_free_all
+
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc;
+static int curl_ready;
+static char curl_load_error[256];
 
 static void curl_init(void)
 {
-    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+    static const struct {
+        const char *name;
+        size_t off;
+    } syms[] = {
+#define SYM(f) { "curl_" #f, offsetof(__typeof__(curlfn), f) }
+        SYM(global_init),    SYM(easy_init),    SYM(easy_cleanup),     SYM(easy_reset),
+        SYM(easy_setopt),    SYM(easy_getinfo), SYM(easy_strerror),    SYM(multi_init),
+        SYM(multi_cleanup),  SYM(multi_setopt), SYM(multi_add_handle), SYM(multi_remove_handle),
+        SYM(multi_perform),  SYM(multi_poll),   SYM(multi_info_read),  SYM(slist_append),
+        SYM(slist_free_all),
+#undef SYM
+    };
+    void *h = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+
+    if (!h) {
+        const char *e = dlerror();
+        snprintf(curl_load_error, sizeof(curl_load_error), "%s", e ? e : "not found");
+        return;
+    }
+    for (size_t i = 0; i < sizeof(syms) / sizeof(syms[0]); i++) {
+        void *f = dlsym(h, syms[i].name);
+        if (!f) {
+            snprintf(curl_load_error, sizeof(curl_load_error), "no %s in libcurl.so.4",
+                     syms[i].name);
+            return;
+        }
+        memcpy((char *)&curlfn + syms[i].off, &f, sizeof(f));
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        snprintf(curl_load_error, sizeof(curl_load_error), "curl_global_init failed");
+        return;
+    }
+    curl_ready = 1;
 }
 
 static void req_init(struct req *q, struct s3_remote *s3, const char *method, const char *what)
@@ -1638,8 +1727,9 @@ int cairn__remote_s3_open(struct cairn_remote **out, const char *bucket, const c
     s3->base.ops = &s3_ops;
     s3->o = *opts;
     s3->o.endpoint = s3->o.region = s3->o.profile = NULL;
-    if (curl_init_rc != CURLE_OK) {
-        error = cairn_error_set(CAIRN_ERROR, "cannot initialise libcurl");
+    if (!curl_ready) {
+        error = cairn_error_set(CAIRN_ERROR, "cannot load libcurl (install libcurl4): %s",
+                                curl_load_error);
         goto done;
     }
     if (!(s3->bucket = strdup(bucket)) || !(s3->prefix = strdup(prefix))) {
