@@ -91,16 +91,26 @@ static int on_model(const struct cairn_model_info *m, void *payload)
 
 static int hash_file(const char *path, cairn_oid *out)
 {
+    /*
+     * On the heap, not static _Thread_local: a 1 MiB TLS block is zeroed for
+     * every thread the process starts, `cairn add`'s workers included.
+     */
+    const size_t bufsz = (size_t)1 << 20;
     struct cairn_hasher h;
-    static _Thread_local unsigned char buf[1 << 20];
+    unsigned char *buf;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return cairn_error_set_errno(CAIRN_ERROR, "cannot open '%s'", path);
+    if (!(buf = malloc(bufsz))) {
+        close(fd);
+        return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+    }
     cairn_hasher_init(&h);
     for (;;) {
-        ssize_t n = cairn_fs_read_full(fd, buf, sizeof(buf));
+        ssize_t n = cairn_fs_read_full(fd, buf, bufsz);
         if (n < 0) {
             close(fd);
+            free(buf);
             return (int)n;
         }
         if (n == 0)
@@ -108,6 +118,7 @@ static int hash_file(const char *path, cairn_oid *out)
         cairn_hasher_update(&h, buf, (size_t)n);
     }
     close(fd);
+    free(buf);
     cairn_hasher_final(&h, out);
     return 0;
 }
