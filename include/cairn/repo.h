@@ -232,12 +232,13 @@ int cairn_repo_fsck(struct cairn_repo *repo, cairn_report_fn cb, void *payload);
  * fsck --repair. Under the exclusive repository lock (as gc): repair the
  * store (cairn_store_repair: rebuild lost or damaged pack indexes from their
  * packs, drop corrupt chunks, move damaged files to .cairn/store/damaged/,
- * delete nothing); when chunks were dropped, clear the stat cache so that the
- * next `add` reads every file again and stores those chunks anew; append an
- * `fsck.repair` audit event; then check that every version and staged file
- * still has every chunk it needs (delta bases included). `action` gets one
- * line per change, `lost` one line per version or staged file that cannot be
- * restored (either may be NULL). Returns the number of those, or < 0.
+ * delete nothing); check that every version and staged file still has every
+ * chunk it needs (delta bases included); when chunks were dropped or any are
+ * missing, clear the stat cache so that the next `add` reads every file again
+ * and stores them anew; append an `fsck.repair` audit event when the store
+ * changed. `action` gets one line per change, `lost` one line per version or
+ * staged file that cannot be restored (either may be NULL). Returns the
+ * number of those, or < 0. Killed at any point, the next call finishes.
  */
 struct cairn_repo_repair_stats {
     uint64_t packs_written, chunks_dropped, files_moved, lost;

@@ -336,40 +336,48 @@ int cairn_repo_repair(struct cairn_repo *repo, cairn_report_fn action, cairn_rep
 {
     struct cairn_store_repair_stats st;
     struct salvage sv = { repo, lost, payload, 0 };
-    int error;
+    int error, changes, clear;
 
     memset(out, 0, sizeof(*out));
     if ((error = cairn__repo_lock(repo, 1)) < 0)
         return error;
-    if ((error = cairn_store_repair(repo->store, action, payload, &st)) < 0)
+    if ((error = changes = cairn_store_repair(repo->store, action, payload, &st)) < 0)
         goto done;
     out->packs_written = st.packs_written;
     out->chunks_dropped = st.chunks_dropped;
     out->files_moved = st.files_moved;
-    if (error > 0) {
+    if ((error = cairn_registry_version_list(repo->registry, NULL, 0, salvage_version, &sv)) < 0 ||
+        (error = cairn_registry_stage_list(repo->registry, NULL, salvage_stage, &sv)) < 0)
+        goto done;
+    out->lost = sv.nlost;
+    /*
+     * A file with missing chunks must be read again by add, not skipped by
+     * the stat cache. Cleared whenever anything is lost, not only when this
+     * run dropped chunks, so a repair killed before here is finished by the
+     * next one.
+     */
+    clear = sv.nlost > 0 || st.chunks_dropped > 0;
+    if (changes > 0 || clear) {
         char details[256];
         snprintf(details, sizeof(details),
-                 "{\"packs_written\":%llu,\"chunks_dropped\":%llu,\"files_moved\":%llu}",
+                 "{\"packs_written\":%llu,\"chunks_dropped\":%llu,\"files_moved\":%llu,"
+                 "\"lost\":%llu}",
                  (unsigned long long)st.packs_written, (unsigned long long)st.chunks_dropped,
-                 (unsigned long long)st.files_moved);
+                 (unsigned long long)st.files_moved, (unsigned long long)sv.nlost);
         if ((error = cairn_registry_begin(repo->registry)) < 0)
             goto done;
-        /* A file whose chunks were dropped must be read again by add, not skipped. */
-        if ((st.chunks_dropped && (error = cairn_registry_statcache_clear(repo->registry)) < 0) ||
-            (error = cairn_registry_audit_append(repo->registry, repo->user, "fsck.repair", "store",
-                                                 details)) < 0) {
+        if ((clear && (error = cairn_registry_statcache_clear(repo->registry)) < 0) ||
+            (changes > 0 &&
+             (error = cairn_registry_audit_append(repo->registry, repo->user, "fsck.repair",
+                                                  "store", details)) < 0)) {
             cairn_registry_rollback(repo->registry);
             goto done;
         }
         if ((error = cairn_registry_commit(repo->registry)) < 0)
             goto done;
-        if (st.chunks_dropped && action)
+        if (clear && action)
             action("cleared the stat cache: the next 'cairn add' reads every file again", payload);
     }
-    if ((error = cairn_registry_version_list(repo->registry, NULL, 0, salvage_version, &sv)) < 0 ||
-        (error = cairn_registry_stage_list(repo->registry, NULL, salvage_stage, &sv)) < 0)
-        goto done;
-    out->lost = sv.nlost;
 done:
     cairn__repo_unlock(repo);
     return error < 0 ? error : (int)sv.nlost;
