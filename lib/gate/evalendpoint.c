@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <uv.h>
@@ -29,6 +30,8 @@
 #include "data/schema.h"
 #include "serve/http.h"
 #include "serve/oipclient.h"
+#include "util/buf.h"
+#include "util/fs.h"
 
 #define MAX_ERROR_STATUSES 64
 
@@ -150,6 +153,40 @@ void cairn__evalep_perturb(float *x, size_t rows, size_t cols, double sigma, uin
             x[i * cols + j] = (float)v;
         }
     free(sd);
+}
+
+/*
+ * Wait until the model says it is ready (OIP's GET .../ready answers 200),
+ * for at most `timeout_ms`. A server that has just started listens before
+ * its model is loaded and answers 503 "model is loading" meanwhile; those
+ * answers would count as errors and skew every metric. Only a 503 is waited
+ * out: a server without the endpoint (404), an unreachable one or any other
+ * answer goes on to the measurement, which reports what goes wrong.
+ */
+static void wait_ready(const struct cairn_oip_target *target, const char *extra_headers,
+                       uint64_t timeout_ms)
+{
+    struct cairn_buf url = CAIRN_BUF_INIT;
+    size_t plen = strlen(target->path);
+    double deadline = cairn_time_monotonic() + (double)timeout_ms / 1e3;
+
+    if (plen < 6 || strcmp(target->path + plen - 6, "/infer") ||
+        cairn_buf_printf(&url, "%s%.*s/ready", target->origin, (int)(plen - 6), target->path) < 0)
+        goto done;
+    for (;;) {
+        struct cairn_http_result res;
+        int status = 0;
+        if (cairn_http_request_sync(&res, url.ptr, "GET", extra_headers, NULL, 0, 2000) == 0) {
+            status = res.status;
+            cairn_http_result_release(&res);
+        }
+        if (status != 503 || cairn_time_monotonic() > deadline)
+            break;
+        usleep(50 * 1000);
+    }
+done:
+    cairn_error_clear();
+    cairn_buf_release(&url);
 }
 
 /* ---- one pass over the rows ---- */
@@ -506,6 +543,7 @@ int cairn_evalep_run(struct cairn_evalep_result **out, const char *data_path, co
     if ((error = cairn_http_client_new(&client, &loop, &copts)) < 0)
         goto done;
 
+    wait_ready(&target, o.extra_headers, o.timeout_ms);
     p1 = (struct pass){ .loop = &loop,
                         .client = client,
                         .target = &target,

@@ -311,6 +311,9 @@ static void test_round_trip(void **state)
     o.seed = 5;
     if (cairn_evalep_run(&r, datadir, url, &o) < 0)
         fail_msg("%s", cairn_error_last());
+    if (r->rows != 50 || r->errors)
+        fail_msg("%llu rows answered, %llu errors: %s", (unsigned long long)r->rows,
+                 (unsigned long long)r->errors, r->first_error ? r->first_error : "-");
     assert_int_equal(r->rows, 50);
     assert_int_equal(r->requests, 7);
     assert_int_equal(r->errors, 0);
