@@ -164,7 +164,7 @@ scenario() {
                     if (!found) exit
                     inc = cur - prev
                     extra = v == "v2" ? sprintf("%.2fx changed.zst", inc / cz) : ""
-                    printf "  %-8s %14d %14d %9.1f%% %9.3f %9.1f %9.1f %s\n", t, cur, inc,
+                    printf "  %-8s %14.0f %14.0f %9.1f%% %9.3f %9.1f %9.1f %s\n", t, cur, inc,
                         100 * inc / raw, wall, (wall > 0 ? raw / 1e6 / wall : 0), rss / 1024, extra
                 }' "$SO/stored.tsv"
         done
