@@ -14,7 +14,8 @@
 #     cairn_setup / cairn_teardown from them.
 #
 # Helpers: make_file PATH SIZE SEED, files_equal A B, track_pid PID,
-# run_bg LOG CMD..., wait_until SECONDS CMD..., free_port, stress_iters.
+# run_bg LOG CMD..., wait_until SECONDS CMD..., free_port, stress_iters,
+# kill_at_random CMD....
 # Tests never assert on timing (SPEC section 9): wait_until is for readiness.
 
 REPO_ROOT="$(cd "$(dirname "${BATS_TEST_FILENAME}")/../.." && pwd)"
@@ -89,6 +90,16 @@ cairn_kill_tracked() {
         wait "$pid" 2>/dev/null || true
     done
     CAIRN_TRACKED_PIDS=()
+}
+
+# kill_at_random CMD [ARG]...: run CMD in the background and kill -9 it after
+# a random 0-59 ms (it may finish first), and reap it: for crash tests.
+kill_at_random() {
+    "$@" >/dev/null 2>&1 &
+    local pid=$!
+    sleep "0.0$((RANDOM % 60))"
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
 }
 
 # run_bg LOG CMD [ARG]...: start CMD in the background with stdout and stderr

@@ -8,15 +8,6 @@ load helpers
 
 bats_require_minimum_version 1.5.0
 
-# Start "$@" in the background, SIGKILL it after a random 0-59 ms, reap it.
-kill_at_random() {
-    "$@" >/dev/null 2>&1 &
-    local pid=$!
-    sleep "0.0$((RANDOM % 60))"
-    kill -9 "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-
 check_fsck() {
     run cairn fsck
     if [ "$status" -ne 0 ]; then

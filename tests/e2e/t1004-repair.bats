@@ -138,14 +138,6 @@ big_pack() {
     assert_output --partial "--repair"
 }
 
-kill_at_random() {
-    "$@" >/dev/null 2>&1 &
-    local pid=$!
-    sleep "0.0$((RANDOM % 60))"
-    kill -9 "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-
 @test "kill -9 during --repair: the next --repair finishes, other versions never lose a chunk" {
     local p size i rounds
     make_file x.bin 2M 12
