@@ -237,6 +237,32 @@ static int file_from_node(char *out, size_t cap, const struct cairn_yaml_node *n
     return 0;
 }
 
+/*
+ * A map from version keys ("v3") to values, the `files:` and `bind:` of a
+ * model: appends each entry's number to numbers[] and its value, parsed by
+ * `parse` into a slot of `stride` bytes, to values, after *count entries.
+ */
+static int version_map(const struct cairn_yaml_node *b, const char *key, const char *plural,
+                       int *numbers, char *values, size_t stride, int *count,
+                       int (*parse)(char *out, size_t cap, const struct cairn_yaml_node *n))
+{
+    int error;
+    if ((error = cairn_yaml_expect(b, CAIRN_YAML_MAP)) < 0)
+        return error;
+    for (size_t j = 0; j < b->count; j++) {
+        int num = version_key(b->keys[j]->str);
+        if (!num)
+            return cairn_yaml_error(b->doc, b->keys[j], "%s keys are version numbers such as 'v3'",
+                                    key);
+        if (*count >= MAX_BINDS)
+            return cairn_yaml_error(b->doc, b->keys[j], "more than %d %s", MAX_BINDS, plural);
+        if ((error = parse(values + (size_t)*count * stride, stride, b->items[j])) < 0)
+            return error;
+        numbers[(*count)++] = num;
+    }
+    return 0;
+}
+
 static struct model *model_alloc(struct router *r, const char *name)
 {
     struct model *m = calloc(1, sizeof(*m));
@@ -343,46 +369,14 @@ static int config_load(struct router *r, struct config *c, const char *path)
             if ((a = cairn_yaml_map_get(mn, "file")) &&
                 (error = file_from_node(m->file, sizeof(m->file), a)) < 0)
                 goto done;
-            if ((b = cairn_yaml_map_get(mn, "files"))) {
-                if ((error = cairn_yaml_expect(b, CAIRN_YAML_MAP)) < 0)
-                    goto done;
-                for (size_t j = 0; j < b->count; j++) {
-                    int num = version_key(b->keys[j]->str);
-                    if (!num) {
-                        error = cairn_yaml_error(doc, b->keys[j],
-                                                 "files keys are version numbers such as 'v3'");
-                        goto done;
-                    }
-                    if (m->nfiles >= MAX_BINDS) {
-                        error = cairn_yaml_error(doc, b->keys[j], "more than %d files", MAX_BINDS);
-                        goto done;
-                    }
-                    if ((error = file_from_node(m->file_path[m->nfiles], sizeof(m->file_path[0]),
-                                                b->items[j])) < 0)
-                        goto done;
-                    m->file_number[m->nfiles++] = num;
-                }
-            }
-            if ((b = cairn_yaml_map_get(mn, "bind"))) {
-                if ((error = cairn_yaml_expect(b, CAIRN_YAML_MAP)) < 0)
-                    goto done;
-                for (size_t j = 0; j < b->count; j++) {
-                    int num = version_key(b->keys[j]->str);
-                    if (!num) {
-                        error = cairn_yaml_error(doc, b->keys[j],
-                                                 "bind keys are version numbers such as 'v3'");
-                        goto done;
-                    }
-                    if (m->nbinds >= MAX_BINDS) {
-                        error = cairn_yaml_error(doc, b->keys[j], "more than %d binds", MAX_BINDS);
-                        goto done;
-                    }
-                    if ((error = bind_addr_from_url(m->bind_addr[m->nbinds],
-                                                    sizeof(m->bind_addr[0]), b->items[j])) < 0)
-                        goto done;
-                    m->bind_number[m->nbinds++] = num;
-                }
-            }
+            if ((b = cairn_yaml_map_get(mn, "files")) &&
+                (error = version_map(b, "files", "files", m->file_number, m->file_path[0],
+                                     sizeof(m->file_path[0]), &m->nfiles, file_from_node)) < 0)
+                goto done;
+            if ((b = cairn_yaml_map_get(mn, "bind")) &&
+                (error = version_map(b, "bind", "binds", m->bind_number, m->bind_addr[0],
+                                     sizeof(m->bind_addr[0]), &m->nbinds, bind_addr_from_url)) < 0)
+                goto done;
         }
     }
 done:
