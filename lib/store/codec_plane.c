@@ -85,6 +85,20 @@ static double table_cost(unsigned present)
 #define CODED_OVERHEAD (1 + 4 + 4 + 4 * NSTATES)
 
 /*
+ * The mask applied to a context byte of plane k of w-byte values in `mode`:
+ * 0x7f when the context byte comes from the top plane of a float (PREV on
+ * plane w-1, ABOVE on plane w-2), whose top bit is the sign. A weight's
+ * sign says nothing about its neighbour's magnitude or about its own
+ * mantissa (the distributions are symmetric), and dropping it halves the
+ * contexts, so each table sees twice the data and half as many are paid for.
+ */
+static unsigned ctx_mask(unsigned w, unsigned k, int mode)
+{
+    unsigned source = mode == CAIRN_PLANE_ABOVE ? k + 1 : k;
+    return w > 1 && source == w - 1 ? 0x7f : 0xff;
+}
+
+/*
  * Estimated bytes of an order-1 plane from its counts h[ctx][sym] (scaled
  * by `scale` to the plane's size): the bitmap, one table per context that
  * pays for itself, and one shared table for all the others. A context gets
@@ -149,8 +163,9 @@ static void estimate_plane(struct estimate *e, const unsigned char *raw, unsigne
     const unsigned char *p = raw + k, *above = k + 1 < w ? raw + k + 1 : NULL;
     size_t nblocks = (n + SAMPLE_BLOCK - 1) / SAMPLE_BLOCK;
     size_t step = n <= SAMPLE_VALUES ? 1 : nblocks / (SAMPLE_VALUES / SAMPLE_BLOCK), sampled = 0;
-    unsigned present;
+    unsigned present, mp = ctx_mask(w, k, CAIRN_PLANE_PREV), ma = ctx_mask(w, k, CAIRN_PLANE_ABOVE);
     double scale, b0;
+    int only_above;
 
     if (step == 0)
         step = 1;
@@ -168,24 +183,34 @@ static void estimate_plane(struct estimate *e, const unsigned char *raw, unsigne
     scale = (double)n / (double)sampled;
     b0 = row_bits(h0, &present);
     e->bytes[CAIRN_PLANE_O0] = CODED_OVERHEAD + table_cost(present) + b0 / 8 * scale;
-    if (b0 > RANDOM_BITS * (double)sampled)
-        return; /* near-random: one byte of context cannot pay for its tables */
+    /*
+     * Near-random on its own: one byte of context cannot pay for its tables,
+     * except in the plane just below the top one, whose top bit is the
+     * exponent's lowest (fp32, bf16): given the byte above, that bit and
+     * the leading mantissa bits are skewed (weights are denser towards zero
+     * within each binade), though the plane alone looks random.
+     */
+    only_above = b0 > RANDOM_BITS * (double)sampled;
+    if (only_above && !(above && k + 2 == w && w >= 4))
+        return;
 
-    memset(hp, 0, 65536 * sizeof(*hp));
+    if (!only_above)
+        memset(hp, 0, 65536 * sizeof(*hp));
     if (above)
         memset(ha, 0, 65536 * sizeof(*ha));
     for (size_t b = 0; b < nblocks; b += step) {
         size_t from = b * SAMPLE_BLOCK, to = from + SAMPLE_BLOCK < n ? from + SAMPLE_BLOCK : n;
-        unsigned prev = from ? p[(from - 1) * w] : 0;
+        unsigned prev = from ? p[(from - 1) * w] & mp : 0;
         for (size_t i = from; i < to; i++) {
             unsigned c = p[i * w];
-            hp[prev << 8 | c]++;
+            if (!only_above)
+                hp[prev << 8 | c]++;
             if (above)
-                ha[(unsigned)above[i * w] << 8 | c]++;
-            prev = c;
+                ha[((unsigned)above[i * w] & ma) << 8 | c]++;
+            prev = c & mp;
         }
     }
-    for (int m = CAIRN_PLANE_PREV; m <= CAIRN_PLANE_ABOVE; m++) {
+    for (int m = only_above ? CAIRN_PLANE_ABOVE : CAIRN_PLANE_PREV; m <= CAIRN_PLANE_ABOVE; m++) {
         if (m == CAIRN_PLANE_ABOVE && !above)
             break;
         e->bytes[m] = CODED_OVERHEAD + context_cost(m == CAIRN_PLANE_PREV ? hp : ha, scale, NULL);
@@ -295,15 +320,15 @@ static inline void rans_put(uint32_t *x, unsigned char **ptr, const struct enc_s
  */
 static inline __attribute__((always_inline)) unsigned char *
 rans_encode(unsigned char *end, const unsigned char *p, const unsigned char *above, size_t n,
-            const int mode, const struct enc_sym *const *tab)
+            const int mode, unsigned cm, const struct enc_sym *const *tab)
 {
     uint32_t x[NSTATES] = { RANS_L, RANS_L, RANS_L, RANS_L };
     unsigned char *ptr = end;
     size_t q = n / NSTATES;
 
-#define CTX(pos, start)                                                \
-    (mode == CAIRN_PLANE_PREV    ? ((pos) == (start) ? 0 : p[(pos)-1]) \
-     : mode == CAIRN_PLANE_ABOVE ? above[pos]                          \
+#define CTX(pos, start)                                                     \
+    (mode == CAIRN_PLANE_PREV    ? ((pos) == (start) ? 0 : p[(pos)-1] & cm) \
+     : mode == CAIRN_PLANE_ABOVE ? above[pos] & cm                          \
                                  : 0)
     for (size_t j = n; j-- > NSTATES * q;)
         rans_put(&x[3], &ptr, &tab[CTX(j, 0)][p[j]]);
@@ -329,7 +354,8 @@ rans_encode(unsigned char *end, const unsigned char *p, const unsigned char *abo
  * out of range, or does not end where the encoder began.
  */
 static int rans_decode(unsigned char *out, const unsigned char *above, size_t n, int mode,
-                       const uint32_t *const *tab, const unsigned char *src, size_t len)
+                       unsigned cm, const uint32_t *const *tab, const unsigned char *src,
+                       size_t len)
 {
     const unsigned char *ptr = src + 4 * NSTATES, *end = src + len;
     uint32_t x[NSTATES];
@@ -361,22 +387,22 @@ static int rans_decode(unsigned char *out, const unsigned char *above, size_t n,
             STEP(1, c1, q + i);
             STEP(2, c2, 2 * q + i);
             STEP(3, c3, 3 * q + i);
-            c0 = out[i];
-            c1 = out[q + i];
-            c2 = out[2 * q + i];
-            c3 = out[3 * q + i];
+            c0 = out[i] & cm;
+            c1 = out[q + i] & cm;
+            c2 = out[2 * q + i] & cm;
+            c3 = out[3 * q + i] & cm;
         }
         for (size_t j = NSTATES * q; j < n; j++)
-            STEP(3, j ? out[j - 1] : 0, j);
+            STEP(3, j ? out[j - 1] & cm : 0, j);
     } else if (mode == CAIRN_PLANE_ABOVE) {
         for (size_t i = 0; i < q; i++) {
-            STEP(0, above[i], i);
-            STEP(1, above[q + i], q + i);
-            STEP(2, above[2 * q + i], 2 * q + i);
-            STEP(3, above[3 * q + i], 3 * q + i);
+            STEP(0, above[i] & cm, i);
+            STEP(1, above[q + i] & cm, q + i);
+            STEP(2, above[2 * q + i] & cm, 2 * q + i);
+            STEP(3, above[3 * q + i] & cm, 3 * q + i);
         }
         for (size_t j = NSTATES * q; j < n; j++)
-            STEP(3, above[j], j);
+            STEP(3, above[j] & cm, j);
     } else {
         for (size_t i = 0; i < q; i++) {
             STEP(0, 0, i);
@@ -406,7 +432,7 @@ static int rans_decode(unsigned char *out, const unsigned char *above, size_t n,
 
 /* Full counts of plane p in `mode`, with the segment starts of PREV at context 0. */
 static void count_plane(uint32_t *h, const unsigned char *p, const unsigned char *above, size_t n,
-                        int mode)
+                        int mode, unsigned cm)
 {
     size_t q = n / NSTATES;
 
@@ -416,16 +442,16 @@ static void count_plane(uint32_t *h, const unsigned char *p, const unsigned char
             h[p[i]]++;
     } else if (mode == CAIRN_PLANE_ABOVE) {
         for (size_t i = 0; i < n; i++)
-            h[(unsigned)above[i] << 8 | p[i]]++;
+            h[((unsigned)above[i] & cm) << 8 | p[i]]++;
     } else {
         unsigned prev = 0;
         for (size_t i = 0; i < n; i++) {
             h[prev << 8 | p[i]]++;
-            prev = p[i];
+            prev = p[i] & cm;
         }
         for (int s = 1; q && s < NSTATES; s++) {
             size_t j = (size_t)s * q;
-            h[(unsigned)p[j - 1] << 8 | p[j]]--;
+            h[((unsigned)p[j - 1] & cm) << 8 | p[j]]--;
             h[p[j]]++;
         }
     }
@@ -437,7 +463,7 @@ static void count_plane(uint32_t *h, const unsigned char *p, const unsigned char
  * negative CAIRN_E*.
  */
 static int encode_plane(struct cairn_codec_ctx *ctx, struct cairn_buf *out, const unsigned char *p,
-                        const unsigned char *above, size_t n, int mode, size_t room)
+                        const unsigned char *above, size_t n, int mode, unsigned cm, size_t room)
 {
     struct cairn_buf *sc = &ctx->scratch[1];
     uint32_t *h = (uint32_t *)(void *)(sc->ptr + SC_HIST);
@@ -456,7 +482,7 @@ static int encode_plane(struct cairn_codec_ctx *ctx, struct cairn_buf *out, cons
     unsigned char *stream;
     int error;
 
-    count_plane(h, p, above, n, mode);
+    count_plane(h, p, above, n, mode, cm);
     if (mode == CAIRN_PLANE_O0) {
         memcpy(rest, h, sizeof(rest));
     } else {
@@ -517,11 +543,11 @@ static int encode_plane(struct cairn_codec_ctx *ctx, struct cairn_buf *out, cons
     for (unsigned c = 0; c < 256; c++)
         tp[c] = enc + 256 * map[c];
     if (mode == CAIRN_PLANE_PREV)
-        stream = rans_encode(stream_end, p, above, n, CAIRN_PLANE_PREV, tp);
+        stream = rans_encode(stream_end, p, above, n, CAIRN_PLANE_PREV, cm, tp);
     else if (mode == CAIRN_PLANE_ABOVE)
-        stream = rans_encode(stream_end, p, above, n, CAIRN_PLANE_ABOVE, tp);
+        stream = rans_encode(stream_end, p, above, n, CAIRN_PLANE_ABOVE, cm, tp);
     else
-        stream = rans_encode(stream_end, p, above, n, CAIRN_PLANE_O0, tp);
+        stream = rans_encode(stream_end, p, above, n, CAIRN_PLANE_O0, cm, tp);
     dlen = (size_t)(stream_end - stream);
     if (out->len - start + 4 + dlen >= room) {
         error = 1;
@@ -613,7 +639,9 @@ int cairn__plane_encode(struct cairn_codec_ctx *ctx, struct cairn_buf *out, cons
         margin = CAIRN_PLANE_MARGIN_ZSTD;
         if (base > 0.97 * (double)n) {
             base = (double)n; /* the probe would call it random: stored raw */
-            margin = CAIRN_PLANE_MARGIN_RAW;
+            /* One plane of w is 2/w of what a 16-bit float's plane is of
+             * the chunk: its coding time is spread over w bytes per value. */
+            margin = (double)CAIRN_PLANE_MARGIN_RAW * 2 / (w > 2 ? w : 2);
         }
         mode[k] = -1;
         if (e.bytes[m] <= base - (force ? 0 : (double)n * margin / 1000)) {
@@ -659,7 +687,7 @@ int cairn__plane_encode(struct cairn_codec_ctx *ctx, struct cairn_buf *out, cons
                 }
             }
         } else {
-            error = encode_plane(ctx, out, p, above, n, mode[kk], room);
+            error = encode_plane(ctx, out, p, above, n, mode[kk], ctx_mask(w, kk, mode[kk]), room);
             if (error < 0)
                 goto fail;
             if (error == 0)
@@ -801,7 +829,7 @@ int cairn__plane_decode(struct cairn_codec_ctx *ctx, void *dst, size_t raw_len, 
             return cairn_error_set(CAIRN_ECORRUPT, "plane %u truncated", k);
         for (unsigned c = 0; c < 256; c++)
             tp[c] = dt + ((size_t)map[c] << PREC);
-        if (rans_decode(p, above, n, (int)mode, tp, src + pos, dlen) < 0)
+        if (rans_decode(p, above, n, (int)mode, ctx_mask(w, k, (int)mode), tp, src + pos, dlen) < 0)
             return cairn_error_set(CAIRN_ECORRUPT, "bad rANS stream in plane %u", k);
         pos += dlen;
     }

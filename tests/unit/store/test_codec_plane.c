@@ -165,6 +165,39 @@ static void test_weights_pick_plane(void **state)
     free(dec);
 }
 
+/*
+ * fp32 weights drawn from a normal distribution: the plane below the
+ * exponent looks random on its own, but given the byte above (sign masked
+ * off) its top bit and leading mantissa bits are skewed, so the codec codes
+ * it in mode ABOVE, and the two mantissa planes stay raw. Round trip.
+ */
+static void test_fp32_plane_below_exponent(void **state)
+{
+    (void)state;
+    struct cairn_codec_ctx *ctx;
+    struct cairn_buf enc = CAIRN_BUF_INIT;
+    size_t n = 1 << 18, len = 4 * n;
+    uint8_t *data = malloc(len), *dec = malloc(len);
+    unsigned char modes[4] = { 0, 0, 0, 0 };
+
+    assert_int_equal(cairn_codec_ctx_new(&ctx, 3), 0);
+    for (size_t i = 0; i < n; i++) {
+        float f = (float)(normal() * 0.02);
+        memcpy(data + 4 * i, &f, 4);
+    }
+    assert_int_equal(cairn__plane_encode(ctx, &enc, data, len, 4, len, 0, modes), 0);
+    assert_int_equal(modes[2], CAIRN_PLANE_ABOVE);
+    assert_int_equal(modes[1], CAIRN_PLANE_RAW);
+    assert_int_equal(modes[0], CAIRN_PLANE_RAW);
+    assert_true(enc.len < len);
+    assert_int_equal(cairn__plane_decode(ctx, dec, len, enc.ptr, enc.len), 0);
+    assert_memory_equal(dec, data, len);
+    cairn_buf_release(&enc);
+    cairn_codec_ctx_free(ctx);
+    free(data);
+    free(dec);
+}
+
 static void test_declines_random_and_limit(void **state)
 {
     (void)state;
@@ -241,6 +274,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_adversarial),
         cmocka_unit_test(test_weights_pick_plane),
+        cmocka_unit_test(test_fp32_plane_below_exponent),
         cmocka_unit_test(test_declines_random_and_limit),
         cmocka_unit_test(test_damaged_input),
     };
