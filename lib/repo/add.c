@@ -217,8 +217,9 @@ static void drain(struct pipeline *pl)
     pthread_mutex_unlock(&pl->mu);
 }
 
-static int submit(struct pipeline *pl, struct cairn_file_object *f, const unsigned char *data,
-                  size_t len, unsigned elem_size, const cairn_oid *base)
+/* The next free job slot, with room for `len` bytes (retiring the oldest job if the ring is full).
+ */
+static int job_claim(struct pipeline *pl, struct cairn_file_object *f, size_t len, struct job **out)
 {
     struct job *j;
     int error;
@@ -233,7 +234,14 @@ static int submit(struct pipeline *pl, struct cairn_file_object *f, const unsign
         j->raw = p;
         j->cap = len;
     }
-    memcpy(j->raw, data, len);
+    *out = j;
+    return 0;
+}
+
+/* Hand the claimed job j, holding its `len` bytes, to the workers. */
+static int job_start(struct pipeline *pl, struct job *j, size_t len, unsigned elem_size,
+                     const cairn_oid *base)
+{
     j->len = len;
     j->hint.elem_size = elem_size;
     if (base) {
@@ -250,6 +258,18 @@ static int submit(struct pipeline *pl, struct cairn_file_object *f, const unsign
     pthread_mutex_unlock(&pl->mu);
     pl->count++;
     return cairn_pool_submit(pl->pool, job_run, j);
+}
+
+static int submit(struct pipeline *pl, struct cairn_file_object *f, const unsigned char *data,
+                  size_t len, unsigned elem_size, const cairn_oid *base)
+{
+    struct job *j;
+    int error;
+
+    if ((error = job_claim(pl, f, len, &j)) < 0)
+        return error;
+    memcpy(j->raw, data, len);
+    return job_start(pl, j, len, elem_size, base);
 }
 
 static int pipeline_init(struct pipeline *pl, struct cairn_repo *repo,
@@ -323,6 +343,15 @@ struct reader {
     size_t win_len;
 };
 
+/* Count `n` bytes read from the file and report progress. */
+static void note_read(struct pipeline *pl, size_t n)
+{
+    pl->stats->bytes_read += (uint64_t)n;
+    pl->progress_done += (uint64_t)n;
+    if (pl->opts && pl->opts->progress)
+        pl->opts->progress(pl->progress_done, pl->progress_total, pl->opts->progress_payload);
+}
+
 static int fill(struct pipeline *pl, struct reader *rd, uint64_t pos, size_t need, uint64_t limit)
 {
     uint64_t want_end = pos + need < limit ? pos + need : limit;
@@ -352,12 +381,49 @@ static int fill(struct pipeline *pl, struct reader *rd, uint64_t pos, size_t nee
         if (n == 0)
             return cairn_error_set(CAIRN_ERROR, "'%s' shrank while it was being read", rd->path);
         rd->win_len += (size_t)n;
-        pl->stats->bytes_read += (uint64_t)n;
-        pl->progress_done += (uint64_t)n;
-        if (pl->opts && pl->opts->progress)
-            pl->opts->progress(pl->progress_done, pl->progress_total, pl->opts->progress_payload);
+        note_read(pl, (size_t)n);
     }
     return 0;
+}
+
+/*
+ * Submit bytes [pos, pos + len) of the file, read straight into a job slot
+ * rather than through the window: a tensor piece is a fixed size known in
+ * advance, so the copy from the window to the slot (a pass over every byte
+ * on the reading thread, which is ingest's busiest) is saved. What the
+ * window already holds from pos on is copied, the rest read sequentially
+ * after it; the window is then empty at pos + len, where the file position
+ * is, so fill() carries on from there.
+ */
+static int submit_direct(struct pipeline *pl, struct cairn_file_object *f, struct reader *rd,
+                         uint64_t pos, size_t len, unsigned elem_size, const cairn_oid *base)
+{
+    uint64_t win_end = rd->win_off + rd->win_len;
+    size_t have = 0;
+    struct job *j;
+    int error;
+
+    if ((error = job_claim(pl, f, len, &j)) < 0)
+        return error;
+    if (pos < win_end) {
+        have = (size_t)(win_end - pos);
+        memcpy(j->raw, pl->window + (pos - rd->win_off), have);
+    }
+    while (have < len) {
+        ssize_t n = read(rd->fd, j->raw + have, len - have);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return cairn_error_set_errno(CAIRN_ERROR, "cannot read '%s'", rd->path);
+        }
+        if (n == 0)
+            return cairn_error_set(CAIRN_ERROR, "'%s' shrank while it was being read", rd->path);
+        have += (size_t)n;
+        note_read(pl, (size_t)n);
+    }
+    rd->win_off = pos + len;
+    rd->win_len = 0;
+    return job_start(pl, j, len, elem_size, base);
 }
 
 /* The parent's chunk for piece `piece` of tensor `name`, if shapes match. */
@@ -417,6 +483,16 @@ static int ingest_fd(struct pipeline *pl, int fd, const char *path, uint64_t siz
         }
         while (pos < end && !error) {
             size_t n, need = piece ? piece : pl->cdc.max;
+            if (piece && rd.win_off + rd.win_len < pos + (need < end - pos ? need : end - pos)) {
+                /* A tensor piece the window does not hold whole: read it into its slot. */
+                n = need < end - pos ? need : (size_t)(end - pos);
+                error =
+                    submit_direct(pl, &f, &rd, pos, n, reg->group, base_piece(base, reg, piece_no));
+                pos += n;
+                piece_no++;
+                submitted++;
+                continue;
+            }
             if ((error = fill(pl, &rd, pos, need, end)) < 0)
                 break;
             {
