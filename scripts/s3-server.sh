@@ -268,11 +268,16 @@ while True:
                      % (time.time() - start, "running" if alive() else "exited", e))
         time.sleep(0.1)
 print("ready after %.1f s" % (time.time() - start))
-if bucket:
+# Swift may still answer 503 ("Please reduce your request rate") while its
+# account and container servers settle: retry that until the deadline.
+while bucket:
     try:
         signed("PUT", "/" + bucket)
+        break
     except urllib.error.HTTPError as e:
-        sys.exit("cannot create bucket %r: HTTP %d %s" % (bucket, e.code, e.read()[:300]))
+        if e.code != 503 or time.time() > deadline:
+            sys.exit("cannot create bucket %r: HTTP %d %s" % (bucket, e.code, e.read()[:300]))
+        time.sleep(0.2)
 EOF
 }
 

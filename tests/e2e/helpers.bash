@@ -128,8 +128,13 @@ wait_until() {
 # A TCP port on 127.0.0.1 that nothing listens on right now.
 free_port() {
     local port i
+    # Below Linux's ephemeral range (32768-60999): a port there can be taken
+    # at any moment as the local end of some other test's outgoing
+    # connection (bats runs two files at once), and then the listen fails
+    # with "address already in use" although nothing listened when we
+    # looked. Here only ports that someone binds on purpose live.
     for ((i = 0; i < 200; i++)); do
-        port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+        port=$((20000 + (RANDOM * 32768 + RANDOM) % 12768))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             echo "$port"
             return 0
