@@ -212,6 +212,20 @@ static int bind_addr_from_url(char *out, size_t cap, const struct cairn_yaml_nod
     return 0;
 }
 
+/* The string at `key` of `map`, if present, into out (cut to cap - 1 bytes). */
+static int copy_str(char *out, size_t cap, const struct cairn_yaml_node *map, const char *key)
+{
+    const struct cairn_yaml_node *v = cairn_yaml_map_get(map, key);
+    const char *s;
+    int error;
+    if (!v)
+        return 0;
+    if ((error = cairn_yaml_str(&s, v)) < 0)
+        return error;
+    snprintf(out, cap, "%s", s);
+    return 0;
+}
+
 /* A config key naming a version, "v3"; 0 if it is not one. */
 static int version_key(const char *k)
 {
@@ -295,16 +309,9 @@ static int config_load(struct router *r, struct config *c, const char *path)
     if ((error = cairn_yaml_expect(root, CAIRN_YAML_MAP)) < 0 ||
         (error = cairn_yaml_check_keys(root, top)) < 0)
         goto done;
-    if ((v = cairn_yaml_map_get(root, "listen"))) {
-        if ((error = cairn_yaml_str(&s, v)) < 0)
-            goto done;
-        snprintf(c->listen, sizeof(c->listen), "%s", s);
-    }
-    if ((v = cairn_yaml_map_get(root, "control_listen"))) {
-        if ((error = cairn_yaml_str(&s, v)) < 0)
-            goto done;
-        snprintf(c->control, sizeof(c->control), "%s", s);
-    }
+    if ((error = copy_str(c->listen, sizeof(c->listen), root, "listen")) < 0 ||
+        (error = copy_str(c->control, sizeof(c->control), root, "control_listen")) < 0)
+        goto done;
     if ((v = cairn_yaml_map_get(root, "timeout")) &&
         (error = cairn_yaml_duration_ms(&c->timeout_ms, v)) < 0)
         goto done;
@@ -352,11 +359,8 @@ static int config_load(struct router *r, struct config *c, const char *path)
             if ((error = cairn_yaml_expect(mn, CAIRN_YAML_MAP)) < 0 ||
                 (error = cairn_yaml_check_keys(mn, mkeys)) < 0)
                 goto done;
-            if ((a = cairn_yaml_map_get(mn, "alias"))) {
-                if ((error = cairn_yaml_str(&s, a)) < 0)
-                    goto done;
-                snprintf(m->alias, sizeof(m->alias), "%s", s);
-            }
+            if ((error = copy_str(m->alias, sizeof(m->alias), mn, "alias")) < 0)
+                goto done;
             if ((a = cairn_yaml_map_get(mn, "reference"))) {
                 if ((error = cairn_yaml_str(&s, a)) < 0)
                     goto done;

@@ -358,6 +358,17 @@ static void histogram4(uint32_t h[4][256], const unsigned char *p, size_t n)
 #define PROBE_BLOCK  ((size_t)1024)
 #define PROBE_SAMPLE (PROBE_BLOCKS * PROBE_BLOCK)
 
+int cairn__plane_scratch(struct cairn_codec_ctx *ctx, size_t len, unsigned char **out)
+{
+    struct cairn_buf *sp = &ctx->scratch[0];
+    int error;
+    cairn_buf_clear(sp);
+    if ((error = cairn_buf_grow(sp, len)) < 0)
+        return error;
+    *out = (unsigned char *)sp->ptr;
+    return 0;
+}
+
 int cairn__looks_random(const void *p_, size_t n)
 {
     const unsigned char *p = p_;
@@ -435,12 +446,11 @@ static int bg_encode_w(struct cairn_codec_ctx *ctx, struct cairn_buf *out, const
     if (hdr > limit)
         return 1;
     if (w > 1) {
-        struct cairn_buf *sp = &ctx->scratch[0];
-        cairn_buf_clear(sp);
-        if ((error = cairn_buf_grow(sp, len)) < 0)
+        unsigned char *sp;
+        if ((error = cairn__plane_scratch(ctx, len, &sp)) < 0)
             return error;
-        cairn_bytegroup_split(sp->ptr, raw, len, w);
-        planes = (const unsigned char *)sp->ptr;
+        cairn_bytegroup_split(sp, raw, len, w);
+        planes = sp;
     }
     if ((error = cairn_buf_grow(out, hdr)) < 0)
         return error;
@@ -499,13 +509,8 @@ static int bg_decode(struct cairn_codec_ctx *ctx, void *dst, size_t raw_len, con
         return cairn_error_set(CAIRN_ECORRUPT, "truncated byte-plane header");
     n = raw_len / w;
     tail = raw_len % w;
-    if (w > 1) {
-        struct cairn_buf *sp = &ctx->scratch[0];
-        cairn_buf_clear(sp);
-        if ((error = cairn_buf_grow(sp, raw_len)) < 0)
-            return error;
-        planes = (unsigned char *)sp->ptr;
-    }
+    if (w > 1 && (error = cairn__plane_scratch(ctx, raw_len, &planes)) < 0)
+        return error;
     for (unsigned k = 0; k < w; k++) {
         uint32_t clen = cairn_get_u32le(src + 2 + 4 * k);
         unsigned char *p = planes + (size_t)k * n;

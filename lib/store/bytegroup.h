@@ -38,6 +38,14 @@ void cairn_xor(void *dst, const void *a, const void *b, size_t len);
  */
 int cairn__looks_random(const void *p, size_t n);
 
+struct cairn_codec_ctx;
+/*
+ * The codec context's plane scratch (scratch[0]), emptied and grown to
+ * `len` bytes, for the planes of one chunk: what byte grouping splits into
+ * and what its decoders decode into before merging. 0 or CAIRN_ENOMEM.
+ */
+int cairn__plane_scratch(struct cairn_codec_ctx *ctx, size_t len, unsigned char **out);
+
 /* For tests: 0 forces the portable loops, 1 (the default) allows SIMD. Not
  * thread-safe; call before any other thread uses these functions. */
 void cairn__bytegroup_set_simd(int on);

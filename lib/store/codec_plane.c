@@ -655,12 +655,11 @@ int cairn__plane_encode(struct cairn_codec_ctx *ctx, struct cairn_buf *out, cons
     if (!coded && !force)
         return 1; /* BGZSTD would do exactly the same, faster to decode */
     if (w > 1) {
-        struct cairn_buf *sp = &ctx->scratch[0];
-        cairn_buf_clear(sp);
-        if ((error = cairn_buf_grow(sp, len)) < 0)
+        unsigned char *sp;
+        if ((error = cairn__plane_scratch(ctx, len, &sp)) < 0)
             return error;
-        cairn_bytegroup_split(sp->ptr, raw, len, w);
-        planes = (const unsigned char *)sp->ptr;
+        cairn_bytegroup_split(sp, raw, len, w);
+        planes = sp;
     }
 
     if ((error = cairn_buf_grow(out, 2)) < 0)
@@ -736,13 +735,8 @@ int cairn__plane_decode(struct cairn_codec_ctx *ctx, void *dst, size_t raw_len, 
     w = src[0];
     n = raw_len / w;
     tail = raw_len % w;
-    if (w > 1) {
-        struct cairn_buf *sp = &ctx->scratch[0];
-        cairn_buf_clear(sp);
-        if ((error = cairn_buf_grow(sp, raw_len)) < 0)
-            return error;
-        planes = (unsigned char *)sp->ptr;
-    }
+    if (w > 1 && (error = cairn__plane_scratch(ctx, raw_len, &planes)) < 0)
+        return error;
     for (unsigned k = w; k-- > 0;) {
         unsigned char *p = planes + (size_t)k * n;
         const unsigned char *above = k + 1 < w ? p + n : NULL;
