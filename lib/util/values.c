@@ -98,7 +98,7 @@ static int slot(struct cairn_value **out, struct cairn_values *m, const char *na
 
 int cairn_values_set_number(struct cairn_values *m, const char *name, double v)
 {
-    struct cairn_value *e;
+    struct cairn_value *e = NULL;
     int error;
     if (!isfinite(v))
         return cairn_error_set(CAIRN_EINVALID, "metric '%s' is not a finite number", name);
@@ -111,7 +111,7 @@ int cairn_values_set_number(struct cairn_values *m, const char *name, double v)
 
 int cairn_values_set_string(struct cairn_values *m, const char *name, const char *v)
 {
-    struct cairn_value *e;
+    struct cairn_value *e = NULL;
     char *copy;
     int error;
     if (strlen(v) > CAIRN_VALUE_STRING_MAX)
@@ -130,7 +130,7 @@ int cairn_values_set_string(struct cairn_values *m, const char *name, const char
 
 int cairn_values_set_bool(struct cairn_values *m, const char *name, bool v)
 {
-    struct cairn_value *e;
+    struct cairn_value *e = NULL;
     int error;
     if ((error = slot(&e, m, name)) < 0)
         return error;

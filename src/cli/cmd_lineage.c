@@ -112,7 +112,7 @@ static int walk_text(struct walk *w, const cairn_oid *id, const char *prefix, in
     for (size_t i = 0; i < l.n && !error; i++) {
         struct cairn_version t;
         char line[512], sub[1024], sid[16];
-        int last = i + 1 == l.n, dup;
+        int last = i + 1 == l.n, dup, n;
         if (cairn_registry_version_get(r, &l.v[i].target, &t) < 0) {
             cairn_error_clear();
             printf("%s%s %-7s %s (not in this repository)\n", prefix, last ? "└──" : "├──",
@@ -124,8 +124,9 @@ static int walk_text(struct walk *w, const cairn_oid *id, const char *prefix, in
         printf("%s%s %-7s %s%s%s%s\n", prefix, last ? "└──" : "├──", l.v[i].kind, line,
                l.v[i].detail ? " " : "", l.v[i].detail ? l.v[i].detail : "",
                dup ? " (see above)" : "");
-        snprintf(sub, sizeof(sub), "%s%s", prefix, last ? "    " : "│   ");
-        if (!dup && depth < 256)
+        n = snprintf(sub, sizeof(sub), "%s%s", prefix, last ? "    " : "│   ");
+        /* A tree deeper than the indent buffer stops there rather than misdraw. */
+        if (!dup && depth < 256 && n > 0 && (size_t)n < sizeof(sub))
             error = walk_text(w, &t.id, sub, depth + 1);
         cairn_version_release(&t);
     }
