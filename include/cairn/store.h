@@ -41,6 +41,14 @@ enum cairn_codec {
 struct cairn_chunk_hint {
     unsigned elem_size;    /* bytes per element (2 for fp16/bf16, 4 for fp32); 0 unknown */
     const cairn_oid *base; /* same tensor, same offset, in the parent version; NULL if none */
+    /*
+     * Shared by the chunks of one tensor (NULL: none), zeroed before its
+     * first: what the PLANE codec's estimate said on the chunks encoded so
+     * far. Once it has declined two and taken none, the tensor's later
+     * chunks skip the estimate; pieces of one tensor have one distribution,
+     * and the estimate was a tenth of ingest's CPU on weights it declines.
+     */
+    int *plane_state;
 };
 
 struct cairn_chunk_info {
@@ -118,6 +126,19 @@ int cairn_store_writer_new(struct cairn_store_writer **out, struct cairn_store *
 int cairn_store_writer_add(struct cairn_store_writer *w, const cairn_oid *id, int codec,
                            const cairn_oid *base, uint64_t raw_len, const void *enc,
                            size_t enc_len);
+/*
+ * The same with the entry's 16-byte check (the BLAKE3 a pack stores after
+ * the chunk's bytes) already computed by cairn_store_entry_check(): the add
+ * pipeline computes it on its workers, where the encoded bytes are in cache,
+ * instead of on the one thread that appends to the pack.
+ */
+#define CAIRN_STORE_CHECK_LEN 16
+void cairn_store_entry_check(uint8_t out[CAIRN_STORE_CHECK_LEN], const cairn_oid *id, int codec,
+                             const cairn_oid *base, uint64_t raw_len, const void *enc,
+                             size_t enc_len);
+int cairn_store_writer_add_checked(struct cairn_store_writer *w, const cairn_oid *id, int codec,
+                                   const cairn_oid *base, uint64_t raw_len, const void *enc,
+                                   size_t enc_len, const uint8_t check[CAIRN_STORE_CHECK_LEN]);
 /* Hash, encode (zstd) and add a whole object such as a manifest. */
 int cairn_store_writer_put(struct cairn_store_writer *w, const void *data, size_t len,
                            cairn_oid *id_out);

@@ -7,9 +7,10 @@
  * fixed pieces from each tensor's start (store/layout.h), everything else
  * with FastCDC. Each chunk is copied into one of a fixed ring of job slots
  * and handed to the worker pool, which hashes it, asks the store whether it
- * is new and, if so, encodes it. The reading thread retires jobs in
- * submission order and appends new chunks to the pack writer, so packs hold
- * a file's chunks in file order and checkout reads them sequentially.
+ * is new and, if so, encodes it and computes its pack entry's check. The
+ * reading thread retires jobs in submission order and appends new chunks to
+ * the pack writer (its own alone: no lock), so packs hold a file's chunks in
+ * file order and checkout reads them sequentially.
  *
  * The whole-file digest (what b3sum prints) is computed by the workers too,
  * not by the reading thread: the chunks of a file tile it in submission
@@ -18,8 +19,8 @@
  * in line (and then any later chunks already hashed). One worker at a time
  * holds the file hasher; a slot is retired only once it has been fed.
  *
- * Memory is the window plus the ring: about 8 MiB + 2 x slots x 1 MiB,
- * whatever the file size.
+ * Memory is the window, the ring and the pack writer's buffers: about
+ * 28 MiB + 2 x slots x 1 MiB, whatever the file size.
  *
  * Unchanged files are not read at all: a stat cache keyed by path (size,
  * mtime, ctime, inode, device) maps to the file object made last time. An
@@ -62,6 +63,7 @@ struct job {
     int has_enc_base;
     cairn_oid enc_base;
     struct cairn_buf enc;
+    uint8_t check[CAIRN_STORE_CHECK_LEN]; /* the pack entry's check, computed here */
     int error;
     char errmsg[256];
     uint64_t seq;  /* submission number: the slot is jobs[seq % nslots] */
@@ -86,6 +88,14 @@ struct pipeline {
     struct cairn_add_stats *stats;
     const struct cairn_add_opts *opts;
     uint64_t progress_done, progress_total;
+    /*
+     * PLANE states (cairn_chunk_hint) of the latest tensors, one per region in
+     * a ring one longer than the job ring: the jobs in flight span at most
+     * nslots regions, so a state is never reset under a job still using it.
+     */
+    int *plane_states;
+    uint64_t regions;  /* regions started, to index plane_states */
+    int *region_state; /* the current region's, or NULL outside tensors */
     /* The file digest, fed in submission order (under mu, but fed unlocked by fh_busy's holder). */
     struct cairn_hasher fhasher;
     uint64_t fh_next;  /* seq of the next job to feed */
@@ -142,6 +152,10 @@ static void job_run(void *arg)
             error = cairn_store_encode(pl->store, ctx, j->raw, j->len, &j->hint, &j->enc, &j->codec,
                                        &j->enc_base);
             j->has_enc_base = !cairn_oid_is_zero(&j->enc_base);
+            if (!error)
+                cairn_store_entry_check(j->check, &j->id, j->codec,
+                                        j->has_enc_base ? &j->enc_base : NULL, j->len, j->enc.ptr,
+                                        j->enc.len);
         }
     }
     if (error < 0)
@@ -177,11 +191,9 @@ static int retire_one(struct pipeline *pl, struct cairn_file_object *f)
     if (j->error < 0)
         return cairn_error_set(j->error, "%s", j->errmsg);
     if (j->is_new) {
-        pthread_mutex_lock(&pl->mu);
-        error =
-            cairn_store_writer_add(pl->w, &j->id, j->codec, j->has_enc_base ? &j->enc_base : NULL,
-                                   j->len, j->enc.ptr, j->enc.len);
-        pthread_mutex_unlock(&pl->mu);
+        error = cairn_store_writer_add_checked(pl->w, &j->id, j->codec,
+                                               j->has_enc_base ? &j->enc_base : NULL, j->len,
+                                               j->enc.ptr, j->enc.len, j->check);
         if (error < 0)
             return error;
         pl->stats->chunks_new++;
@@ -221,7 +233,7 @@ static void drain(struct pipeline *pl)
  */
 static int job_claim(struct pipeline *pl, struct cairn_file_object *f, size_t len, struct job **out)
 {
-    struct job *j;
+    struct job *j = NULL;
     int error;
 
     if (pl->count == pl->nslots && (error = retire_one(pl, f)) < 0)
@@ -244,6 +256,7 @@ static int job_start(struct pipeline *pl, struct job *j, size_t len, unsigned el
 {
     j->len = len;
     j->hint.elem_size = elem_size;
+    j->hint.plane_state = pl->region_state;
     if (base) {
         j->base = *base;
         j->hint.base = &j->base;
@@ -263,7 +276,7 @@ static int job_start(struct pipeline *pl, struct job *j, size_t len, unsigned el
 static int submit(struct pipeline *pl, struct cairn_file_object *f, const unsigned char *data,
                   size_t len, unsigned elem_size, const cairn_oid *base)
 {
-    struct job *j;
+    struct job *j = NULL;
     int error;
 
     if ((error = job_claim(pl, f, len, &j)) < 0)
@@ -297,7 +310,8 @@ static int pipeline_init(struct pipeline *pl, struct cairn_repo *repo,
     pl->jobs = calloc(pl->nslots, sizeof(*pl->jobs));
     pl->ctxs = calloc(pl->ctx_cap, sizeof(*pl->ctxs));
     pl->window = malloc(WINDOW_SIZE);
-    if (!pl->jobs || !pl->ctxs || !pl->window)
+    pl->plane_states = calloc(pl->nslots + 1, sizeof(*pl->plane_states));
+    if (!pl->jobs || !pl->ctxs || !pl->window || !pl->plane_states)
         return cairn_error_set(CAIRN_ENOMEM, "out of memory");
     for (unsigned i = 0; i < pl->nslots; i++) {
         pl->jobs[i].pl = pl;
@@ -326,6 +340,7 @@ static void pipeline_release(struct pipeline *pl)
     free(pl->jobs);
     free(pl->ctxs);
     free(pl->window);
+    free(pl->plane_states);
     pthread_mutex_destroy(&pl->mu);
     pthread_cond_destroy(&pl->cv);
 }
@@ -400,7 +415,7 @@ static int submit_direct(struct pipeline *pl, struct cairn_file_object *f, struc
 {
     uint64_t win_end = rd->win_off + rd->win_len;
     size_t have = 0;
-    struct job *j;
+    struct job *j = NULL;
     int error;
 
     if ((error = job_claim(pl, f, len, &j)) < 0)
@@ -477,6 +492,11 @@ static int ingest_fd(struct pipeline *pl, int fd, const char *path, uint64_t siz
         fr.offset = reg->offset;
         fr.len = reg->len;
         fr.first_chunk = submitted;
+        pl->region_state = NULL;
+        if (piece) {
+            pl->region_state = &pl->plane_states[pl->regions++ % (pl->nslots + 1)];
+            *pl->region_state = 0;
+        }
         if (reg->tensor) {
             fr.rank = reg->tensor->rank > 8 ? 8 : reg->tensor->rank;
             memcpy(fr.shape, reg->tensor->shape, fr.rank * sizeof(fr.shape[0]));

@@ -236,7 +236,7 @@ int cairn__codec_encode_best(struct cairn_codec_ctx *ctx, struct cairn_buf *out,
          * and BGZSTD runs as before. When taken, BGZSTD is not tried: PLANE
          * codes the planes it does not rANS-code exactly as BGZSTD does.
          */
-        if ((error = try_codec(ctx, &pk, CAIRN_CODEC_PLANE, raw, len, a)) < 0)
+        if (!a->skip_plane && (error = try_codec(ctx, &pk, CAIRN_CODEC_PLANE, raw, len, a)) < 0)
             goto done;
         if (pk.best_codec != CAIRN_CODEC_PLANE &&
             (error = try_codec(ctx, &pk, CAIRN_CODEC_BGZSTD, raw, len, a)) < 0)

@@ -45,6 +45,7 @@ struct cairn_codec_args {
     unsigned elem_size; /* bytes per element, 0 unknown */
     const void *base;   /* raw bytes of the delta base, NULL if none */
     size_t base_len;
+    int skip_plane; /* do not try PLANE (its estimate keeps declining this tensor) */
 };
 
 struct cairn_codec_ops {

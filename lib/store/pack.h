@@ -113,9 +113,11 @@ int cairn__pack_parse_name(cairn_oid *out, const char *name, const char *suffix)
 /*
  * The pack writer. cairn__pack_writer_open() creates the temp pack and
  * writes the header; append() copies an entry into the buffer; finish()
- * flushes, fsyncs, closes, and writes the idx under a temp name (fsynced),
- * filling a pending pack. A writer can be reopened after finish. release()
- * removes an unfinished temp pack.
+ * flushes and writes the idx under a temp name, filling a pending pack, and
+ * queues both files to be fsynced and closed by a helper thread; sync()
+ * waits for those fsyncs and must succeed before a pending pack is
+ * published. A writer can be reopened after finish. release() removes an
+ * unfinished temp pack.
  *
  * Full buffers are written by a helper thread while the caller fills the
  * other one, with O_DIRECT where the file system accepts it: a pack is
@@ -124,6 +126,7 @@ int cairn__pack_parse_name(cairn_oid *out, const char *name, const char *suffix)
  * partial block goes through the page cache; finish() fsyncs either way.
  */
 struct cairn__pack_flusher;
+struct cairn__pack_syncer;
 
 struct cairn__pack_writer {
     int fd;
@@ -134,6 +137,7 @@ struct cairn__pack_writer {
     struct cairn__pack_entry *entries;
     size_t count, cap;
     struct cairn__pack_flusher *fl; /* the helper thread and its buffer; NULL until used */
+    struct cairn__pack_syncer *sy;  /* fsyncs finished packs; NULL until the first finish */
 };
 
 struct cairn__pack_pending {
@@ -146,10 +150,13 @@ struct cairn__pack_pending {
 
 void cairn__pack_writer_init(struct cairn__pack_writer *w);
 int cairn__pack_writer_open(struct cairn__pack_writer *w, const char *packs_dir);
+/* `check` is the entry's check if the caller computed it (cairn__entry_check_compute), or NULL. */
 int cairn__pack_writer_append(struct cairn__pack_writer *w, const struct cairn__pack_entry *e,
-                              const void *data);
+                              const void *data, const uint8_t *check);
 int cairn__pack_writer_finish(struct cairn__pack_writer *w, struct cairn__pack_pending *out,
                               const char *packs_dir);
+/* Wait until every finished pack and idx is fsynced; the first failure, if any. */
+int cairn__pack_writer_sync(struct cairn__pack_writer *w);
 void cairn__pack_writer_release(struct cairn__pack_writer *w);
 
 /*

@@ -875,6 +875,18 @@ static int chain_depth(struct cairn_store *s, const cairn_oid *id)
     return depth;
 }
 
+/*
+ * A tensor's PLANE state (cairn_chunk_hint): declines counted in the low
+ * bits, PLANE_TOOK added per chunk PLANE won. Chunks with a delta base are
+ * not counted: the delta decides those. Two declines and no win skip it.
+ */
+#define PLANE_TOOK (1 << 16)
+
+static int plane_state_skips(int st)
+{
+    return st < PLANE_TOOK && st >= 2;
+}
+
 int cairn_store_encode(struct cairn_store *s, struct cairn_codec_ctx *ctx, const void *raw,
                        size_t len, const struct cairn_chunk_hint *hint, struct cairn_buf *out,
                        int *codec_out, cairn_oid *base_out)
@@ -900,8 +912,13 @@ int cairn_store_encode(struct cairn_store *s, struct cairn_codec_ctx *ctx, const
             cairn_error_clear();
         }
     }
+    if (hint && hint->plane_state)
+        args.skip_plane = plane_state_skips(__atomic_load_n(hint->plane_state, __ATOMIC_RELAXED));
     if ((error = cairn__codec_encode_best(ctx, out, &codec, raw, len, &args)) < 0)
         return error;
+    if (hint && hint->plane_state && !args.skip_plane && args.elem_size >= 2 && !args.base)
+        __atomic_fetch_add(hint->plane_state, codec == CAIRN_CODEC_PLANE ? PLANE_TOOK : 1,
+                           __ATOMIC_RELAXED);
     ops = cairn__codec_ops(codec);
     *codec_out = codec;
     if (base_out) {
@@ -1022,8 +1039,38 @@ static int writer_finish_pack(struct cairn_store_writer *w)
     return 0;
 }
 
-int cairn_store_writer_add(struct cairn_store_writer *w, const cairn_oid *id, int codec,
-                           const cairn_oid *base, uint64_t raw_len, const void *enc, size_t enc_len)
+_Static_assert(CAIRN_STORE_CHECK_LEN == CAIRN__ENTRY_CHECK_LEN, "entry check length");
+
+/* The entry a chunk gets in a pack, before its offset is known. */
+static void entry_of(struct cairn__pack_entry *e, const cairn_oid *id, int codec,
+                     const cairn_oid *base, uint64_t raw_len, size_t enc_len)
+{
+    memset(e, 0, sizeof(*e));
+    e->id = *id;
+    e->codec = (uint8_t)codec;
+    e->raw_len = raw_len;
+    e->stored_len = enc_len;
+    if (base && !cairn_oid_is_zero(base)) {
+        e->flags |= CAIRN__PACK_F_BASE;
+        e->base = *base;
+    }
+}
+
+void cairn_store_entry_check(uint8_t out[CAIRN_STORE_CHECK_LEN], const cairn_oid *id, int codec,
+                             const cairn_oid *base, uint64_t raw_len, const void *enc,
+                             size_t enc_len)
+{
+    const struct cairn_codec_ops *ops = cairn__codec_ops(codec);
+    struct cairn__pack_entry e;
+    uint8_t hdr[CAIRN__ENTRY_HDR_MAX];
+
+    entry_of(&e, id, codec, ops && ops->uses_base ? base : NULL, raw_len, enc_len);
+    cairn__entry_check_compute(out, hdr, cairn__entry_header_write(hdr, &e), enc, enc_len);
+}
+
+static int writer_add(struct cairn_store_writer *w, const cairn_oid *id, int codec,
+                      const cairn_oid *base, uint64_t raw_len, const void *enc, size_t enc_len,
+                      const uint8_t *check)
 {
     const struct cairn_codec_ops *ops = cairn__codec_ops(codec);
     struct cairn__pack_entry e;
@@ -1050,19 +1097,24 @@ int cairn_store_writer_add(struct cairn_store_writer *w, const cairn_oid *id, in
             return error;
         w->bytes += CAIRN__PACK_HDR_LEN;
     }
-    memset(&e, 0, sizeof(e));
-    e.id = *id;
-    e.codec = (uint8_t)codec;
-    e.raw_len = raw_len;
-    e.stored_len = enc_len;
-    if (ops->uses_base) {
-        e.flags |= CAIRN__PACK_F_BASE;
-        e.base = *base;
-    }
-    if ((error = cairn__pack_writer_append(&w->pw, &e, enc)) < 0)
+    entry_of(&e, id, codec, ops->uses_base ? base : NULL, raw_len, enc_len);
+    if ((error = cairn__pack_writer_append(&w->pw, &e, enc, check)) < 0)
         return error;
     w->bytes += cairn__entry_total_len(&e);
     return idset_add(&w->set, id);
+}
+
+int cairn_store_writer_add(struct cairn_store_writer *w, const cairn_oid *id, int codec,
+                           const cairn_oid *base, uint64_t raw_len, const void *enc, size_t enc_len)
+{
+    return writer_add(w, id, codec, base, raw_len, enc, enc_len, NULL);
+}
+
+int cairn_store_writer_add_checked(struct cairn_store_writer *w, const cairn_oid *id, int codec,
+                                   const cairn_oid *base, uint64_t raw_len, const void *enc,
+                                   size_t enc_len, const uint8_t check[CAIRN_STORE_CHECK_LEN])
+{
+    return writer_add(w, id, codec, base, raw_len, enc, enc_len, check);
 }
 
 int cairn_store_writer_put(struct cairn_store_writer *w, const void *data, size_t len,
@@ -1101,6 +1153,9 @@ int cairn_store_writer_commit(struct cairn_store_writer *w)
         w->published = n;
         w->published_cap = cap;
     }
+    /* The pending packs were fsynced in the background; all must have landed. */
+    if (w->npending && (error = cairn__pack_writer_sync(&w->pw)) < 0)
+        goto done;
     for (; published < w->npending; published++) {
         if ((error = cairn__pack_pending_publish(&w->pending[published], s->packs_dir)) < 0)
             goto done;

@@ -269,6 +269,60 @@ static void test_damaged_input(void **state)
     free(dec);
 }
 
+/*
+ * The PLANE state the chunks of one tensor share (cairn_chunk_hint): two
+ * declines and no win skip the estimate for the rest of the tensor; a
+ * tensor PLANE wins on is never skipped, however many chunks it declined.
+ */
+static void test_tensor_plane_state(void **state)
+{
+    (void)state;
+    const size_t n = 1 << 16;
+    uint8_t *bf = malloc(2 * n), *fp = malloc(2 * n);
+    struct cairn_codec_ctx *ctx;
+    struct cairn_buf enc = CAIRN_BUF_INIT;
+    int st = 0, codec;
+    struct cairn_chunk_hint h = { 2, NULL, &st };
+
+    assert_non_null(bf);
+    assert_non_null(fp);
+    for (size_t i = 0; i < n; i++) {
+        float f = (float)(normal() * 0.02);
+        uint32_t x;
+        memcpy(&x, &f, 4);
+        uint16_t top = (uint16_t)(x >> 16);
+        memcpy(bf + 2 * i, &top, 2);
+    }
+    fill_fp16_weights(fp, n);
+    assert_int_equal(cairn_codec_ctx_new(&ctx, 0), 0);
+    /* Plain normal bf16: PLANE declines, twice, then is not asked. */
+    for (int k = 1; k <= 3; k++) {
+        cairn_buf_clear(&enc);
+        assert_int_equal(cairn_store_encode(NULL, ctx, bf, 2 * n, &h, &enc, &codec, NULL), 0);
+        assert_int_equal(codec, CAIRN_CODEC_BGZSTD);
+        assert_int_equal(st, k < 2 ? k : 2);
+    }
+    /* Quantised fp16 rows: PLANE wins every chunk, and keeps being asked. */
+    st = 0;
+    for (int k = 1; k <= 3; k++) {
+        cairn_buf_clear(&enc);
+        assert_int_equal(cairn_store_encode(NULL, ctx, fp, 2 * n, &h, &enc, &codec, NULL), 0);
+        assert_int_equal(codec, CAIRN_CODEC_PLANE);
+    }
+    assert_int_equal(st & 0xffff, 0);
+    /* A win, then declines: still asked (each decline counted). */
+    for (int k = 1; k <= 3; k++) {
+        int before = st;
+        cairn_buf_clear(&enc);
+        assert_int_equal(cairn_store_encode(NULL, ctx, bf, 2 * n, &h, &enc, &codec, NULL), 0);
+        assert_int_equal(st, before + 1);
+    }
+    cairn_buf_release(&enc);
+    cairn_codec_ctx_free(ctx);
+    free(bf);
+    free(fp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -277,6 +331,7 @@ int main(void)
         cmocka_unit_test(test_fp32_plane_below_exponent),
         cmocka_unit_test(test_declines_random_and_limit),
         cmocka_unit_test(test_damaged_input),
+        cmocka_unit_test(test_tensor_plane_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
