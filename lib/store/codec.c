@@ -251,9 +251,23 @@ int cairn__codec_encode_best(struct cairn_codec_ctx *ctx, struct cairn_buf *out,
         if ((error = try_codec(ctx, &pk, CAIRN_CODEC_ZSTD, raw, len, a)) < 0)
             goto done;
     }
-    error = pk.best ? cairn_buf_put(out, pk.best->ptr, pk.best->len) : cairn_buf_put(out, raw, len);
-    if (error < 0)
-        goto done;
+    if (pk.best && out->len == 0) {
+        /* Hand the winner over rather than copy it (each keeps its own limit). */
+        struct cairn_buf t = *out;
+        out->ptr = pk.best->ptr;
+        out->len = pk.best->len;
+        out->cap = pk.best->cap;
+        pk.best->ptr = t.ptr;
+        pk.best->len = 0;
+        pk.best->cap = t.cap;
+        if (pk.best->ptr)
+            pk.best->ptr[0] = '\0';
+    } else {
+        error =
+            pk.best ? cairn_buf_put(out, pk.best->ptr, pk.best->len) : cairn_buf_put(out, raw, len);
+        if (error < 0)
+            goto done;
+    }
     *codec_out = pk.best_codec;
 done:
     return error < 0 ? error : 0;
