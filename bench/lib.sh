@@ -11,6 +11,11 @@
 #   BENCH_DROP_CACHES  auto (default): drop the page cache before each timed
 #                      run when /proc/sys/vm/drop_caches is writable, else
 #                      warm the inputs; 1: drop or fail; 0: always warm
+#   BENCH_PREFAULT     auto (default): on a VM that gives free memory back to
+#                      its host (free page reporting), touch memory before
+#                      each timed run (cairn-test-tool prefault) so that no
+#                      run pays for the host taking pages back; 0: never; 1:
+#                      always. Size: half of MemAvailable, at most 6 GiB.
 #
 # Measurements: wall time from `date +%s.%N`; user+sys CPU time from
 # /usr/bin/time; peak RSS from `cairn-test-tool rss-exec`, which reports the
@@ -70,6 +75,10 @@ bench_init() {
     echo "scratch: $OUT ($(df -hT "$OUT" | awk 'NR == 2 {print $2 ", " $5 " free"}'))"
     echo "cairn:   $CAIRN ($("$CAIRN" version 2> /dev/null | head -n 1 || echo unknown))"
     echo "$CACHE_NOTE"
+    if [[ ${BENCH_PREFAULT:-auto} = 1 || ( ${BENCH_PREFAULT:-auto} = auto &&
+        -e /sys/module/page_reporting/parameters/page_reporting_order ) ]]; then
+        echo "memory:  touched before each timed run (free page reporting: see bench_prefault in bench/lib.sh)"
+    fi
 }
 
 # bench_size VAR DEFAULT: bytes of BENCH_SIZE (K/M/G suffixes) into VAR.
@@ -117,8 +126,10 @@ bench_link() {
     ln "$1" "$2" 2> /dev/null || cp "$1" "$2"
 }
 
-# bench_show [-C DIR] CMD...: print a command the way a shell would take it back.
+# bench_show [-C DIR] CMD...: print a command the way a shell would take it back
+# (nothing while BENCH_QUIET=1: later rounds of a repeated measurement).
 bench_show() {
+    [[ ${BENCH_QUIET:-0} = 1 ]] && return 0
     local a q= pre=
     if [[ $1 = -C ]]; then
         printf -v pre 'cd %q && ' "$2"
@@ -152,6 +163,24 @@ bench_cache() {
             fi
         done
     fi
+    bench_prefault
+}
+
+# On a VM with free page reporting, memory freed two seconds earlier (a
+# dropped cache, a deleted checkout) faults into the hypervisor when it is
+# used again: the same cold b3sum took 0.45 s or 2.5 s here, and a checkout
+# 0.9 s or 4.7 s, depending on what the run before had freed. Touching
+# memory just before a run gives every tool the same start.
+bench_prefault() {
+    local mode=${BENCH_PREFAULT:-auto} kib
+    case $mode in
+    0) return 0 ;;
+    auto) [[ -e /sys/module/page_reporting/parameters/page_reporting_order ]] || return 0 ;;
+    1) ;;
+    *) bench_die "BENCH_PREFAULT must be auto, 0 or 1" ;;
+    esac
+    kib=$(awk '/^MemAvailable/ {k = int($2 / 2); if (k > 6 * 1048576) k = 6 * 1048576; print k}' /proc/meminfo)
+    "$TOOL" prefault "${kib}K"
 }
 
 # bench_run LABEL BYTES DIR CMD...: run CMD in DIR once, print it, append
@@ -194,6 +223,28 @@ bench_sum() {
         $1 in w { if (bytes == "") bytes = $2; wall += $3; cpu += $4; if ($5 > rss) rss = $5 }
         END { printf "%s\t%s\t%.6f\t%.2f\t%s\n", name, bytes, wall, cpu, rss }' "$RESULTS" >> "$RESULTS"
     SUM_LABEL=$name
+}
+
+# bench_median LABEL: a row LABEL from the runs recorded as LABEL#1, LABEL#2,
+# ...: the run with the median wall time (its CPU time with it), the largest
+# RSS of them all. The machines we measure on are shared and a single run
+# can be off by half; the median of three is what the tables report.
+bench_median() {
+    awk -F'\t' -v l="$1#" 'index($1, l) == 1 && substr($1, length(l) + 1) ~ /^[0-9]+$/' "$RESULTS" |
+        sort -t "$(printf '\t')" -k3,3g |
+        awk -F'\t' -v l="$1" '
+            { row[NR] = $0; if ($5 > rss) rss = $5 }
+            END {
+                if (!NR) exit 1
+                split(row[int((NR + 1) / 2)], f, "\t")
+                printf "%s\t%s\t%s\t%s\t%s\n", l, f[2], f[3], f[4], rss
+            }' >> "$RESULTS"
+}
+
+# bench_walls LABEL: the wall times of runs LABEL#1, LABEL#2, ..., in order.
+bench_walls() {
+    awk -F'\t' -v l="$1#" 'index($1, l) == 1 && substr($1, length(l) + 1) ~ /^[0-9]+$/ {
+        printf "%s%.3f", (n++ ? " " : ""), $3 } END { print "" }' "$RESULTS"
 }
 
 # bench_table LABEL...: the throughput table of recorded runs.
