@@ -126,7 +126,7 @@ int cairn__pack_parse_name(cairn_oid *out, const char *name, const char *suffix)
  * partial block goes through the page cache; finish() fsyncs either way.
  */
 struct cairn__pack_flusher;
-struct cairn__pack_syncer;
+struct cairn_pool;
 
 struct cairn__pack_writer {
     int fd;
@@ -137,7 +137,8 @@ struct cairn__pack_writer {
     struct cairn__pack_entry *entries;
     size_t count, cap;
     struct cairn__pack_flusher *fl; /* the helper thread and its buffer; NULL until used */
-    struct cairn__pack_syncer *sy;  /* fsyncs finished packs; NULL until the first finish */
+    struct cairn_pool *sy;          /* fsyncs finished packs; NULL until the first finish */
+    int sync_err;                   /* errno of the first fsync that failed, sticky */
 };
 
 struct cairn__pack_pending {
