@@ -110,11 +110,17 @@ bats_require_minimum_version 1.5.0
     assert_failure 2
 }
 
-@test "test-tool rss-exec reports peak RSS and passes the exit status on" {
+@test "test-tool rss-exec reports peak RSS, wall and CPU time and passes the exit status on" {
     run cairn-test-tool rss-exec -o rss.txt sh -c 'exit 3'
     assert_failure 3
     run cat rss.txt
     assert_output --regexp '^[0-9]+$'
+    # -t: wall and CPU seconds of the command alone; a busy loop shows CPU.
+    run cairn-test-tool rss-exec -o rss.txt -t times.txt sh -c 'i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done'
+    assert_success
+    run cat times.txt
+    assert_output --regexp '^[0-9]+\.[0-9]{6} [0-9]+\.[0-9]{6}$'
+    awk '{ exit !($1 > 0 && $2 > 0) }' times.txt
 }
 
 @test "teardown stops tracked background processes" {

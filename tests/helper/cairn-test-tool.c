@@ -13,7 +13,14 @@
  *                                           first as GGUF does), an F32 norm
  *                                           of COLS, some metadata
  *   flip FILE OFFSET                        xor the byte at OFFSET with 0xff
- *   rss-exec [-o OUT] CMD [ARG]...          run CMD, report its peak RSS in KiB
+ *   rss-exec [-o OUT] [-t TIMES] CMD [ARG]...
+ *                                           run CMD, report its peak RSS in KiB
+ *                                           (to OUT, else stderr) and, with -t,
+ *                                           "WALL CPU" seconds to TIMES: wall
+ *                                           from fork to wait4(), CPU its
+ *                                           user+sys (and its waited-for
+ *                                           children's), so no process the
+ *                                           measurement needs is counted
  *   prefault SIZE                           touch SIZE bytes of fresh memory and
  *                                           give them back (see cmd_prefault)
  *
@@ -35,6 +42,7 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define BLOCK (1u << 20)
@@ -60,7 +68,7 @@ static int usage(const char *msg)
             "       %s gen-safetensors FILE SEED NTENSORS ELEMS f32|f16|bf16\n"
             "       %s gen-gguf FILE SEED NTENSORS ROWS COLS f32|f16|bf16\n"
             "       %s flip FILE OFFSET\n"
-            "       %s rss-exec [-o OUT] CMD [ARG]...\n"
+            "       %s rss-exec [-o OUT] [-t TIMES] CMD [ARG]...\n"
             "       %s prefault SIZE\n",
             prog, prog, prog, prog, prog, prog, prog);
     return 2;
@@ -534,21 +542,31 @@ done:
     return error;
 }
 
+static double seconds(struct timeval tv)
+{
+    return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
 static int cmd_rss_exec(int argc, char **argv)
 {
-    const char *out = NULL;
+    const char *out = NULL, *times = NULL;
+    struct timespec t0, t1;
     struct rusage ru;
     int status, i = 1;
     pid_t pid;
 
-    if (argc > 2 && !strcmp(argv[1], "-o")) {
-        out = argv[2];
-        i = 3;
+    while (i + 1 < argc && (!strcmp(argv[i], "-o") || !strcmp(argv[i], "-t"))) {
+        if (!strcmp(argv[i], "-o"))
+            out = argv[i + 1];
+        else
+            times = argv[i + 1];
+        i += 2;
     }
     if (i >= argc)
         return usage("rss-exec takes a command");
     fflush(NULL);
     errno = 0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     if ((pid = fork()) < 0)
         return fail("cannot fork for '%s'", argv[i]);
     if (pid == 0) {
@@ -559,6 +577,17 @@ static int cmd_rss_exec(int argc, char **argv)
     while (wait4(pid, &status, 0, &ru) < 0) {
         if (errno != EINTR)
             return fail("cannot wait for '%s'", argv[i]);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (times) {
+        FILE *f = open_out(times);
+        if (!f)
+            return 1;
+        fprintf(f, "%.6f %.6f\n",
+                (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
+                seconds(ru.ru_utime) + seconds(ru.ru_stime));
+        if (close_out(f, times))
+            return 1;
     }
     /* Linux reports ru_maxrss in KiB. */
     if (out) {
