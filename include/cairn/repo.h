@@ -88,7 +88,6 @@ struct cairn_add_stats {
     uint64_t files;           /* files staged */
     uint64_t files_unchanged; /* taken from the stat cache without reading */
     uint64_t bytes_read;      /* bytes hashed */
-    uint64_t bytes_direct;    /* of those, read past the page cache (O_DIRECT) */
     uint64_t bytes_total;     /* total size of the files staged */
     uint64_t bytes_stored;    /* new bytes written to the store */
     uint64_t chunks_new, chunks_dedup;

@@ -6,9 +6,9 @@
  * cuts chunks: tensors in fixed pieces from each tensor's start
  * (store/layout.h), everything else with FastCDC over a window it reads.
  * Each chunk gets one of a fixed ring of job slots (a tensor piece is read
- * straight into it: see read_piece()) and is handed to the worker pool,
- * which hashes it, asks the store whether it is new and, if so, encodes it
- * and computes its pack entry's check. The reading thread retires jobs in
+ * straight into it by the worker: see read_piece()) and is handed to the
+ * worker pool, which hashes it, asks the store whether it is new and, if
+ * so, encodes it and computes its pack entry's check. The reading thread retires jobs in
  * submission order and appends new chunks to the pack writer (its own
  * alone: no lock), so packs hold a file's chunks in file order and checkout
  * reads them sequentially.
@@ -37,7 +37,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -48,16 +47,13 @@
 #include "util/hash.h"
 #include "util/pool.h"
 
-#define WINDOW_SIZE ((size_t)8 << 20)
-/* O_DIRECT wants offsets, lengths and memory aligned; 4096 covers every common device. */
-#define DIRECT_ALIGN       ((size_t)4096)
+#define WINDOW_SIZE        ((size_t)8 << 20)
 #define SLOTS_PER_THREAD   4
 #define ZSTD_LEVEL_DEFAULT 3
 
 struct job {
     struct pipeline *pl;
-    unsigned char *buf; /* the slot, DIRECT_ALIGN-aligned, cap bytes */
-    unsigned char *raw; /* the chunk's bytes: buf, or inside it for a direct read */
+    unsigned char *raw;
     size_t len, cap;
     struct cairn_chunk_hint hint;
     cairn_oid base;
@@ -93,7 +89,6 @@ struct pipeline {
     struct cairn_cdc cdc;
     unsigned char *window;
     int fd;           /* the file being ingested, for the workers' reads */
-    int dfd;          /* the same file opened O_DIRECT when read past the cache, or -1 */
     const char *path; /* and its name, for their errors */
     struct cairn_add_stats *stats;
     const struct cairn_add_opts *opts;
@@ -135,41 +130,6 @@ static void feed_file_hasher(struct pipeline *pl)
     }
 }
 
-/*
- * The share of the file's pages the page cache holds, asked of mincore() on
- * a mapping nobody touches (a probing read would start readahead); 0 when
- * it cannot tell.
- */
-static double cached_share(int fd, uint64_t size)
-{
-    long page = sysconf(_SC_PAGESIZE);
-    unsigned char vec[4096];
-    uint64_t resident = 0, pages, at = 0;
-    void *map;
-
-    if (size == 0 || size > SIZE_MAX || page <= 0)
-        return 0;
-    map = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, fd, 0);
-    if (map == MAP_FAILED)
-        return 0;
-    pages = (size + (uint64_t)page - 1) / (uint64_t)page;
-    while (at < pages) {
-        size_t n = pages - at < sizeof(vec) ? (size_t)(pages - at) : sizeof(vec);
-        size_t span = n * (size_t)page;
-        if (span > size - at * (uint64_t)page)
-            span = (size_t)(size - at * (uint64_t)page);
-        if (mincore((unsigned char *)map + at * (uint64_t)page, span, vec) < 0) {
-            resident = 0;
-            break;
-        }
-        for (size_t i = 0; i < n; i++)
-            resident += vec[i] & 1;
-        at += n;
-    }
-    munmap(map, (size_t)size);
-    return (double)resident / (double)pages;
-}
-
 /* pread() all of [off, off + len) into p; 0 at once if the file ends first. */
 static ssize_t pread_full(int fd, unsigned char *p, size_t len, uint64_t off)
 {
@@ -190,44 +150,15 @@ static ssize_t pread_full(int fd, unsigned char *p, size_t len, uint64_t off)
 
 /*
  * Read the rest of a tensor piece from the file, on the worker: the reading
- * thread only schedules pieces, so the reads run on every core instead of
- * on the one thread that also appends to the pack.
- *
- * A file the page cache mostly holds is copied from it. Any other comes
- * straight from the device with O_DIRECT, aligned blocks into the slot (raw
- * sits at file_off's offset within its block): a cold 2 GiB model read
- * through the cache cost a copy per byte, a sixth of `add`'s CPU here, to
- * fill the cache with pages nothing reads again. The choice is per file,
- * not per piece: reading the cached pieces of a half-cached file through
- * the cache would hit the readahead marks left in it, and each read would
- * start the next readahead window, so the rest would never look uncached.
+ * thread only schedules pieces, so the copies out of the page cache run on
+ * every core instead of on the one thread that also appends to the pack.
  */
 static int read_piece(struct job *j)
 {
-    struct pipeline *pl = j->pl;
+    const struct pipeline *pl = j->pl;
     size_t have = j->len - j->to_read;
-    uint64_t off = j->file_off;
+    ssize_t n = pread_full(pl->fd, j->raw + have, j->len - have, j->file_off + have);
 
-    if (pl->dfd >= 0) {
-        uint64_t base = off - off % DIRECT_ALIGN;
-        uint64_t from = (off + have) - (off + have) % DIRECT_ALIGN;
-        uint64_t to = (off + j->len + DIRECT_ALIGN - 1) / DIRECT_ALIGN * DIRECT_ALIGN;
-        ssize_t n;
-        if (j->raw != j->buf + off % DIRECT_ALIGN)
-            return cairn_error_set(CAIRN_ERROR, "internal: piece slot not laid out for O_DIRECT");
-        n = pread_full(pl->dfd, j->buf + (from - base), (size_t)(to - from), from);
-        if (n >= 0 && from + (uint64_t)n >= off + j->len) {
-            __atomic_fetch_add(&pl->stats->bytes_direct, (uint64_t)(j->len - have),
-                               __ATOMIC_RELAXED);
-            return 0;
-        }
-        if (n >= 0)
-            return cairn_error_set(CAIRN_ERROR, "'%s' shrank while it was being read", pl->path);
-        if (errno != EINVAL)
-            return cairn_error_set_errno(CAIRN_ERROR, "cannot read '%s'", pl->path);
-        /* The device refused this alignment after all: read through the cache. */
-    }
-    ssize_t n = pread_full(pl->fd, j->raw + have, j->len - have, off + have);
     if (n < 0)
         return cairn_error_set_errno(CAIRN_ERROR, "cannot read '%s'", pl->path);
     if ((size_t)n < j->len - have)
@@ -355,17 +286,13 @@ static int job_claim(struct pipeline *pl, struct cairn_file_object *f, size_t le
     if (pl->count == pl->nslots && (error = retire_one(pl, f)) < 0)
         return error;
     j = &pl->jobs[(pl->head + pl->count) % pl->nslots];
-    /* Room for a direct read of the piece: up to a block more on each side. */
-    if (j->cap < len + 2 * DIRECT_ALIGN) {
-        size_t cap = (len + 3 * DIRECT_ALIGN - 1) / DIRECT_ALIGN * DIRECT_ALIGN;
-        unsigned char *p = aligned_alloc(DIRECT_ALIGN, cap);
+    if (j->cap < len) {
+        unsigned char *p = realloc(j->raw, len);
         if (!p)
             return cairn_error_set(CAIRN_ENOMEM, "out of memory");
-        free(j->buf);
-        j->buf = p;
-        j->cap = cap;
+        j->raw = p;
+        j->cap = len;
     }
-    j->raw = j->buf;
     j->to_read = 0;
     *out = j;
     return 0;
@@ -419,7 +346,6 @@ static int pipeline_init(struct pipeline *pl, struct cairn_repo *repo,
     int error;
 
     memset(pl, 0, sizeof(*pl));
-    pl->dfd = -1;
     pl->repo = repo;
     pl->store = repo->store;
     pl->opts = opts;
@@ -460,7 +386,7 @@ static void pipeline_release(struct pipeline *pl)
     }
     cairn_store_writer_free(pl->w);
     for (unsigned i = 0; pl->jobs && i < pl->nslots; i++) {
-        free(pl->jobs[i].buf);
+        free(pl->jobs[i].raw);
         cairn_buf_release(&pl->jobs[i].enc);
     }
     for (unsigned i = 0; i < pl->nctx; i++)
@@ -548,8 +474,6 @@ static int submit_direct(struct pipeline *pl, struct cairn_file_object *f, struc
 
     if ((error = job_claim(pl, f, len, &j)) < 0)
         return error;
-    if (pl->dfd >= 0)
-        j->raw = j->buf + pos % DIRECT_ALIGN;
     if (pos < win_end) {
         have = (size_t)(win_end - pos);
         memcpy(j->raw, pl->window + (pos - rd->win_off), have);
@@ -559,17 +483,6 @@ static int submit_direct(struct pipeline *pl, struct cairn_file_object *f, struc
     note_read(pl, len - have);
     rd->win_off = pos + len;
     rd->win_len = 0;
-    /*
-     * A direct read costs no CPU, only waiting, so this thread does it and
-     * the device sees one request after another, a slot ahead of the
-     * workers; in a worker it would idle a core for the wait.
-     */
-    if (pl->dfd >= 0) {
-        j->len = len;
-        if ((error = read_piece(j)) < 0)
-            return error;
-        j->to_read = 0;
-    }
     return job_start(pl, j, len, elem_size, base);
 }
 
@@ -587,21 +500,6 @@ static const cairn_oid *base_piece(const struct cairn_file_object *base,
     return &base->chunks[br->first_chunk + piece].id;
 }
 
-/*
- * The open file again, with O_DIRECT, through /proc/self/fd so that it is
- * the same file whatever happened to its name; -1 where that is refused
- * (tmpfs, no /proc, CAIRN_NO_DIRECT_IO), and reads go through the cache.
- */
-static int open_direct(int fd)
-{
-    char proc[64];
-
-    if (getenv("CAIRN_NO_DIRECT_IO"))
-        return -1;
-    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-    return open(proc, O_RDONLY | O_DIRECT | O_CLOEXEC);
-}
-
 static int ingest_fd(struct pipeline *pl, int fd, const char *path, uint64_t size,
                      const struct cairn_file_object *base, cairn_oid *file_out,
                      cairn_oid *digest_out)
@@ -615,20 +513,8 @@ static int ingest_fd(struct pipeline *pl, int fd, const char *path, uint64_t siz
 
     memset(&f, 0, sizeof(f));
     memset(&rd, 0, sizeof(rd));
-    memset(&layout, 0, sizeof(layout));
-    pl->dfd = open_direct(fd);
-    if (pl->dfd >= 0 && cached_share(fd, size) >= 0.5) {
-        close(pl->dfd);
-        pl->dfd = -1;
-    }
-    /*
-     * With direct reads, no readahead on the cached side (the header and
-     * any untensored region): it would fill the cache with the tensors'
-     * pages for nothing. Without them, read ahead all we can.
-     */
-    (void)posix_fadvise(fd, 0, 0, pl->dfd >= 0 ? POSIX_FADV_RANDOM : POSIX_FADV_SEQUENTIAL);
     if ((error = cairn_layout_detect(&layout, path, fd, size)) < 0)
-        goto done;
+        return error;
     rd.fd = fd;
     rd.path = path;
     rd.size = size;
@@ -711,10 +597,6 @@ static int ingest_fd(struct pipeline *pl, int fd, const char *path, uint64_t siz
             error = cairn_store_writer_put(pl->w, enc.ptr, enc.len, file_out);
         *digest_out = f.digest;
     }
-done:
-    if (pl->dfd >= 0)
-        close(pl->dfd);
-    pl->dfd = -1;
     cairn_buf_release(&enc);
     cairn_file_object_release(&f);
     cairn_layout_release(&layout);
@@ -907,6 +789,7 @@ static int add_one(struct add_state *s, struct staged *f)
         error = cairn_error_set_errno(CAIRN_ERROR, "cannot open '%s'", f->path);
         goto done;
     }
+    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     if ((error = ingest_fd(&s->pl, fd, f->path, f->st.size, base, &f->e.file, &f->e.digest)) < 0)
         goto done;
     f->st.file = f->e.file;

@@ -67,7 +67,6 @@ int cmd_add(int argc, char **argv)
         json_object_set_new(o, "files_unchanged", json_integer((json_int_t)st.files_unchanged));
         json_object_set_new(o, "bytes_total", json_integer((json_int_t)st.bytes_total));
         json_object_set_new(o, "bytes_read", json_integer((json_int_t)st.bytes_read));
-        json_object_set_new(o, "bytes_direct", json_integer((json_int_t)st.bytes_direct));
         json_object_set_new(o, "bytes_stored", json_integer((json_int_t)st.bytes_stored));
         json_object_set_new(o, "chunks_new", json_integer((json_int_t)st.chunks_new));
         json_object_set_new(o, "chunks_dedup", json_integer((json_int_t)st.chunks_dedup));
