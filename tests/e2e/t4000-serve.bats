@@ -4,49 +4,16 @@
 # routing, shadow, a killed backend, a restarted daemon, weight changes under
 # load, tokens and roles, /metrics, and rollback without a daemon.
 #
-# The models are a tiny two-layer MLP written by perl in serve-model's
-# layout (docs/serve-model.md): the input [2, 1] gets label 1. Requests go
-# out in batches from one curl process (URL globbing: keep-alive, one line
-# of status, version and request id per request).
+# The models are serve_helpers' two-layer MLP: the input [2, 1] gets label
+# 1. Requests go out in batches from one curl process (URL globbing:
+# keep-alive, one line of status, version and request id per request).
 
 load helpers
-
-BODY='{"inputs":[{"name":"x","shape":[1,2],"datatype":"FP32","data":[2,1]}]}'
-
-# write_model FILE SEED: the network of tests/unit/serve, last bias nudged by SEED.
-write_model() {
-    perl -e '
-        my ($out, $seed) = @ARGV;
-        my $hdr = q({"__metadata__":{"cairn.arch":"mlp","cairn.activation":"relu","cairn.output":"softmax"},)
-                . q("layers.0.weight":{"dtype":"F32","shape":[3,2],"data_offsets":[0,24]},)
-                . q("layers.0.bias":{"dtype":"F32","shape":[3],"data_offsets":[24,36]},)
-                . q("layers.1.weight":{"dtype":"F32","shape":[2,3],"data_offsets":[36,60]},)
-                . q("layers.1.bias":{"dtype":"F32","shape":[2],"data_offsets":[60,68]}});
-        my @v = (1,0,0,1,1,1,0,-1,0.5,1,0,0,0,1,1,0,$seed*0.001);
-        open(my $f, ">", $out) or die; binmode $f;
-        print $f pack("Q<", length $hdr), $hdr, pack("f<*", @v);' "$1" "$2"
-}
+load serve_helpers
 
 setup() {
     cairn_setup
-    cairn init . >/dev/null
-    for i in 1 2; do
-        write_model model.safetensors "$i"
-        cairn add --model clf model.safetensors >/dev/null
-        cairn commit clf -m "v$i" >/dev/null
-    done
-    cairn alias set clf production clf@v1 >/dev/null
-    TOKEN="$(cairn token create --role admin --name adm 2>/dev/null)"
-    export CAIRN_TOKEN="$TOKEN"
-}
-
-# start_serve [ARGS...]: start the daemon on a free port and wait until ready.
-start_serve() {
-    PORT="$(free_port)"
-    export CAIRN_SERVER="http://127.0.0.1:$PORT"
-    run_bg "$TEST_DIR/serve.log" cairn serve --listen "127.0.0.1:$PORT" "$@"
-    SERVE_PID=$BG_PID
-    wait_until 30 curl -sf "$CAIRN_SERVER/v2/health/ready" || { cat "$TEST_DIR/serve.log" >&2; return 1; }
+    serve_fixture
 }
 
 stop_serve() {
@@ -75,14 +42,6 @@ infer() {
                                 s = substr(s, index(s, "\"data\":[") + 8);
                                 match(s, /^[0-9]+/); l = substr(s, 1, RLENGTH) }
              /^@@ / { print $2, $3, $4, l; l = "" }'
-}
-
-status() {
-    cairn rollout status clf --json
-}
-
-phase_is() {
-    [[ "$(status | jq -r .phase)" == "$1" ]]
 }
 
 write_plan() {

@@ -7,23 +7,7 @@
 # The model is t4000's two-layer MLP (the input [2, 1] gets label 1).
 
 load helpers
-
-BODY='{"inputs":[{"name":"x","shape":[1,2],"datatype":"FP32","data":[2,1]}]}'
-
-# write_model FILE SEED: the network of tests/unit/serve, last bias nudged by SEED.
-write_model() {
-    mkdir -p "$(dirname "$1")"
-    perl -e '
-        my ($out, $seed) = @ARGV;
-        my $hdr = q({"__metadata__":{"cairn.arch":"mlp","cairn.activation":"relu","cairn.output":"softmax"},)
-                . q("layers.0.weight":{"dtype":"F32","shape":[3,2],"data_offsets":[0,24]},)
-                . q("layers.0.bias":{"dtype":"F32","shape":[3],"data_offsets":[24,36]},)
-                . q("layers.1.weight":{"dtype":"F32","shape":[2,3],"data_offsets":[36,60]},)
-                . q("layers.1.bias":{"dtype":"F32","shape":[2],"data_offsets":[60,68]}});
-        my @v = (1,0,0,1,1,1,0,-1,0.5,1,0,0,0,1,1,0,$seed*0.001);
-        open(my $f, ">", $out) or die; binmode $f;
-        print $f pack("Q<", length $hdr), $hdr, pack("f<*", @v);' "$1" "$2"
-}
+load serve_helpers
 
 setup() {
     cairn_setup

@@ -9,19 +9,7 @@
 # 100 or 500 rows per request, drawn like the reference or shifted by +3.
 
 load helpers
-
-# write_model FILE: t4000's network.
-write_model() {
-    perl -e '
-        my $hdr = q({"__metadata__":{"cairn.arch":"mlp","cairn.activation":"relu","cairn.output":"softmax"},)
-                . q("layers.0.weight":{"dtype":"F32","shape":[3,2],"data_offsets":[0,24]},)
-                . q("layers.0.bias":{"dtype":"F32","shape":[3],"data_offsets":[24,36]},)
-                . q("layers.1.weight":{"dtype":"F32","shape":[2,3],"data_offsets":[36,60]},)
-                . q("layers.1.bias":{"dtype":"F32","shape":[2],"data_offsets":[60,68]}});
-        my @v = (1,0,0,1,1,1,0,-1,0.5,1,0,0,0,1,1,0,0);
-        open(my $f, ">", $ARGV[0]) or die; binmode $f;
-        print $f pack("Q<", length $hdr), $hdr, pack("f<*", @v);' "$1"
-}
+load serve_helpers
 
 # rows SEED N SHIFT: N rows "x0 x1" drawn like the reference, plus SHIFT.
 rows() {
@@ -45,13 +33,6 @@ setup() {
     cairn add ref.csv >/dev/null
     cairn commit ds --kind dataset -m reference >/dev/null
     export CAIRN_TOKEN="$(cairn token create --role read --name reader 2>/dev/null)"
-}
-
-start_serve() {
-    PORT="$(free_port)"
-    export CAIRN_SERVER="http://127.0.0.1:$PORT"
-    run_bg "$TEST_DIR/serve.log" cairn serve --listen "127.0.0.1:$PORT" "$@"
-    wait_until 30 curl -sf "$CAIRN_SERVER/v2/health/ready" || { cat "$TEST_DIR/serve.log" >&2; return 1; }
 }
 
 # traffic SEED REQUESTS SHIFT [ROWS]: REQUESTS inference requests of ROWS (100) rows each.
