@@ -6,38 +6,21 @@
 # seeing what cairn pushed.
 
 load helpers
+load s3_helpers
 
 bats_require_minimum_version 1.5.0
 
 setup_file() {
-    local b
-    for b in swift-proxy-server swift-object-server memcached; do
-        command -v "$b" >/dev/null || {
-            echo "t3101 needs $b: run scripts/install-deps.sh" >&2
-            return 1
-        }
-    done
-    export CAIRN_S3_DIR="$BATS_FILE_TMPDIR/s3"
-    "$REPO_ROOT/scripts/s3-server.sh" start --bucket cairn-test >"$BATS_FILE_TMPDIR/start.log" 2>&1 ||
-        { cat "$BATS_FILE_TMPDIR/start.log" >&2; return 1; }
+    s3_setup_file t3101
 }
 
 teardown_file() {
-    "$REPO_ROOT/scripts/s3-server.sh" stop
+    s3_teardown_file
 }
 
 setup() {
     cairn_setup
-    eval "$("$REPO_ROOT/scripts/s3-server.sh" env)"
-    export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION CAIRN_S3_ENDPOINT
-    REMOTE="s3://cairn-test/t$BATS_TEST_NUMBER"
-}
-
-aws_cli() {
-    local aws=/usr/bin/aws
-    [[ -x $aws ]] || aws=aws
-    AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
-        "$aws" --endpoint-url "$CAIRN_S3_ENDPOINT" "$@"
+    s3_setup
 }
 
 json_field() {
