@@ -68,27 +68,10 @@ timed() {
     CPU=$(awk '{ printf "%.3f", $1 + $2 }' "$OUT/time")
 }
 
-# gen_digits FILE ROWS SEED: the synthetic digits of tests/e2e/t4100.
-gen_digits() {
-    awk -v rows="$2" -v seed="$3" 'BEGIN {
-        srand(seed)
-        for (j = 0; j < 64; j++) printf "p%d,", j
-        print "label"
-        for (r = 0; r < rows; r++) {
-            c = r % 10
-            for (j = 0; j < 64; j++) {
-                v = int((int(j / 6) == c ? 9 : 1) + rand() * 7)
-                printf "%d,", (v > 16 ? 16 : v)
-            }
-            print c
-        }
-    }' >"$1"
-}
-
 free_port() {
     local port
     while :; do
-        port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+        port=$((20000 + (RANDOM * 32768 + RANDOM) % 12768)) # below the ephemeral range
         (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
     done
 }
@@ -162,8 +145,8 @@ if [[ -s $D/train.csv && -s $D/test.csv ]]; then
     cp "$D/train.csv" "$D/test.csv" .
 else
     DATA_NOTE="synthetic digits (examples/digits/data missing: run fetch-data.sh and split.sh)"
-    gen_digits train.csv 600 1
-    gen_digits test.csv 200 2
+    "$ROOT/examples/digits/gen-synthetic.sh" train.csv 600 1
+    "$ROOT/examples/digits/gen-synthetic.sh" test.csv 200 2
 fi
 TEST=$PWD/test.csv
 show "$TRAINER" --train train.csv --test test.csv --out model

@@ -13,41 +13,15 @@
 # --cmd` running a curl + jq scorer against the same server.
 
 load helpers
+load digits_helpers
 
 bats_require_minimum_version 1.5.0
 
-TRAINER="$CAIRN_BUILD_DIR/examples/digits/cairn-digits-train"
 POLICY="$REPO_ROOT/examples/digits/compressed-policy.yaml"
-
-# gen_digits FILE ROWS SEED: each class lights its own band of six pixels.
-gen_digits() {
-    awk -v rows="$2" -v seed="$3" 'BEGIN {
-        srand(seed)
-        for (j = 0; j < 64; j++) printf "p%d,", j
-        print "label"
-        for (r = 0; r < rows; r++) {
-            c = r % 10
-            for (j = 0; j < 64; j++) {
-                v = int((int(j / 6) == c ? 9 : 1) + rand() * 7)
-                printf "%d,", (v > 16 ? 16 : v)
-            }
-            print c
-        }
-    }' >"$1"
-}
 
 setup_file() {
     local d="$BATS_FILE_TMPDIR"
-    mkdir -p "$d/data" "$d/test"
-    if [[ -s $REPO_ROOT/examples/digits/data/test.csv && -s $REPO_ROOT/examples/digits/data/train.csv ]]; then
-        cp "$REPO_ROOT/examples/digits/data/train.csv" "$d/data/train.csv"
-        cp "$REPO_ROOT/examples/digits/data/test.csv" "$d/test/test.csv"
-    else
-        gen_digits "$d/data/train.csv" 600 1
-        gen_digits "$d/test/test.csv" 200 2
-    fi
-    "$TRAINER" --train "$d/data/train.csv" --test "$d/test/test.csv" --out "$d/model" \
-        >"$d/train.log" 2>&1 || { cat "$d/train.log" >&2; return 1; }
+    digits_fixture "$d"
     # The scorer for `eval --cmd`: one OIP v2 request with every test row,
     # accuracy = share of rows whose `label` output equals the CSV label.
     cat >"$d/score.sh" <<'EOF'
