@@ -31,6 +31,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../tests/helper/floatbits.h"
+
 #define BLOCK       (1u << 20)
 #define MAX_TENSORS 100000
 #define MAX_NAME    200
@@ -153,74 +155,6 @@ static const char *dtype_name(enum dtype t)
 static size_t dtype_size(enum dtype t)
 {
     return t == DT_F32 ? 4 : 2;
-}
-
-static uint32_t f32_bits(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof(u));
-    return u;
-}
-
-static float bits_f32(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, sizeof(f));
-    return f;
-}
-
-static uint16_t f32_to_bf16(float f)
-{
-    uint32_t x = f32_bits(f);
-    if ((x & 0x7fffffff) > 0x7f800000)
-        return (uint16_t)((x >> 16) | 0x40);
-    x += 0x7fff + ((x >> 16) & 1);
-    return (uint16_t)(x >> 16);
-}
-
-/* IEEE binary16, round to nearest even; overflow to infinity. */
-static uint16_t f32_to_f16(float f)
-{
-    uint32_t x = f32_bits(f);
-    uint16_t sign = (uint16_t)((x >> 16) & 0x8000);
-    int32_t exp = (int32_t)((x >> 23) & 0xff) - 127 + 15;
-    uint32_t mant = x & 0x7fffff;
-
-    if (((x >> 23) & 0xff) == 0xff)
-        return sign | 0x7c00 | (mant ? 0x200 : 0);
-    if (exp >= 31)
-        return sign | 0x7c00;
-    if (exp <= 0) {
-        if (exp < -10)
-            return sign;
-        mant |= 0x800000;
-        uint32_t shift = (uint32_t)(14 - exp);
-        uint32_t half = mant >> shift;
-        uint32_t rem = mant & ((1u << shift) - 1);
-        uint32_t mid = 1u << (shift - 1);
-        if (rem > mid || (rem == mid && (half & 1)))
-            half++;
-        return sign | (uint16_t)half;
-    }
-    uint32_t h = ((uint32_t)exp << 10) | (mant >> 13);
-    uint32_t rem = mant & 0x1fff;
-    if (rem > 0x1000 || (rem == 0x1000 && (h & 1)))
-        h++;
-    return sign | (uint16_t)h;
-}
-
-static float f16_to_f32(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
-    uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
-
-    if (exp == 0x1f)
-        return bits_f32(sign | 0x7f800000 | (mant << 13));
-    if (exp == 0) {
-        float v = ldexpf((float)mant, -24);
-        return sign ? -v : v;
-    }
-    return bits_f32(sign | ((exp + 112) << 23) | (mant << 13));
 }
 
 static float load(const unsigned char *p, enum dtype t)

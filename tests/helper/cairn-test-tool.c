@@ -45,6 +45,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "floatbits.h"
+
 #define BLOCK (1u << 20)
 
 static const char *prog = "cairn-test-tool";
@@ -143,53 +145,6 @@ static float rng_normal(struct rng *r)
     for (int i = 0; i < 4; i++)
         sum += (double)((x >> (16 * i)) & 0xffff) / 65536.0;
     return (float)((sum - 2.0) * 1.7320508075688772);
-}
-
-static uint32_t f32_bits(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof(u));
-    return u;
-}
-
-/* IEEE binary16, round to nearest even; overflow to infinity. */
-static uint16_t f32_to_f16(float f)
-{
-    uint32_t x = f32_bits(f);
-    uint16_t sign = (uint16_t)((x >> 16) & 0x8000);
-    int32_t exp = (int32_t)((x >> 23) & 0xff) - 127 + 15;
-    uint32_t mant = x & 0x7fffff;
-
-    if (((x >> 23) & 0xff) == 0xff)
-        return sign | 0x7c00 | (mant ? 0x200 : 0);
-    if (exp >= 31)
-        return sign | 0x7c00;
-    if (exp <= 0) {
-        if (exp < -10)
-            return sign;
-        mant |= 0x800000;
-        uint32_t shift = (uint32_t)(14 - exp);
-        uint32_t half = mant >> shift;
-        uint32_t rem = mant & ((1u << shift) - 1);
-        uint32_t mid = 1u << (shift - 1);
-        if (rem > mid || (rem == mid && (half & 1)))
-            half++;
-        return sign | (uint16_t)half;
-    }
-    uint32_t h = ((uint32_t)exp << 10) | (mant >> 13);
-    uint32_t rem = mant & 0x1fff;
-    if (rem > 0x1000 || (rem == 0x1000 && (h & 1)))
-        h++; /* may carry into the exponent, up to infinity: correct */
-    return sign | (uint16_t)h;
-}
-
-static uint16_t f32_to_bf16(float f)
-{
-    uint32_t x = f32_bits(f);
-    if ((x & 0x7fffffff) > 0x7f800000)
-        return (uint16_t)((x >> 16) | 0x40);
-    x += 0x7fff + ((x >> 16) & 1);
-    return (uint16_t)(x >> 16);
 }
 
 enum dtype { DT_F32, DT_F16, DT_BF16 };
