@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "cairn/common.h"
+#include "socket_feed.h"
 #include "serve/http.h"
 
 struct later {
@@ -48,20 +49,13 @@ static void handler(struct cairn_http_req *req, void *ud)
     cairn_http_respond_simple(req, 200, "text/plain", req->body, req->body_len);
 }
 
-static void drain(int fd)
-{
-    char buf[4096];
-    while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
-        ;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     uv_loop_t loop;
     struct cairn_http_server *s = NULL;
     struct cairn_http_server_opts o;
     int sv[2];
-    size_t step, pos = 0;
+    size_t step;
 
     if (size < 1)
         return 0;
@@ -84,27 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (cairn__http_server_adopt(s, sv[0]) < 0)
         close(sv[0]);
-    while (pos < size) {
-        size_t n = size - pos < step ? size - pos : step;
-        ssize_t w = send(sv[1], data + pos, n, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (w > 0)
-            pos += (size_t)w;
-        uv_run(&loop, UV_RUN_NOWAIT);
-        drain(sv[1]);
-        if (w <= 0 && pos < size) {
-            /* The server stopped reading (closed or backpressure): stop sending. */
-            uv_run(&loop, UV_RUN_NOWAIT);
-            drain(sv[1]);
-            if (send(sv[1], data + pos, 1, MSG_DONTWAIT | MSG_NOSIGNAL) <= 0)
-                break;
-            pos++;
-        }
-    }
-    shutdown(sv[1], SHUT_WR);
-    for (int i = 0; i < 8; i++) {
-        uv_run(&loop, UV_RUN_NOWAIT);
-        drain(sv[1]);
-    }
+    feed(&loop, sv[1], data, size, step, 8);
     close(sv[1]);
     cairn_http_server_shutdown(s);
 done:

@@ -24,6 +24,7 @@
 #include <uv.h>
 
 #include "cairn/common.h"
+#include "socket_feed.h"
 #include "serve/http.h"
 #include "serve/router.h"
 
@@ -50,13 +51,6 @@ static void upstream_handler(struct cairn_http_req *req, void *ud)
     cairn_http_respond_simple(req, 200, "application/json", body, (size_t)n);
 }
 
-static void drain(int fd)
-{
-    char buf[4096];
-    while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
-        ;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const char *const tokens[4] = { "fuzz-read", "fuzz-write", "fuzz-promote",
@@ -67,7 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct router *r = NULL;
     char addr[64];
     int sv[2] = { -1, -1 };
-    size_t step, pos = 0;
+    size_t step;
 
     if (size < 1)
         return 0;
@@ -93,28 +87,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         goto done;
     if (cairn__http_server_adopt(front, sv[0]) < 0)
         close(sv[0]);
-    while (pos < size) {
-        size_t n = size - pos < step ? size - pos : step;
-        ssize_t w = send(sv[1], data + pos, n, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (w > 0)
-            pos += (size_t)w;
-        uv_run(&loop, UV_RUN_NOWAIT);
-        drain(sv[1]);
-        if (w <= 0 && pos < size) {
-            /* The server stopped reading (closed or backpressure): stop sending. */
-            uv_run(&loop, UV_RUN_NOWAIT);
-            drain(sv[1]);
-            if (send(sv[1], data + pos, 1, MSG_DONTWAIT | MSG_NOSIGNAL) <= 0)
-                break;
-            pos++;
-        }
-    }
-    shutdown(sv[1], SHUT_WR);
-    /* Let forwarded requests come back from the upstream before closing. */
-    for (int i = 0; i < 16; i++) {
-        uv_run(&loop, UV_RUN_NOWAIT);
-        drain(sv[1]);
-    }
+    feed(&loop, sv[1], data, size, step, 16);
 done:
     if (sv[1] >= 0)
         close(sv[1]);
