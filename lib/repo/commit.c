@@ -192,8 +192,10 @@ int cairn_repo_commit(struct cairn_repo *repo, const struct cairn_commit_opts *o
     memset(&v, 0, sizeof(v));
     memset(&parent, 0, sizeof(parent));
     memset(&derived, 0, sizeof(derived));
-    if (!opts->model || (error = cairn_name_valid(opts->model, "model name")) < 0)
-        return opts->model ? error : cairn_error_set(CAIRN_EINVALID, "commit needs a model name");
+    if (!opts->model)
+        return cairn_error_set(CAIRN_EINVALID, "commit needs a model name");
+    if ((error = cairn_name_valid(opts->model, "model name")) < 0)
+        return error;
     if (!opts->message || !*opts->message)
         return cairn_error_set(CAIRN_EINVALID, "commit needs a message (-m)");
     if (strcmp(kind, "model") && strcmp(kind, "dataset"))

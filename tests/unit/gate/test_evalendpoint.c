@@ -27,6 +27,7 @@
 #include "cairn/gate.h"
 #include "gate/evalendpoint.h"
 #include "serve/serve_model.h"
+#include "mlp_fixture.h"
 #include "util/buf.h"
 #include "util/fs.h"
 
@@ -178,26 +179,7 @@ static int predicts_yes(double x0, double x1)
 
 static void write_model(void)
 {
-    const char *hdr =
-        "{\"__metadata__\":{\"cairn.arch\":\"mlp\",\"cairn.activation\":\"relu\","
-        "\"cairn.output\":\"softmax\",\"cairn.classes\":\"no,yes\"},"
-        "\"layers.0.weight\":{\"dtype\":\"F32\",\"shape\":[3,2],\"data_offsets\":[0,24]},"
-        "\"layers.0.bias\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[24,36]},"
-        "\"layers.1.weight\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[36,60]},"
-        "\"layers.1.bias\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[60,68]}}";
-    const float vals[] = { 1, 0, 0, 1, 1, 1, 0, -1, 0.5f, 1, 0, 0, 0, 1, 1, 0, 0 };
-    struct cairn_buf f = CAIRN_BUF_INIT, path = CAIRN_BUF_INIT;
-    cairn_buf_put_u64le(&f, strlen(hdr));
-    cairn_buf_puts(&f, hdr);
-    for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
-        uint32_t u;
-        memcpy(&u, &vals[i], 4);
-        cairn_buf_put_u32le(&f, u);
-    }
-    cairn_fs_join(&path, dir, "model.safetensors");
-    assert_int_equal(cairn_fs_write_atomic(path.ptr, f.ptr, f.len, 0644), 0);
-    cairn_buf_release(&f);
-    cairn_buf_release(&path);
+    mlp_fixture_write(dir);
 }
 
 /*
