@@ -282,12 +282,13 @@ done:
 }
 
 /*
- * The flusher: a helper thread that writes full buffers in order while the
- * caller fills another. FLUSH_BUFS spares let the caller run that many
- * buffers ahead of the device, so a slow write (the device stalls now and
- * then, and shares its bandwidth with the syncer and the reads) does not
- * stop ingest at once. Errors are kept as an errno and reported by the
- * caller's next call, since error messages are per thread.
+ * The flusher: FLUSH_THREADS helper threads that write full buffers, each
+ * at the file offset it was queued with, while the caller fills another;
+ * two writes in flight kept the device busier than one. FLUSH_BUFS spares
+ * let the caller run that many buffers ahead of the device, so a slow write (the device stalls now
+ * and then, and shares its bandwidth with the syncer and the reads) does not stop ingest at once.
+ * Errors are kept as an errno and reported by the caller's next call, since error messages are per
+ * thread.
  */
 #define FLUSH_BUFS    4
 #define FLUSH_THREADS 2
@@ -299,7 +300,7 @@ struct cairn__pack_flusher {
     unsigned started;
     int stop;
     int fd;
-    int direct;   /* fd has O_DIRECT (both threads may clear it, to the same end) */
+    int direct;   /* fd has O_DIRECT; atomic: either thread may clear it, to the same end */
     uint64_t off; /* file offset of the next buffer queued */
     unsigned char *spare[FLUSH_BUFS];
     unsigned nspare;
@@ -313,7 +314,7 @@ struct cairn__pack_flusher {
     int err;       /* errno of a failed write, sticky until the next open */
 };
 
-/* Write at the flusher's offset; turns O_DIRECT off for good if the file system refuses it. */
+/* Write all of p at `off`; turns O_DIRECT off for good if the file system refuses it. */
 static int flusher_write(struct cairn__pack_flusher *fl, const unsigned char *p, size_t len,
                          uint64_t off)
 {
@@ -321,11 +322,11 @@ static int flusher_write(struct cairn__pack_flusher *fl, const unsigned char *p,
         ssize_t n = pwrite(fl->fd, p, len, (off_t)off);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0 && errno == EINVAL && fl->direct) {
+        if (n < 0 && errno == EINVAL && __atomic_load_n(&fl->direct, __ATOMIC_RELAXED)) {
             int flags = fcntl(fl->fd, F_GETFL);
             if (flags < 0 || fcntl(fl->fd, F_SETFL, flags & ~O_DIRECT) < 0)
                 return errno;
-            fl->direct = 0;
+            __atomic_store_n(&fl->direct, 0, __ATOMIC_RELAXED);
             continue;
         }
         if (n < 0)
