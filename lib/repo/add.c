@@ -8,10 +8,10 @@
  * Each chunk gets one of a fixed ring of job slots (a tensor piece is read
  * straight into it by the worker: see read_piece()) and is handed to the
  * worker pool, which hashes it, asks the store whether it is new and, if
- * so, encodes it and computes its pack entry's check. The reading thread retires jobs in
- * submission order and appends new chunks to the pack writer (its own
- * alone: no lock), so packs hold a file's chunks in file order and checkout
- * reads them sequentially.
+ * so, encodes it and computes its pack entry's check. The reading thread
+ * retires jobs in submission order and appends new chunks to the pack
+ * writer (its own alone: no lock), so packs hold a file's chunks in file
+ * order and checkout reads them sequentially.
  *
  * The whole-file digest (what b3sum prints) is computed by the workers too,
  * not by the reading thread: the chunks of a file tile it in submission
@@ -130,7 +130,7 @@ static void feed_file_hasher(struct pipeline *pl)
     }
 }
 
-/* pread() all of [off, off + len) into p; 0 at once if the file ends first. */
+/* pread() [off, off + len) into p: the bytes read, fewer if the file ends first; -1 on error. */
 static ssize_t pread_full(int fd, unsigned char *p, size_t len, uint64_t off)
 {
     size_t got = 0;
@@ -186,11 +186,9 @@ static void job_run(void *arg)
         ctx = pl->ctxs[--pl->nctx];
     pthread_mutex_unlock(&pl->mu);
 
-    if (error < 0) {
-        /* the read failed; reported below */
-    } else if (has < 0) {
+    if (!error && has < 0) {
         error = has;
-    } else if (has == 0) {
+    } else if (!error && has == 0) {
         if (!ctx)
             error = cairn_codec_ctx_new(&ctx, pl->level);
         if (!error) {
