@@ -173,5 +173,6 @@ for f in "$OUT"/all/*.safetensors; do
 done
 echo
 echo "dedup between related variants: tensors identical in two or more files: $(head -n 1 "$OUT/dups.txt") bytes"
-tail -n +2 "$OUT/dups.txt" | head -n 8 | awk -F'\t' '{ printf "  %10d  %s\n", $1, $2 }'
+# One awk, not tail | head: under pipefail, head leaving early is tail's SIGPIPE and the script's end.
+awk -F'\t' 'NR > 1 && NR <= 9 { printf "  %10d  %s\n", $1, $2 }' "$OUT/dups.txt"
 echo "cairn, each file in a repository of its own, summed: $alone bytes; all in one version: $c bytes (saves $((alone - c)))"
