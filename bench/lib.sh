@@ -75,8 +75,7 @@ bench_init() {
     echo "scratch: $OUT ($(df -hT "$OUT" | awk 'NR == 2 {print $2 ", " $5 " free"}'))"
     echo "cairn:   $CAIRN ($("$CAIRN" version 2> /dev/null | head -n 1 || echo unknown))"
     echo "$CACHE_NOTE"
-    if [[ ${BENCH_PREFAULT:-auto} = 1 || ( ${BENCH_PREFAULT:-auto} = auto &&
-        -e /sys/module/page_reporting/parameters/page_reporting_order ) ]]; then
+    if bench_prefault_on; then
         echo "memory:  touched before each timed run (free page reporting: see bench_prefault in bench/lib.sh)"
     fi
 }
@@ -166,19 +165,24 @@ bench_cache() {
     bench_prefault
 }
 
+# bench_prefault_on: whether bench_prefault touches memory (BENCH_PREFAULT).
+bench_prefault_on() {
+    case ${BENCH_PREFAULT:-auto} in
+    0) return 1 ;;
+    1) return 0 ;;
+    auto) [[ -e /sys/module/page_reporting/parameters/page_reporting_order ]] ;;
+    *) bench_die "BENCH_PREFAULT must be auto, 0 or 1" ;;
+    esac
+}
+
 # On a VM with free page reporting, memory freed two seconds earlier (a
 # dropped cache, a deleted checkout) faults into the hypervisor when it is
 # used again: the same cold b3sum took 0.45 s or 2.5 s here, and a checkout
 # 0.9 s or 4.7 s, depending on what the run before had freed. Touching
 # memory just before a run gives every tool the same start.
 bench_prefault() {
-    local mode=${BENCH_PREFAULT:-auto} kib
-    case $mode in
-    0) return 0 ;;
-    auto) [[ -e /sys/module/page_reporting/parameters/page_reporting_order ]] || return 0 ;;
-    1) ;;
-    *) bench_die "BENCH_PREFAULT must be auto, 0 or 1" ;;
-    esac
+    local kib
+    bench_prefault_on || return 0
     kib=$(awk '/^MemAvailable/ {k = int($2 / 2); if (k > 6 * 1048576) k = 6 * 1048576; print k}' /proc/meminfo)
     "$TOOL" prefault "${kib}K"
 }

@@ -130,24 +130,6 @@ static void feed_file_hasher(struct pipeline *pl)
     }
 }
 
-/* pread() [off, off + len) into p: the bytes read, fewer if the file ends first; -1 on error. */
-static ssize_t pread_full(int fd, unsigned char *p, size_t len, uint64_t off)
-{
-    size_t got = 0;
-
-    while (got < len) {
-        ssize_t n = pread(fd, p + got, len - got, (off_t)(off + got));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        if (n == 0)
-            break;
-        got += (size_t)n;
-    }
-    return (ssize_t)got;
-}
-
 /*
  * Read the rest of a tensor piece from the file, on the worker: the reading
  * thread only schedules pieces, so the copies out of the page cache run on
@@ -157,10 +139,13 @@ static int read_piece(struct job *j)
 {
     const struct pipeline *pl = j->pl;
     size_t have = j->len - j->to_read;
-    ssize_t n = pread_full(pl->fd, j->raw + have, j->len - have, j->file_off + have);
+    ssize_t n =
+        cairn_fs_pread_full(pl->fd, j->raw + have, j->len - have, (off_t)(j->file_off + have));
 
-    if (n < 0)
-        return cairn_error_set_errno(CAIRN_ERROR, "cannot read '%s'", pl->path);
+    if (n < 0) {
+        cairn_error_prefix("cannot read '%s'", pl->path);
+        return (int)n;
+    }
     if ((size_t)n < j->len - have)
         return cairn_error_set(CAIRN_ERROR, "'%s' shrank while it was being read", pl->path);
     return 0;

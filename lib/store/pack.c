@@ -285,10 +285,11 @@ done:
  * The flusher: FLUSH_THREADS helper threads that write full buffers, each
  * at the file offset it was queued with, while the caller fills another;
  * two writes in flight kept the device busier than one. FLUSH_BUFS spares
- * let the caller run that many buffers ahead of the device, so a slow write (the device stalls now
- * and then, and shares its bandwidth with the syncer and the reads) does not stop ingest at once.
- * Errors are kept as an errno and reported by the caller's next call, since error messages are per
- * thread.
+ * let the caller run that many buffers ahead of the device, so a slow
+ * write (the device stalls now and then, and shares its bandwidth with the
+ * syncer and the reads) does not stop ingest at once. Errors are kept as an
+ * errno and reported by the caller's next call, since error messages are
+ * per thread.
  */
 #define FLUSH_BUFS    4
 #define FLUSH_THREADS 2
@@ -686,9 +687,17 @@ int cairn__pack_writer_finish(struct cairn__pack_writer *w, struct cairn__pack_p
         cairn_error_prefix("cannot write '%s'", out->tmp_idx);
         goto done;
     }
-    /* Both files are fsynced by the syncer; cairn__pack_writer_sync() waits for it. */
+    /*
+     * Both files are fsynced and closed by the syncer; cairn__pack_writer_sync()
+     * waits for it. Queued before the pack changes hands, so that a failure
+     * here leaves the temp pack the writer's, for release() to remove.
+     */
     error = syncer_push(w, idx_fd);
     idx_fd = -1;
+    if (error < 0)
+        goto done;
+    error = syncer_push(w, w->fd);
+    w->fd = -1;
     if (error < 0)
         goto done;
     out->tmp_pack = w->tmp_path;
@@ -706,9 +715,6 @@ done:
             unlink(out->tmp_idx);
         free(out->tmp_idx);
         out->tmp_idx = NULL;
-    } else {
-        error = syncer_push(w, w->fd);
-        w->fd = -1;
     }
     cairn_buf_release(&idx);
     return error;
