@@ -617,7 +617,7 @@ static int collect_dir(struct add_state *s, const char *abs)
         return error;
     for (size_t i = 0; i < n && !error; i++) {
         struct stat cst;
-        if (!strcmp(names[i], ".cairn") || !strcmp(names[i], ".git"))
+        if (cairn_fs_reserved_name(names[i]))
             continue;
         if ((error = cairn_fs_join(&child, abs, names[i])) < 0)
             break;

@@ -114,6 +114,10 @@ struct stage_collect {
 static int stage_cb(const struct cairn_stage_entry *e, void *payload)
 {
     struct stage_collect *c = payload;
+    int error;
+    /* The staging table is a file anyone can edit: its paths obey the manifest rule too. */
+    if ((error = cairn_fs_path_valid(e->path)) < 0)
+        return error;
     c->raw += e->size;
     return cairn_tree_add(&c->tree, &c->cap, e->path, e->mode, e->size, &e->file, &e->digest);
 }

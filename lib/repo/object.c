@@ -4,6 +4,7 @@
  * them as hostile anyway: every count is bounded before anything is
  * allocated from it.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -308,7 +309,7 @@ int cairn_tree_decode(struct cairn_tree *out, const void *data, size_t len)
     for (uint64_t i = 0; i < n; i++) {
         char *path;
         cairn_oid file, digest;
-        if (cairn_reader_varint(&r, &plen) < 0 || plen == 0 || plen > 4096 ||
+        if (cairn_reader_varint(&r, &plen) < 0 || plen == 0 || plen > CAIRN_PATH_MAX ||
             cairn_reader_bytes(&r, &p, plen) < 0) {
             error = bad("truncated tree entry");
             goto fail;
@@ -318,8 +319,9 @@ int cairn_tree_decode(struct cairn_tree *out, const void *data, size_t len)
             goto fail;
         }
         if (cairn_fs_path_valid(path) < 0) {
-            error =
-                cairn_error_set(CAIRN_ECORRUPT, "unsafe path in manifest: %s", cairn_error_last());
+            char why[512];
+            snprintf(why, sizeof(why), "%s", cairn_error_last());
+            error = cairn_error_set(CAIRN_ECORRUPT, "unsafe path in manifest: %s", why);
             free(path);
             goto fail;
         }

@@ -168,7 +168,7 @@ static int walk_untracked(struct st_state *s, const char *rel, cairn_status_fn c
     for (size_t i = 0; i < n && !error; i++) {
         struct stat st;
         struct cairn_buf full = CAIRN_BUF_INIT;
-        if (!*rel && (!strcmp(names[i], ".cairn") || !strcmp(names[i], ".git")))
+        if (cairn_fs_reserved_name(names[i]))
             continue;
         cairn_buf_clear(&child);
         error = *rel ? cairn_buf_printf(&child, "%s/%s", rel, names[i])

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -16,6 +17,7 @@
 
 #include "cairn/common.h"
 #include "util/fs.h"
+#include "util/text.h"
 
 int cairn_fs_write_all(int fd, const void *data, size_t len)
 {
@@ -258,30 +260,61 @@ int cairn_fs_join(struct cairn_buf *out, const char *a, const char *b)
     return cairn_buf_puts(out, b);
 }
 
+static int reserved_component(const char *c, size_t n)
+{
+    static const char *const names[] = { ".cairn", ".git" };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (n == strlen(names[i]) && !strncasecmp(c, names[i], n))
+            return 1;
+    return 0;
+}
+
+bool cairn_fs_reserved_name(const char *name)
+{
+    return reserved_component(name, strlen(name));
+}
+
 int cairn_fs_path_valid(const char *path)
 {
     size_t len = strlen(path);
     const char *p = path;
+    char q[160];
 
     if (len == 0)
-        return cairn_error_set(CAIRN_EINVALID, "empty path in manifest");
-    if (len > 4096)
-        return cairn_error_set(CAIRN_EINVALID, "path too long in manifest");
+        return cairn_error_set(CAIRN_EINVALID, "empty path");
+    if (len > CAIRN_PATH_MAX)
+        return cairn_error_set(CAIRN_EINVALID, "path '%s' is longer than %d bytes",
+                               cairn_text_quote(q, sizeof(q), path), CAIRN_PATH_MAX);
+    if (!cairn_utf8_valid(path, len))
+        return cairn_error_set(CAIRN_EINVALID, "path '%s' is not valid UTF-8",
+                               cairn_text_quote(q, sizeof(q), path));
+    if (cairn_text_has_control(path, len))
+        return cairn_error_set(CAIRN_EINVALID, "path '%s' has a control character",
+                               cairn_text_quote(q, sizeof(q), path));
     if (path[0] == '/')
-        return cairn_error_set(CAIRN_EINVALID, "absolute path '%s' not allowed", path);
+        return cairn_error_set(CAIRN_EINVALID, "absolute path '%s' not allowed",
+                               cairn_text_quote(q, sizeof(q), path));
     if (strchr(path, '\\'))
-        return cairn_error_set(CAIRN_EINVALID, "backslash in path '%s' not allowed", path);
+        return cairn_error_set(CAIRN_EINVALID, "backslash in path '%s' not allowed",
+                               cairn_text_quote(q, sizeof(q), path));
     while (*p) {
         const char *slash = strchr(p, '/');
         size_t n = slash ? (size_t)(slash - p) : strlen(p);
         if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
             return cairn_error_set(CAIRN_EINVALID, "path '%s' has an empty, '.' or '..' component",
-                                   path);
+                                   cairn_text_quote(q, sizeof(q), path));
+        if (n > CAIRN_PATH_COMPONENT_MAX)
+            return cairn_error_set(CAIRN_EINVALID, "path '%s' has a component longer than %d bytes",
+                                   cairn_text_quote(q, sizeof(q), path), CAIRN_PATH_COMPONENT_MAX);
+        if (reserved_component(p, n))
+            return cairn_error_set(CAIRN_EINVALID, "path '%s' has a reserved component '%.*s'",
+                                   cairn_text_quote(q, sizeof(q), path), (int)n, p);
         p += n;
         if (*p == '/')
             p++;
         if (slash && !*p)
-            return cairn_error_set(CAIRN_EINVALID, "path '%s' ends with '/'", path);
+            return cairn_error_set(CAIRN_EINVALID, "path '%s' ends with '/'",
+                                   cairn_text_quote(q, sizeof(q), path));
     }
     return 0;
 }

@@ -7,6 +7,7 @@
 #ifndef CAIRN_UTIL_FS_H
 #define CAIRN_UTIL_FS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -53,12 +54,24 @@ int cairn_fs_mkdtemp(struct cairn_buf *out, const char *base, const char *prefix
 /* Join two path parts with one '/', into a caller-owned buffer. */
 int cairn_fs_join(struct cairn_buf *out, const char *a, const char *b);
 
+/* Limits of a manifest path and of each of its components. */
+#define CAIRN_PATH_MAX           4096
+#define CAIRN_PATH_COMPONENT_MAX 255
+
 /*
- * Validate a manifest path: relative, '/'-separated, no empty, '.' or '..'
- * components, no NUL, no backslash, at most 4096 bytes. Returns 0 or
- * CAIRN_EINVALID with a message naming the path.
+ * Validate a manifest path, the one rule for every path that reaches the
+ * disk from a manifest, a remote or a client (docs/remotes.md, "What a
+ * remote may send"): relative, '/'-separated, well-formed UTF-8 without
+ * control characters; no empty, '.' or '..' components, no backslash;
+ * no component named .cairn or .git in any letter case (a version must not
+ * write into the repository or a git checkout); at most CAIRN_PATH_MAX
+ * bytes, components at most CAIRN_PATH_COMPONENT_MAX. Returns 0 or
+ * CAIRN_EINVALID with a message naming the path, quoted for a terminal.
  */
 int cairn_fs_path_valid(const char *path);
+
+/* Whether a file name is one of the reserved components above (.cairn, .git, any case). */
+bool cairn_fs_reserved_name(const char *name);
 
 /*
  * Advisory locks on a lock file (flock). `exclusive` false takes a shared

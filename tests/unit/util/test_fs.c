@@ -55,18 +55,57 @@ static void test_atomic_write_and_read(void **state)
 
 static void test_path_valid(void **state)
 {
+    /* Paths the rule takes, then paths it refuses (docs/remotes.md). */
+    static const char *const good[] = {
+        "model.safetensors",
+        "a/b/c.bin",
+        "..data/x",
+        ".cairn-tmp.1/x",
+        ".gitignore",
+        ".github/workflows/ci.yml",
+        "caf\xc3\xa9/\xe6\xa8\xa1\xe5\x9e\x8b",
+    };
+    static const char *const bad[] = {
+        "",
+        "/etc/passwd",
+        "../x",
+        "a/../x",
+        "a/./x",
+        "a//x",
+        "a/",
+        "a\\b",
+        /* reserved components at any depth, in any case */
+        ".cairn/config",
+        "a/.git/hooks/post-checkout",
+        "a/.GiT",
+        ".CAIRN/x",
+        /* control characters (C0, DEL, C1) and text that is not UTF-8 */
+        "a\nb",
+        "a\x1b[31m",
+        "del\x7f",
+        "c1\xc2\x9b",
+        "bad\xff",
+        "overlong\xc0\xaf",
+        "surrogate\xed\xa0\x80",
+    };
+    char longc[300], longp[CAIRN_PATH_MAX + 2];
     (void)state;
-    assert_int_equal(cairn_fs_path_valid("model.safetensors"), 0);
-    assert_int_equal(cairn_fs_path_valid("a/b/c.bin"), 0);
-    assert_int_equal(cairn_fs_path_valid("..data/x"), 0);
-    assert_int_equal(cairn_fs_path_valid(""), CAIRN_EINVALID);
-    assert_int_equal(cairn_fs_path_valid("/etc/passwd"), CAIRN_EINVALID);
-    assert_int_equal(cairn_fs_path_valid("../x"), CAIRN_EINVALID);
-    assert_int_equal(cairn_fs_path_valid("a/../x"), CAIRN_EINVALID);
-    assert_int_equal(cairn_fs_path_valid("a/./x"), CAIRN_EINVALID);
-    assert_int_equal(cairn_fs_path_valid("a//x"), CAIRN_EINVALID);
-    assert_int_equal(cairn_fs_path_valid("a/"), CAIRN_EINVALID);
-    assert_int_equal(cairn_fs_path_valid("a\\b"), CAIRN_EINVALID);
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(*good); i++)
+        assert_int_equal(cairn_fs_path_valid(good[i]), 0);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+        assert_int_equal(cairn_fs_path_valid(bad[i]), CAIRN_EINVALID);
+    assert_true(cairn_fs_reserved_name(".Git"));
+    assert_false(cairn_fs_reserved_name(".github"));
+    memset(longc, 'x', 256);
+    longc[256] = '\0';
+    assert_int_equal(cairn_fs_path_valid(longc), CAIRN_EINVALID);
+    longc[255] = '\0';
+    assert_int_equal(cairn_fs_path_valid(longc), 0);
+    for (size_t i = 0; i < sizeof(longp) - 1; i++)
+        longp[i] = (i % 100 == 99) ? '/' : 'y';
+    longp[sizeof(longp) - 1] = '\0';
+    assert_int_equal(cairn_fs_path_valid(longp), CAIRN_EINVALID);
 }
 
 static void test_lock(void **state)

@@ -1,0 +1,125 @@
+/*
+ * UTF-8 checks and terminal-safe quoting; see text.h. Used on every name
+ * and path that crosses a trust boundary (remote objects, manifests, HTTP
+ * requests) before it is accepted or printed.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "util/text.h"
+
+size_t cairn_utf8_seq_len(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    size_t len;
+    unsigned cp, min;
+
+    if (n == 0)
+        return 0;
+    if (c < 0x80)
+        return 1;
+    if ((c & 0xe0) == 0xc0)
+        len = 2, cp = c & 0x1f, min = 0x80;
+    else if ((c & 0xf0) == 0xe0)
+        len = 3, cp = c & 0x0f, min = 0x800;
+    else if ((c & 0xf8) == 0xf0)
+        len = 4, cp = c & 0x07, min = 0x10000;
+    else
+        return 0;
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+bool cairn_utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (n) {
+        size_t len = cairn_utf8_seq_len(p, n);
+        if (!len)
+            return false;
+        p += len;
+        n -= len;
+    }
+    return true;
+}
+
+/* C1 controls are U+0080-U+009F: 0xc2 0x80-0x9f in UTF-8. */
+static bool is_control(const unsigned char *p, size_t len)
+{
+    if (len == 1)
+        return p[0] < 0x20 || p[0] == 0x7f;
+    return len == 2 && p[0] == 0xc2 && p[1] < 0xa0;
+}
+
+bool cairn_text_has_control(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (n) {
+        size_t len = cairn_utf8_seq_len(p, n);
+        if (!len)
+            len = 1;
+        else if (is_control(p, len))
+            return true;
+        p += len;
+        n -= len;
+    }
+    return false;
+}
+
+/* The quoted form of the character at `p` into `piece`; sets its source length. */
+static size_t quote_one(char piece[8], size_t *src_len, const unsigned char *p, size_t n)
+{
+    size_t len = cairn_utf8_seq_len(p, n);
+
+    if (len && !is_control(p, len) && p[0] != '\\') {
+        memcpy(piece, p, len);
+        *src_len = len;
+        return len;
+    }
+    /* Every byte of a control or of a malformed sequence, one at a time. */
+    *src_len = 1;
+    if (p[0] == '\\') {
+        memcpy(piece, "\\\\", 2);
+        return 2;
+    }
+    snprintf(piece, 8, "\\x%02x", p[0]);
+    return 4;
+}
+
+const char *cairn_text_quote(char *out, size_t cap, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s), total = 0, o = 0, room, len;
+    char piece[8];
+
+    if (cap == 0)
+        return out;
+    for (const unsigned char *q = p; q < p + n; q += len)
+        total += quote_one(piece, &len, q, (size_t)(p + n - q));
+    room = cap - 1;
+    if (total > room)
+        room = room >= 3 ? room - 3 : 0; /* leave space for "..." */
+    while (n) {
+        size_t need = quote_one(piece, &len, p, n);
+        if (o + need > room)
+            break;
+        memcpy(out + o, piece, need);
+        o += need;
+        p += len;
+        n -= len;
+    }
+    if (n && cap >= 4) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o] = '\0';
+    return out;
+}
