@@ -87,6 +87,15 @@ int cairn_registry_version_list(struct cairn_registry *r, const char *model, int
 
 int cairn_registry_params(struct cairn_registry *r, const cairn_oid *v, struct cairn_values *out);
 int cairn_registry_metrics(struct cairn_registry *r, const cairn_oid *v, struct cairn_values *out);
+/*
+ * The metrics a gate may use: those of the version's record (covered by its
+ * id) and those measured in this repository. Annotations that arrived from
+ * a remote (source CAIRN_METRICS_SOURCE_REMOTE) are not covered by the id
+ * or a signature, so they are shown but never decide a check.
+ */
+#define CAIRN_METRICS_SOURCE_REMOTE "remote"
+int cairn_registry_metrics_trusted(struct cairn_registry *r, const cairn_oid *v,
+                                   struct cairn_values *out);
 /* Record metrics measured later (eval --record); replaces same-named ones. */
 int cairn_registry_metrics_set(struct cairn_registry *r, const cairn_oid *v,
                                const struct cairn_values *metrics, const char *source);

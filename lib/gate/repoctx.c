@@ -17,7 +17,11 @@ static const struct cairn_gate_repo_ctx *self(const struct cairn_gate_ctx *ctx)
     return ctx->payload;
 }
 
-/* The numeric metric `name` of version `id`; *found false when absent. */
+/*
+ * The numeric metric `name` of version `id`; *found false when absent.
+ * Only trusted metrics count (cairn_registry_metrics_trusted): a remote's
+ * unsigned annotations never pass or fail a check.
+ */
 static int number_of(const struct cairn_gate_repo_ctx *x, const cairn_oid *id, const char *name,
                      double *value, bool *found)
 {
@@ -26,7 +30,7 @@ static int number_of(const struct cairn_gate_repo_ctx *x, const cairn_oid *id, c
     int error;
 
     *found = false;
-    if ((error = cairn_registry_metrics(cairn_repo_registry(x->repo), id, &kv)) < 0)
+    if ((error = cairn_registry_metrics_trusted(cairn_repo_registry(x->repo), id, &kv)) < 0)
         goto done;
     if (!(e = cairn_values_get(&kv, name)))
         goto done;

@@ -427,6 +427,15 @@ int cairn_registry_metrics(struct cairn_registry *r, const cairn_oid *v, struct 
                    out);
 }
 
+int cairn_registry_metrics_trusted(struct cairn_registry *r, const cairn_oid *v,
+                                   struct cairn_values *out)
+{
+    return kv_load(r,
+                   "SELECT key, type, num, str FROM metrics WHERE version = ? AND source <> "
+                   "'" CAIRN_METRICS_SOURCE_REMOTE "' ORDER BY key",
+                   v, out);
+}
+
 int cairn_registry_metrics_set(struct cairn_registry *r, const cairn_oid *v,
                                const struct cairn_values *metrics, const char *source)
 {

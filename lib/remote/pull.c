@@ -38,6 +38,8 @@
 #include "repo/repo_internal.h"
 #include "util/fs.h"
 #include "util/hash.h"
+#include "util/text.h"
+#include "cairn/gate.h"
 
 #define RANGE_GAP   ((uint64_t)64 << 10)
 #define RANGE_SPAN  ((uint64_t)32 << 20)
@@ -85,47 +87,22 @@ static int load_versions(struct pull *p)
     for (size_t i = 0; i < k.n; i++) {
         const char *key = k.keys[i], *hex = key + strlen("versions/");
         struct rver *v = &p->vers[p->nvers];
+        struct cairn__remote_version rv;
         struct cairn_version lv;
-        const char *record, *model, *tree;
-        char idhex[CAIRN_OID_HEXSZ + 1];
-        cairn_oid got;
 
         if (strlen(hex) != CAIRN_OID_HEXSZ + 5 || strcmp(hex + CAIRN_OID_HEXSZ, ".json"))
-            continue;
-        memcpy(idhex, hex, CAIRN_OID_HEXSZ);
-        idhex[CAIRN_OID_HEXSZ] = '\0';
-        if (cairn_oid_parse(&v->id, idhex) < 0)
-            continue;
+            continue; /* not a version object; the rest of the listing is */
         if ((error = cairn__sync_get_small(p->r, key, &b)) < 0)
             goto done;
-        v->obj = json_loadb(b.ptr, b.len, JSON_REJECT_DUPLICATES, NULL);
-        record = v->obj ? json_string_value(json_object_get(v->obj, "record")) : NULL;
-        if (record)
-            cairn_hash(&got, record, strlen(record));
-        if (!record || cairn_oid_cmp(&got, &v->id) != 0) {
-            error = cairn_error_set(CAIRN_ECORRUPT,
-                                    "remote object '%s' is corrupt: its record does not hash to"
-                                    " its id",
-                                    key);
-            json_decref(v->obj);
-            v->obj = NULL;
+        if ((error = cairn__sync_version_parse(&rv, key, b.ptr, b.len)) < 0)
             goto done;
-        }
-        v->rec = json_loads(record, JSON_REJECT_DUPLICATES, NULL);
-        model = v->rec ? json_string_value(json_object_get(v->rec, "model")) : NULL;
-        tree = v->rec ? json_string_value(json_object_get(v->rec, "tree")) : NULL;
-        if (!model || cairn_name_valid(model, "model name") < 0 || !tree ||
-            cairn_oid_parse(&v->tree, tree) < 0 ||
-            !json_is_integer(json_object_get(v->rec, "time_ns"))) {
-            error = cairn_error_set(CAIRN_ECORRUPT, "remote object '%s': malformed record", key);
-            json_decref(v->obj);
-            json_decref(v->rec);
-            v->obj = v->rec = NULL;
-            goto done;
-        }
-        snprintf(v->model, sizeof(v->model), "%s", model);
-        v->number = (int)json_integer_value(json_object_get(v->obj, "number"));
-        v->time_ns = (long long)json_integer_value(json_object_get(v->rec, "time_ns"));
+        v->id = rv.id;
+        v->tree = rv.tree;
+        snprintf(v->model, sizeof(v->model), "%s", rv.model);
+        v->number = rv.number;
+        v->time_ns = rv.time_ns;
+        v->obj = rv.obj;
+        v->rec = rv.rec;
         if (cairn_registry_version_get(p->reg, &v->id, &lv) == 0) {
             v->local = 1;
             cairn_version_release(&lv);
@@ -144,10 +121,13 @@ static int remote_name(cairn_oid *out, struct pull *p, const char *model, const 
 {
     struct cairn_buf b = CAIRN_BUF_INIT;
     struct cairn__sync_keys k;
+    struct cairn__alias_head h;
     char key[CAIRN_REMOTE_KEY_MAX + 1];
-    const char *last = NULL;
     int error;
 
+    if ((error = cairn_name_valid(model, "model name")) < 0 ||
+        (error = cairn_name_valid(name, "alias or tag name")) < 0)
+        return error;
     snprintf(key, sizeof(key), "tags/%s/%s.json", model, name);
     if ((error = cairn__sync_get_small(p->r, key, &b)) == 0) {
         json_t *o = json_loadb(b.ptr, b.len, 0, NULL);
@@ -163,16 +143,12 @@ static int remote_name(cairn_oid *out, struct pull *p, const char *model, const 
     snprintf(key, sizeof(key), "aliases/%s/%s/", model, name);
     if ((error = cairn__sync_list(&k, p->r, key)) < 0)
         goto done;
-    if (k.n)
-        last = k.keys[k.n - 1];
-    if (!last) {
+    error = cairn__sync_alias_head(&h, p->r, p->name, model, name, k.keys, k.n, NULL);
+    if (!error && !h.found)
         error =
             cairn_error_set(CAIRN_ENOTFOUND, "'%s@%s' is not on remote '%s'", model, name, p->name);
-    } else if ((error = cairn__sync_get_small(p->r, last, &b)) == 0) {
-        struct cairn__alias_head h;
-        if ((error = cairn__sync_alias_parse(&h, last, b.ptr, b.len)) == 0)
-            *out = h.version;
-    }
+    if (!error)
+        *out = h.version;
     cairn__sync_keys_free(&k);
 done:
     cairn_buf_release(&b);
@@ -206,8 +182,13 @@ static int select_versions(struct pull *p)
                 if ((error = remote_name(&id, p, model, at + 1)) < 0)
                     break;
                 for (size_t i = 0; i < p->nvers; i++)
-                    if (!cairn_oid_cmp(&p->vers[i].id, &id))
+                    if (!cairn_oid_cmp(&p->vers[i].id, &id) && !strcmp(p->vers[i].model, model))
                         p->vers[i].selected = 1, hits++;
+                if (!hits)
+                    return cairn_error_set(CAIRN_ECORRUPT,
+                                           "'%s' on remote '%s' names a version that is not one"
+                                           " of model '%s'",
+                                           ref, p->name, model);
             }
         } else {
             size_t len = strlen(ref);
@@ -638,14 +619,18 @@ static int insert_version(struct pull *p, struct rver *rv)
             goto done;
         }
     }
-    /* Metrics recorded after commit (eval --record) travel as annotations. */
+    /*
+     * Metrics recorded after commit (eval --record) travel as annotations.
+     * Nothing covers them, so they are kept as the remote's and never used
+     * by a gate (cairn_registry_metrics_trusted).
+     */
     {
         struct cairn_values extra = { 0 };
         for (size_t i = 0; i < later.count && !error; i++)
             if (!cairn_values_get(&metrics, later.items[i].name))
                 error = cairn_values_set(&extra, &later.items[i]);
         if (!error && extra.count)
-            error = cairn_registry_metrics_set(p->reg, &v.id, &extra, "remote");
+            error = cairn_registry_metrics_set(p->reg, &v.id, &extra, CAIRN_METRICS_SOURCE_REMOTE);
         cairn_values_release(&extra);
         if (error < 0)
             goto done;
@@ -697,6 +682,17 @@ static const struct rver *find_selected(const struct pull *p, const cairn_oid *i
     return NULL;
 }
 
+/* KEYID.sig, KEYID the 16 lowercase hex digits of a key id. */
+static int signature_name(const char *name)
+{
+    if (strlen(name) != CAIRN_KEY_ID_HEXSZ + 4 || strcmp(name + CAIRN_KEY_ID_HEXSZ, ".sig"))
+        return 0;
+    for (int i = 0; i < CAIRN_KEY_ID_HEXSZ; i++)
+        if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
 static int pull_signatures(struct pull *p)
 {
     struct cairn__sync_keys k;
@@ -710,7 +706,7 @@ static int pull_signatures(struct pull *p)
         char hex[CAIRN_OID_HEXSZ + 1];
         cairn_oid id;
 
-        if (!slash || slash - rest != CAIRN_OID_HEXSZ || strchr(slash + 1, '/'))
+        if (!slash || slash - rest != CAIRN_OID_HEXSZ || !signature_name(slash + 1))
             continue;
         memcpy(hex, rest, CAIRN_OID_HEXSZ);
         hex[CAIRN_OID_HEXSZ] = '\0';
@@ -743,6 +739,22 @@ static int pull_signatures(struct pull *p)
     return error;
 }
 
+/*
+ * Whether a remote key's model and alias or tag are names the CLI accepts;
+ * a key that is not is skipped with a warning (it could never be named
+ * here, and may be crafted to confuse a listing or a terminal).
+ */
+static int names_valid(struct pull *p, const char *key, const char *model, const char *name)
+{
+    char q[CAIRN_REMOTE_KEY_MAX + 1];
+    if (cairn_name_valid(model, "model name") == 0 && cairn_name_valid(name, "name") == 0)
+        return 1;
+    cairn_warn("ignoring '%s' on '%s': %s", cairn_text_quote(q, sizeof(q), key), p->name,
+               cairn_error_last());
+    cairn_error_clear();
+    return 0;
+}
+
 static int pull_tags(struct pull *p)
 {
     struct cairn__sync_keys k;
@@ -767,13 +779,18 @@ static int pull_tags(struct pull *p)
         model[ml] = '\0';
         memcpy(tag, slash + 1, tl - 5);
         tag[tl - 5] = '\0';
+        if (!names_valid(p, k.keys[i], model, tag))
+            continue;
         if (cairn_registry_tag_get(p->reg, model, tag, &have) == 0)
             continue;
         cairn_error_clear();
         if ((error = cairn__sync_get_small(p->r, k.keys[i], &b)) < 0)
             break;
-        o = json_loadb(b.ptr, b.len, 0, NULL);
+        o = json_loadb(b.ptr, b.len, JSON_REJECT_DUPLICATES, NULL);
         vs = o ? jstr(o, "version") : NULL;
+        if (o && ((jstr(o, "model") && strcmp(jstr(o, "model"), model)) ||
+                  (jstr(o, "tag") && strcmp(jstr(o, "tag"), tag))))
+            vs = NULL; /* a body that names another model or tag than its key */
         if (vs && cairn_oid_parse(&id, vs) == 0 &&
             cairn_registry_version_get(p->reg, &id, &lv) == 0) {
             if (!strcmp(lv.model, model) &&
@@ -792,6 +809,7 @@ static int pull_tags(struct pull *p)
 
 struct track {
     char model[65], alias[65];
+    char key[CAIRN_REMOTE_KEY_MAX + 1];
     cairn_oid version;
 };
 struct tracks {
@@ -806,22 +824,64 @@ static int track_cb(const struct cairn_tracking_ref *t, void *payload)
         return CAIRN_ENOMEM;
     snprintf(l->v[l->n].model, sizeof(l->v[0].model), "%s", t->model);
     snprintf(l->v[l->n].alias, sizeof(l->v[0].alias), "%s", t->alias);
+    snprintf(l->v[l->n].key, sizeof(l->v[0].key), "%s", t->key ? t->key : "");
     l->v[l->n++].version = t->version;
     return 0;
 }
 
+/* The model of version `id`: here, or in the remote's version objects. */
+static int version_model(const struct pull *p, const cairn_oid *id, char out[65])
+{
+    struct cairn_version lv;
+    if (cairn_registry_version_get(p->reg, id, &lv) == 0) {
+        snprintf(out, 65, "%s", lv.model);
+        cairn_version_release(&lv);
+        return 1;
+    }
+    cairn_error_clear();
+    for (size_t i = 0; i < p->nvers; i++)
+        if (!cairn_oid_cmp(&p->vers[i].id, id)) {
+            snprintf(out, 65, "%s", p->vers[i].model);
+            return 1;
+        }
+    return 0;
+}
+
+/*
+ * Move the local alias to the remote's head when that is a fast-forward:
+ * the local alias is unset, or it is still where the remote had it when we
+ * last pushed or pulled and the remote's head descends from that entry.
+ * Anything else (a rewritten history, two writers racing on one number)
+ * leaves the local alias and says so.
+ */
 static int apply_alias(struct pull *p, const struct tracks *old, const char *model,
                        const char *alias, const struct cairn__alias_head *h)
 {
     const struct track *t = NULL;
     struct cairn_version lv;
     cairn_oid local;
-    char hex[CAIRN_OID_HEXSZ + 1], reason[128], subject[160], details[200];
+    char hex[CAIRN_OID_HEXSZ + 1], reason[128], subject[160], details[200], owner[65];
     int error, have_local;
+    bool descends = true;
 
+    if (!version_model(p, &h->version, owner)) {
+        cairn_warn(
+            "ignoring alias '%s@%s' on '%s': it names version %.12s, which the remote"
+            " does not have",
+            model, alias, p->name, cairn_oid_fmt(hex, &h->version));
+        return 0;
+    }
+    if (strcmp(owner, model)) {
+        cairn_warn("ignoring alias '%s@%s' on '%s': it names a version of model '%s'", model, alias,
+                   p->name, owner);
+        return 0;
+    }
     for (size_t i = 0; i < old->n; i++)
         if (!strcmp(old->v[i].model, model) && !strcmp(old->v[i].alias, alias))
             t = &old->v[i];
+    if (t && *t->key && strcmp(t->key, h->key) &&
+        (error = cairn__sync_alias_descends(&descends, p->r, model, alias, h, t->key)) < 0)
+        return error;
     if ((error = cairn_registry_tracking_set(p->reg, p->name, model, alias, &h->version, h->key)) <
         0)
         return error;
@@ -836,6 +896,14 @@ static int apply_alias(struct pull *p, const struct tracks *old, const char *mod
     if (have_local && !(t && !cairn_oid_cmp(&local, &t->version))) {
         cairn_warn("alias '%s@%s' differs from '%s/%s' (%s@v%d); left as it is", model, alias,
                    p->name, alias, model, lv.number);
+        goto done;
+    }
+    if (have_local && (!descends || h->tied)) {
+        cairn_warn(
+            "alias '%s@%s' on '%s' (%s@v%d) does not follow from what was last seen there"
+            " (%s); left as it is",
+            model, alias, p->name, model, lv.number,
+            h->tied ? "two writers moved it at once" : "its history was rewritten");
         goto done;
     }
     snprintf(reason, sizeof(reason), "pull from '%s'", p->name);
@@ -864,40 +932,48 @@ static int pull_aliases(struct pull *p)
 {
     struct cairn__sync_keys k;
     struct tracks old = { 0 };
-    struct cairn_buf b = CAIRN_BUF_INIT;
     int error;
 
     if ((error = cairn_registry_tracking_list(p->reg, p->name, track_cb, &old)) < 0)
         return error;
     if ((error = cairn__sync_list(&k, p->r, "aliases/")) < 0)
         goto done;
-    for (size_t i = 0; i < k.n && !error; i++) {
-        /* aliases/MODEL/ALIAS/SEQ-WRITER.json; the last key of a group is its head. */
+    for (size_t i = 0, end; i < k.n && !error; i = end) {
+        /* aliases/MODEL/ALIAS/SEQ-WRITER.json, grouped by MODEL/ALIAS/. */
         const char *rest = k.keys[i] + 8, *s1 = strchr(rest, '/'),
                    *s2 = s1 ? strchr(s1 + 1, '/') : NULL;
         char model[65], alias[65];
         struct cairn__alias_head h;
         size_t gl;
 
-        if (!s1 || !s2 || strchr(s2 + 1, '/') || (size_t)(s1 - rest) >= sizeof(model) ||
-            (size_t)(s2 - s1 - 1) >= sizeof(alias))
+        if (!s1 || !s2 || (size_t)(s1 - rest) >= sizeof(model) ||
+            (size_t)(s2 - s1 - 1) >= sizeof(alias)) {
+            end = i + 1;
             continue;
+        }
         gl = (size_t)(s2 + 1 - k.keys[i]);
-        if (i + 1 < k.n && !strncmp(k.keys[i + 1], k.keys[i], gl))
-            continue;
+        for (end = i + 1; end < k.n && !strncmp(k.keys[end], k.keys[i], gl); end++)
+            ;
         memcpy(model, rest, (size_t)(s1 - rest));
         model[s1 - rest] = '\0';
         memcpy(alias, s1 + 1, (size_t)(s2 - s1 - 1));
         alias[s2 - s1 - 1] = '\0';
-        if ((error = cairn__sync_get_small(p->r, k.keys[i], &b)) < 0 ||
-            (error = cairn__sync_alias_parse(&h, k.keys[i], b.ptr, b.len)) < 0)
-            break;
-        error = apply_alias(p, &old, model, alias, &h);
+        if (!names_valid(p, k.keys[i], model, alias))
+            continue;
+        {
+            const char *prefer = NULL;
+            for (size_t j = 0; j < old.n; j++)
+                if (!strcmp(old.v[j].model, model) && !strcmp(old.v[j].alias, alias))
+                    prefer = old.v[j].key;
+            error = cairn__sync_alias_head(&h, p->r, p->name, model, alias, k.keys + i, end - i,
+                                           prefer);
+        }
+        if (!error && h.found)
+            error = apply_alias(p, &old, model, alias, &h);
     }
     cairn__sync_keys_free(&k);
 done:
     free(old.v);
-    cairn_buf_release(&b);
     return error;
 }
 

@@ -643,31 +643,48 @@ static int tracking_cb(const struct cairn_tracking_ref *t, void *payload)
     return 0;
 }
 
-/* The newest entry of aliases/MODEL/ALIAS/ on the remote. */
-static int alias_head(struct cairn__alias_head *out, struct cairn_remote *r, const char *model,
-                      const char *alias)
+/* The keys under aliases/MODEL/ALIAS/ (the prefix, into `prefix`). */
+static int alias_list(struct cairn__sync_keys *out, char prefix[200], struct push *p,
+                      const char *model, const char *alias)
+{
+    snprintf(prefix, 200, "aliases/%s/%s/", model, alias);
+    return cairn__sync_list(out, p->r, prefix);
+}
+
+/*
+ * The head of the alias on the remote (cairn__sync_alias_head; `prefer` is
+ * the entry we wrote or saw last, which wins a tie).
+ */
+static int alias_head(struct cairn__alias_head *out, struct push *p, const char *model,
+                      const char *alias, const char *prefer)
 {
     struct cairn__sync_keys k;
-    struct cairn_buf b = CAIRN_BUF_INIT;
     char prefix[200];
-    const char *last = NULL;
     int error;
 
-    memset(out, 0, sizeof(*out));
-    snprintf(prefix, sizeof(prefix), "aliases/%s/%s/", model, alias);
-    if ((error = cairn__sync_list(&k, r, prefix)) < 0)
+    if ((error = alias_list(&k, prefix, p, model, alias)) < 0)
         return error;
-    for (size_t i = 0; i < k.n; i++) {
-        size_t len = strlen(k.keys[i]);
-        if (len > 5 && !strcmp(k.keys[i] + len - 5, ".json") &&
-            !strchr(k.keys[i] + strlen(prefix), '/'))
-            last = k.keys[i];
-    }
-    if (last && (error = cairn__sync_get_small(r, last, &b)) == 0)
-        error = cairn__sync_alias_parse(out, last, b.ptr, b.len);
+    error = cairn__sync_alias_head(out, p->r, p->name, model, alias, k.keys, k.n, prefer);
     cairn__sync_keys_free(&k);
-    cairn_buf_release(&b);
     return error;
+}
+
+/* How many entries of the alias other than `mine` carry number `seq`. */
+static int alias_rivals(size_t *out, struct push *p, const char *model, const char *alias,
+                        unsigned long long seq, const char *mine)
+{
+    struct cairn__sync_keys k;
+    char prefix[200];
+    int error;
+
+    *out = 0;
+    if ((error = alias_list(&k, prefix, p, model, alias)) < 0)
+        return error;
+    for (size_t i = 0; i < k.n; i++)
+        if (cairn__sync_alias_seq(k.keys[i], prefix) == seq && strcmp(k.keys[i], mine))
+            (*out)++;
+    cairn__sync_keys_free(&k);
+    return 0;
 }
 
 static int version_on_remote(struct push *p, const cairn_oid *id)
@@ -694,13 +711,14 @@ static int push_aliases(struct push *p, char *first_reject, size_t cap)
     cairn_hex_encode(writer, rnd, sizeof(rnd));
     for (size_t i = 0; i < l.n && !error; i++) {
         struct lalias *a = &l.v[i];
-        struct cairn__alias_head head, after;
+        struct cairn__alias_head head;
         char key[CAIRN_REMOTE_KEY_MAX + 1], hex[CAIRN_OID_HEXSZ + 1], *body;
+        size_t rivals;
         json_t *o;
 
         if (!version_on_remote(p, &a->version))
             continue;
-        if ((error = alias_head(&head, p->r, a->model, a->alias)) < 0)
+        if ((error = alias_head(&head, p, a->model, a->alias, a->tracked ? a->tkey : NULL)) < 0)
             break;
         if (head.found && !cairn_oid_cmp(&head.version, &a->version)) {
             error = cairn_registry_tracking_set(p->reg, p->name, a->model, a->alias, &head.version,
@@ -738,15 +756,24 @@ static int push_aliases(struct push *p, char *first_reject, size_t cap)
         }
         error = cairn_remote_put_buf(p->r, key, body, strlen(body));
         free(body);
-        if (error < 0 || (error = alias_head(&after, p->r, a->model, a->alias)) < 0)
+        if (error < 0 ||
+            (error = alias_rivals(&rivals, p, a->model, a->alias, head.seq + 1, key)) < 0)
             break;
-        if (strcmp(after.key, key)) {
-            /* Another writer took the same step and won the tie: our entry is moot. */
+        if (rivals) {
+            /*
+             * Another writer took the same step. Whoever lists after both
+             * entries exist backs off, so at most one of two racing pushes
+             * succeeds (the other listed before this entry existed): ours is
+             * removed and the push fails. If both back off, neither counts.
+             */
             p->st->aliases_rejected++;
+            if ((error = cairn_remote_delete(p->r, key)) < 0)
+                break;
             cairn_warn("alias '%s@%s' was moved on '%s' at the same time by someone else", a->model,
                        a->alias, p->name);
             if (!*first_reject)
-                snprintf(first_reject, cap, "alias '%s@%s' was moved on '%s' concurrently",
+                snprintf(first_reject, cap,
+                         "alias '%s@%s' was moved on '%s' concurrently: pull and push again",
                          a->model, a->alias, p->name);
             continue;
         }

@@ -334,23 +334,245 @@ done:
 
 /* ---- aliases ------------------------------------------------------------ */
 
-int cairn__sync_alias_parse(struct cairn__alias_head *out, const char *key, const char *json,
-                            size_t len)
+int cairn__sync_version_parse(struct cairn__remote_version *out, const char *key, const void *data,
+                              size_t len)
+{
+    const char *slash = strrchr(key, '/'), *record, *model, *tree, *kind;
+    char idhex[CAIRN_OID_HEXSZ + 1];
+    json_t *num;
+    cairn_oid got;
+
+    memset(out, 0, sizeof(*out));
+    if (!slash || strlen(slash + 1) != CAIRN_OID_HEXSZ + 5 ||
+        strcmp(slash + 1 + CAIRN_OID_HEXSZ, ".json"))
+        goto bad;
+    memcpy(idhex, slash + 1, CAIRN_OID_HEXSZ);
+    idhex[CAIRN_OID_HEXSZ] = '\0';
+    if (cairn_oid_parse(&out->id, idhex) < 0)
+        goto bad;
+    out->obj = json_loadb(data, len, JSON_REJECT_DUPLICATES, NULL);
+    record = json_string_value(json_object_get(out->obj, "record"));
+    if (record)
+        cairn_hash(&got, record, strlen(record));
+    if (!record || cairn_oid_cmp(&got, &out->id) != 0) {
+        json_decref(out->obj);
+        memset(out, 0, sizeof(*out));
+        return cairn_error_set(CAIRN_ECORRUPT,
+                               "remote object '%s' is corrupt: its record does not hash to its id",
+                               key);
+    }
+    out->rec = json_loads(record, JSON_REJECT_DUPLICATES, NULL);
+    model = json_string_value(json_object_get(out->rec, "model"));
+    tree = json_string_value(json_object_get(out->rec, "tree"));
+    kind = json_string_value(json_object_get(out->rec, "kind"));
+    if (!json_is_object(out->rec) || !model || cairn_name_valid(model, "model name") < 0 || !tree ||
+        cairn_oid_parse(&out->tree, tree) < 0 ||
+        !json_is_integer(json_object_get(out->rec, "time_ns")) ||
+        (kind && strcmp(kind, "model") && strcmp(kind, "dataset")))
+        goto bad;
+    snprintf(out->model, sizeof(out->model), "%s", model);
+    out->time_ns = (long long)json_integer_value(json_object_get(out->rec, "time_ns"));
+    num = json_object_get(out->obj, "number");
+    if (json_is_integer(num) && json_integer_value(num) > 0 &&
+        json_integer_value(num) <= CAIRN__SYNC_NUMBER_MAX)
+        out->number = (int)json_integer_value(num);
+    return 0;
+bad:
+    json_decref(out->obj);
+    json_decref(out->rec);
+    memset(out, 0, sizeof(*out));
+    cairn_error_clear();
+    return cairn_error_set(CAIRN_ECORRUPT, "remote object '%s': malformed record", key);
+}
+
+unsigned long long cairn__sync_alias_seq(const char *key, const char *prefix)
+{
+    size_t pl = strlen(prefix);
+    const char *name = key + pl;
+    unsigned long long seq = 0;
+
+    if (strncmp(key, prefix, pl) || strlen(name) != 16 + 1 + 16 + 5 || name[16] != '-' ||
+        strcmp(name + 33, ".json"))
+        return 0;
+    for (int i = 0; i < 16; i++) {
+        if (name[i] < '0' || name[i] > '9')
+            return 0;
+        seq = seq * 10 + (unsigned)(name[i] - '0');
+    }
+    for (int i = 17; i < 33; i++)
+        if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f')))
+            return 0;
+    return seq;
+}
+
+int cairn__sync_alias_parse(struct cairn__alias_head *out, const char *key, const char *model,
+                            const char *alias, const char *json, size_t len)
 {
     json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, NULL);
     const char *v = root ? json_string_value(json_object_get(root, "version")) : NULL;
+    const char *m = root ? json_string_value(json_object_get(root, "model")) : NULL;
+    const char *a = root ? json_string_value(json_object_get(root, "alias")) : NULL;
+    json_t *prev = root ? json_object_get(root, "prev") : NULL;
     const char *slash = strrchr(key, '/');
+    char prefix[CAIRN_REMOTE_KEY_MAX + 1];
     int error = 0;
 
     memset(out, 0, sizeof(*out));
-    if (!v || cairn_oid_parse(&out->version, v) < 0 || !slash ||
-        sscanf(slash + 1, "%16llu-", &out->seq) != 1 || strlen(key) > CAIRN_REMOTE_KEY_MAX) {
-        error = cairn_error_set(CAIRN_ECORRUPT, "remote alias entry '%s' is malformed", key);
-        goto done;
+    if (!slash || strlen(key) > CAIRN_REMOTE_KEY_MAX)
+        goto bad;
+    snprintf(prefix, sizeof(prefix), "%.*s", (int)(slash + 1 - key), key);
+    if (!v || cairn_oid_parse(&out->version, v) < 0 ||
+        !(out->seq = cairn__sync_alias_seq(key, prefix)))
+        goto bad;
+    if ((model && (!m || strcmp(m, model))) || (alias && (!a || strcmp(a, alias))))
+        goto bad;
+    if (json_is_string(prev)) {
+        const char *pk = json_string_value(prev);
+        if (strlen(pk) > CAIRN_REMOTE_KEY_MAX)
+            goto bad;
+        snprintf(out->prev, sizeof(out->prev), "%s", pk);
+    } else if (prev && !json_is_null(prev)) {
+        goto bad;
     }
     snprintf(out->key, sizeof(out->key), "%s", key);
     out->found = 1;
+    goto done;
+bad:
+    memset(out, 0, sizeof(*out));
+    error = cairn_error_set(CAIRN_ECORRUPT, "remote alias entry '%s' is malformed", key);
 done:
     json_decref(root);
+    return error;
+}
+
+struct alias_cand {
+    const char *key;
+    unsigned long long seq;
+    int bad;
+};
+
+/* End of the unbroken run 1, 2, 3, ... over the candidates not marked bad. */
+static unsigned long long run_end(const struct alias_cand *c, size_t n)
+{
+    unsigned long long top = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (c[i].bad || c[i].seq <= top)
+            continue;
+        if (c[i].seq != top + 1)
+            break; /* sorted by key, so by number: a gap ends the run */
+        top = c[i].seq;
+    }
+    return top;
+}
+
+int cairn__sync_alias_head(struct cairn__alias_head *out, struct cairn_remote *r,
+                           const char *remote, const char *model, const char *alias,
+                           char *const *keys, size_t n, const char *prefer)
+{
+    struct alias_cand *c = n ? calloc(n, sizeof(*c)) : NULL;
+    struct cairn_buf b = CAIRN_BUF_INIT;
+    char prefix[CAIRN_REMOTE_KEY_MAX + 1];
+    size_t nc = 0;
+    int error = 0, warned_gap = 0;
+
+    memset(out, 0, sizeof(*out));
+    if (n && !c)
+        return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+    snprintf(prefix, sizeof(prefix), "aliases/%s/%s/", model, alias);
+    for (size_t i = 0; i < n; i++) {
+        unsigned long long seq = cairn__sync_alias_seq(keys[i], prefix);
+        if (!seq) {
+            cairn_warn("ignoring '%s' on '%s': not an alias entry name", keys[i], remote);
+            continue;
+        }
+        c[nc].key = keys[i];
+        c[nc++].seq = seq;
+    }
+    /* Try the head of the run; an entry that breaks the rule is dropped and the run recomputed. */
+    for (;;) {
+        unsigned long long top = run_end(c, nc);
+        struct cairn__alias_head h;
+        size_t pick = nc, ties = 0;
+
+        if (!top)
+            break;
+        for (size_t i = 0; i < nc; i++) {
+            if (c[i].bad || c[i].seq != top)
+                continue;
+            ties++;
+            if (pick == nc || !(prefer && !strcmp(c[pick].key, prefer)))
+                pick = i;
+        }
+        if (!warned_gap) {
+            for (size_t i = 0; i < nc; i++)
+                if (!c[i].bad && c[i].seq > top + 1) {
+                    cairn_warn(
+                        "ignoring alias entry '%s' on '%s': its sequence number jumps"
+                        " past %llu",
+                        c[i].key, remote, top);
+                    warned_gap = 1;
+                    break;
+                }
+        }
+        if ((error = cairn__sync_get_small(r, c[pick].key, &b)) == CAIRN_ENOTFOUND) {
+            cairn_error_clear(); /* removed since the listing (a writer that lost a race) */
+            c[pick].bad = 1;
+            continue;
+        }
+        if (error < 0)
+            break;
+        error = cairn__sync_alias_parse(&h, c[pick].key, model, alias, b.ptr, b.len);
+        if (error == 0) {
+            /* prev must be an entry one below, or nothing for the first. */
+            int prev_ok = top == 1 ? !*h.prev : 0;
+            for (size_t i = 0; i < nc && !prev_ok; i++)
+                prev_ok = !c[i].bad && c[i].seq == top - 1 && !strcmp(c[i].key, h.prev);
+            if (prev_ok) {
+                *out = h;
+                out->tied = ties > 1;
+                break;
+            }
+            cairn_error_set(CAIRN_ECORRUPT, "its prev is not an entry one below it");
+        }
+        cairn_warn("ignoring alias entry '%s' on '%s': %s", c[pick].key, remote,
+                   cairn_error_last());
+        cairn_error_clear();
+        error = 0;
+        c[pick].bad = 1;
+    }
+    free(c);
+    cairn_buf_release(&b);
+    return error;
+}
+
+int cairn__sync_alias_descends(bool *out, struct cairn_remote *r, const char *model,
+                               const char *alias, const struct cairn__alias_head *head,
+                               const char *ancestor)
+{
+    struct cairn_buf b = CAIRN_BUF_INIT;
+    struct cairn__alias_head cur = *head;
+    char prefix[CAIRN_REMOTE_KEY_MAX + 1];
+    unsigned long long floor;
+    int error = 0;
+
+    *out = false;
+    snprintf(prefix, sizeof(prefix), "aliases/%s/%s/", model, alias);
+    floor = cairn__sync_alias_seq(ancestor, prefix);
+    while (floor && cur.seq > floor && *cur.prev) {
+        char key[CAIRN_REMOTE_KEY_MAX + 1];
+        if (cairn__sync_alias_seq(cur.prev, prefix) != cur.seq - 1)
+            break;
+        snprintf(key, sizeof(key), "%s", cur.prev);
+        if ((error = cairn__sync_get_small(r, key, &b)) < 0 ||
+            (error = cairn__sync_alias_parse(&cur, key, model, alias, b.ptr, b.len)) < 0)
+            break;
+    }
+    if (!error)
+        *out = floor && !strcmp(cur.key, ancestor);
+    if (error == CAIRN_ENOTFOUND || error == CAIRN_ECORRUPT) {
+        cairn_error_clear(); /* a broken chain does not descend */
+        error = 0;
+    }
+    cairn_buf_release(&b);
     return error;
 }

@@ -6,8 +6,11 @@
 #ifndef CAIRN_REMOTE_SYNC_H
 #define CAIRN_REMOTE_SYNC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <jansson.h>
 
 #include "cairn/common.h"
 #include "cairn/remote.h"
@@ -69,17 +72,75 @@ int cairn__sync_dir(struct cairn_buf *out, struct cairn_repo *repo, const char *
                     const char *sub);
 
 /*
- * The newest entry of an alias on the remote: entries are
- * aliases/MODEL/ALIAS/SEQ-WRITER.json (SEQ 16 digits); the last key in
- * byte order wins. `*found` 0 when the alias has no entry.
+ * A version object on a remote, versions/ID.json: the canonical record
+ * verbatim (`record`, whose BLAKE3 must be ID) plus registry-only fields.
+ * Parsing checks that the record hashes to the id in the key, that the
+ * record is a JSON object with a valid model name, a tree id, an integer
+ * time and a known kind, and bounds the remote's number (a number outside
+ * 1..CAIRN__SYNC_NUMBER_MAX becomes 0: the version takes the next free one).
+ * CAIRN_ECORRUPT naming the key otherwise. The caller owns obj and rec.
+ */
+#define CAIRN__SYNC_NUMBER_MAX 1000000000
+struct cairn__remote_version {
+    cairn_oid id, tree;
+    char model[65];
+    int number;
+    long long time_ns;
+    json_t *obj, *rec;
+};
+int cairn__sync_version_parse(struct cairn__remote_version *out, const char *key, const void *data,
+                              size_t len);
+
+/*
+ * Alias entries on a remote: aliases/MODEL/ALIAS/SEQ-WRITER.json, SEQ 16
+ * decimal digits, WRITER 16 lowercase hex digits, the body
+ * {"model","alias","version","prev",...}. The rule (docs/remotes.md, "What
+ * a remote may send"): an entry counts only when its name has that form,
+ * its body names the same model and alias as its key, and its sequence
+ * number continues an unbroken run that starts at 1 - each entry's `prev`
+ * is an entry of the run one below it. Entries past a gap are ignored, so
+ * no entry can jump the sequence (and freeze the alias for every writer).
+ * The head is the highest entry of the run; when several share its
+ * number (two writers raced), the last in byte order, unless `prefer`
+ * names one of them.
  */
 struct cairn__alias_head {
     int found;
+    int tied; /* other entries share the head's number */
     char key[CAIRN_REMOTE_KEY_MAX + 1];
+    char prev[CAIRN_REMOTE_KEY_MAX + 1]; /* "" for the first entry */
     unsigned long long seq;
     cairn_oid version;
 };
-int cairn__sync_alias_parse(struct cairn__alias_head *out, const char *key, const char *json,
-                            size_t len);
+
+/* SEQ of an entry key under `prefix` (aliases/M/A/), or 0 when the name is not of the form. */
+unsigned long long cairn__sync_alias_seq(const char *key, const char *prefix);
+
+/*
+ * Parse one entry: its key's form, its body's version, model and alias
+ * (when `model`/`alias` are not NULL they must match) and prev.
+ * CAIRN_ECORRUPT naming the key when anything is off.
+ */
+int cairn__sync_alias_parse(struct cairn__alias_head *out, const char *key, const char *model,
+                            const char *alias, const char *json, size_t len);
+
+/*
+ * The head of alias MODEL@ALIAS given the keys listed under its prefix
+ * (`keys`, `n`, in byte order). Reads the bodies it needs from `r`.
+ * Entries that break the rule are skipped with a warning naming `remote`.
+ * `out->found` 0 when no entry counts.
+ */
+int cairn__sync_alias_head(struct cairn__alias_head *out, struct cairn_remote *r,
+                           const char *remote, const char *model, const char *alias,
+                           char *const *keys, size_t n, const char *prefer);
+
+/*
+ * Whether `head` descends from the entry `ancestor` (a key of the same
+ * alias): walks prev links down from `head`, at most to the ancestor's
+ * number. *out false when the chain reaches below it without meeting it.
+ */
+int cairn__sync_alias_descends(bool *out, struct cairn_remote *r, const char *model,
+                               const char *alias, const struct cairn__alias_head *head,
+                               const char *ancestor);
 
 #endif

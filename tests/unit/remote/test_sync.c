@@ -28,22 +28,40 @@ static void test_alias_parse(void **state)
 {
     struct cairn__alias_head h;
     const char good[] =
-        "{\"version\":\"00112233445566778899aabbccddeeff"
+        "{\"model\":\"m\",\"alias\":\"prod\",\"version\":\"00112233445566778899aabbccddeeff"
         "00112233445566778899aabbccddeeff\",\"prev\":null}";
+    const char *k7 = "aliases/m/prod/0000000000000007-abcdef0123456789.json";
     (void)state;
-    assert_int_equal(
-        cairn__sync_alias_parse(&h, "aliases/m/prod/0000000000000007-abcdef0123456789.json", good,
-                                strlen(good)),
-        0);
+    assert_int_equal(cairn__sync_alias_parse(&h, k7, "m", "prod", good, strlen(good)), 0);
     assert_int_equal(h.found, 1);
     assert_int_equal(h.seq, 7);
     assert_int_equal(h.version.id[1], 0x11);
-    assert_int_equal(cairn__sync_alias_parse(&h, "aliases/m/prod/x.json", good, strlen(good)),
+    assert_string_equal(h.prev, "");
+    /* The body must name the model and alias of its key. */
+    assert_int_equal(cairn__sync_alias_parse(&h, k7, "other", "prod", good, strlen(good)),
                      CAIRN_ECORRUPT);
-    assert_int_equal(cairn__sync_alias_parse(&h, "aliases/m/prod/0000000000000001-a.json",
-                                             "{\"version\":\"zz\"}", 16),
+    assert_int_equal(cairn__sync_alias_parse(&h, k7, "m", "staging", good, strlen(good)),
                      CAIRN_ECORRUPT);
-    assert_int_equal(cairn__sync_alias_parse(&h, "aliases/m/prod/0000000000000001-a.json", "[", 1),
+    assert_int_equal(
+        cairn__sync_alias_parse(&h, "aliases/m/prod/x.json", NULL, NULL, good, strlen(good)),
+        CAIRN_ECORRUPT);
+    /* Names: 16 digits, '-', 16 lowercase hex digits. */
+    assert_int_equal(cairn__sync_alias_parse(&h, "aliases/m/prod/0000000000000001-a.json", NULL,
+                                             NULL, good, strlen(good)),
+                     CAIRN_ECORRUPT);
+    assert_int_equal(cairn__sync_alias_seq("aliases/m/prod/10000000000000000-abcdef0123456789.json",
+                                           "aliases/m/prod/"),
+                     0);
+    assert_int_equal(cairn__sync_alias_seq("aliases/m/prod/0000000000000002-ABCDEF0123456789.json",
+                                           "aliases/m/prod/"),
+                     0);
+    assert_int_equal(cairn__sync_alias_parse(&h, k7, NULL, NULL, "{\"version\":\"zz\"}", 16),
+                     CAIRN_ECORRUPT);
+    assert_int_equal(cairn__sync_alias_parse(&h, k7, NULL, NULL, "[", 1), CAIRN_ECORRUPT);
+    assert_int_equal(cairn__sync_alias_parse(&h, k7, NULL, NULL,
+                                             "{\"version\":\"00112233445566778899aabbccddeeff"
+                                             "00112233445566778899aabbccddeeff\",\"prev\":7}",
+                                             90),
                      CAIRN_ECORRUPT);
 }
 
@@ -97,6 +115,101 @@ static int teardown(void **state)
     cairn_fs_rm_rf(f->dir);
     free(f);
     return 0;
+}
+
+/* Entry N of m@prod by writer W (one hex digit repeated), naming version byte V. */
+static void put_entry(struct cairn_remote *r, char *key, size_t cap, unsigned long long seq, char w,
+                      const char *prev, int v, const char *model)
+{
+    char body[512], hex[65], writer[17];
+    memset(writer, w, 16);
+    writer[16] = '\0';
+    for (int i = 0; i < 64; i++)
+        hex[i] = "0123456789abcdef"[(v >> ((i & 1) ? 0 : 4)) & 15];
+    hex[64] = '\0';
+    snprintf(key, cap, "aliases/m/prod/%016llu-%s.json", seq, writer);
+    snprintf(body, sizeof(body),
+             "{\"model\":\"%s\",\"alias\":\"prod\",\"version\":\"%s\",\"prev\":%s%s%s}", model, hex,
+             prev ? "\"" : "", prev ? prev : "null", prev ? "\"" : "");
+    assert_int_equal(cairn_remote_put_buf(r, key, body, strlen(body)), 0);
+}
+
+static int count_warnings;
+static void count_warn(const char *msg, void *payload)
+{
+    (void)msg;
+    (void)payload;
+    count_warnings++;
+}
+
+static void head_of(struct cairn__alias_head *h, struct cairn_remote *r, const char *prefer)
+{
+    struct cairn__sync_keys k;
+    assert_int_equal(cairn__sync_list(&k, r, "aliases/m/prod/"), 0);
+    assert_int_equal(cairn__sync_alias_head(h, r, "origin", "m", "prod", k.keys, k.n, prefer), 0);
+    cairn__sync_keys_free(&k);
+}
+
+/* The remote alias rule: an unbroken run from 1, prev links, same model, ties. */
+static void test_alias_head(void **state)
+{
+    struct fixture *f = *state;
+    struct cairn_remote *r = NULL;
+    struct cairn__alias_head h;
+    char url[160], k1[128], k2[128], k2b[128], k3[128], kx[128];
+    bool desc;
+
+    snprintf(url, sizeof(url), "file://%s", f->remote);
+    assert_int_equal(cairn_remote_open(&r, url, NULL), 0);
+    cairn_set_warn_handler(count_warn, NULL);
+    head_of(&h, r, NULL);
+    assert_int_equal(h.found, 0);
+
+    put_entry(r, k1, sizeof(k1), 1, 'a', NULL, 1, "m");
+    put_entry(r, k2, sizeof(k2), 2, 'a', k1, 2, "m");
+    head_of(&h, r, NULL);
+    assert_int_equal(h.found, 1);
+    assert_int_equal(h.seq, 2);
+    assert_string_equal(h.key, k2);
+    assert_int_equal(h.tied, 0);
+
+    /* An entry that jumps the sequence is ignored (it would freeze the alias). */
+    count_warnings = 0;
+    put_entry(r, kx, sizeof(kx), 9999999999999999ULL, 'f', k2, 9, "m");
+    head_of(&h, r, NULL);
+    assert_int_equal(h.seq, 2);
+    assert_true(count_warnings > 0);
+
+    /* Next in line, but naming another model, or a prev that is not one below: ignored. */
+    put_entry(r, k3, sizeof(k3), 3, 'b', k2, 3, "other");
+    head_of(&h, r, NULL);
+    assert_int_equal(h.seq, 2);
+    assert_int_equal(cairn_remote_delete(r, k3), 0);
+    put_entry(r, k3, sizeof(k3), 3, 'b', k1, 3, "m");
+    head_of(&h, r, NULL);
+    assert_int_equal(h.seq, 2);
+    assert_int_equal(cairn_remote_delete(r, k3), 0);
+
+    /* Two writers at one number: a tie, the last key unless one is preferred. */
+    put_entry(r, k2b, sizeof(k2b), 2, 'c', k1, 4, "m");
+    head_of(&h, r, NULL);
+    assert_int_equal(h.tied, 1);
+    assert_string_equal(h.key, k2b);
+    head_of(&h, r, k2);
+    assert_string_equal(h.key, k2);
+
+    /* Descent follows prev links down to the ancestor's number. */
+    put_entry(r, k3, sizeof(k3), 3, 'b', k2, 3, "m");
+    head_of(&h, r, NULL);
+    assert_int_equal(h.seq, 3);
+    assert_int_equal(cairn__sync_alias_descends(&desc, r, "m", "prod", &h, k2), 0);
+    assert_true(desc);
+    assert_int_equal(cairn__sync_alias_descends(&desc, r, "m", "prod", &h, k1), 0);
+    assert_true(desc);
+    assert_int_equal(cairn__sync_alias_descends(&desc, r, "m", "prod", &h, k2b), 0);
+    assert_false(desc);
+    cairn_set_warn_handler(NULL, NULL);
+    cairn_remote_free(r);
 }
 
 static void test_rindex_load(void **state)
@@ -184,6 +297,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_alias_parse),
         cmocka_unit_test_setup_teardown(test_rindex_load, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alias_head, setup, teardown),
         cmocka_unit_test_setup_teardown(test_encoded_roundtrip, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
