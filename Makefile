@@ -1,6 +1,6 @@
 # cairn's developer entry points: a thin wrapper around scripts/ and meson.
 #
-#   make              install missing Debian packages (once), build build/cairn
+#   make              install missing build packages (once), build build/cairn
 #   make check        build, then unit + fuzz-replay tests (normal and
 #                     ASan+UBSan builds), e2e tests (bats), format check
 #   make demo         build, then run scripts/demo.sh
@@ -8,7 +8,7 @@
 #   make fuzz         libFuzzer run of every fuzz target (FUZZ_SECONDS each)
 #   make stress       the e2e stress tests with CAIRN_STRESS_ITERS=1000
 #   make format       clang-format our own sources; make format-check checks
-#   make deps         run scripts/install-deps.sh now
+#   make deps         run scripts/install-deps.sh for every set now
 #   make clean        remove build/, build-asan/ and build-fuzz/
 #
 # The dependency installer runs once per version of scripts/install-deps.sh:
@@ -28,22 +28,26 @@ CLANG_FORMAT ?= clang-format-14
 export CLANG_FORMAT
 
 DEPS_HASH := $(shell sha256sum scripts/install-deps.sh 2>/dev/null | cut -c1-16)
-DEPS_STAMP := $(BUILD)/.deps-$(DEPS_HASH)
+# One stamp per set of packages (scripts/install-deps.sh): build for `make`
+# and `make demo`, test for `make check`, bench for `make bench`.
+DEPS_STAMP := $(BUILD)/.deps-build-$(DEPS_HASH)
+TEST_DEPS_STAMP := $(BUILD)/.deps-test-$(DEPS_HASH)
+BENCH_DEPS_STAMP := $(BUILD)/.deps-bench-$(DEPS_HASH)
 
 .PHONY: all build deps asan check demo bench fuzz stress format format-check clean
 
 all: build
 
 deps:
-	scripts/install-deps.sh
+	scripts/install-deps.sh build test bench
 	mkdir -p $(BUILD)
 	rm -f $(BUILD)/.deps-*
-	touch $(DEPS_STAMP)
+	touch $(DEPS_STAMP) $(TEST_DEPS_STAMP) $(BENCH_DEPS_STAMP)
 
-$(DEPS_STAMP):
-	scripts/install-deps.sh
+$(BUILD)/.deps-%-$(DEPS_HASH):
+	scripts/install-deps.sh $*
 	mkdir -p $(BUILD)
-	rm -f $(BUILD)/.deps-*
+	rm -f $(BUILD)/.deps-$*-*
 	touch $@
 
 # meson setup only when the directory is not configured yet; once it is,
@@ -58,14 +62,14 @@ build: $(DEPS_STAMP) $(BUILD)/build.ninja
 # the fuzz replay. -Db_lundef=false: sanitizer runtimes resolve symbols late.
 # werror off here only: -O2 with sanitizers makes gcc warn falsely, and the
 # warnings are enforced by the normal build.
-$(ASAN_BUILD)/build.ninja: | $(DEPS_STAMP)
+$(ASAN_BUILD)/build.ninja: | $(TEST_DEPS_STAMP)
 	meson setup $(if $(wildcard $(ASAN_BUILD)/meson-private/coredata.dat),--reconfigure) \
 	    $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=false
 
-asan: $(DEPS_STAMP) $(ASAN_BUILD)/build.ninja
+asan: $(TEST_DEPS_STAMP) $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
 
-check: build asan
+check: $(TEST_DEPS_STAMP) build asan
 	BUILD=$(BUILD) ASAN_BUILD=$(ASAN_BUILD) CAIRN_STRESS_ITERS=$(CAIRN_STRESS_ITERS) \
 	    scripts/check.sh
 
@@ -75,7 +79,7 @@ demo: build
 	fi
 	CAIRN_BUILD_DIR=$(CURDIR)/$(BUILD) bash scripts/demo.sh
 
-bench: build
+bench: $(BENCH_DEPS_STAMP) build
 	@shopt -s nullglob; scripts=(bench/*.sh); \
 	if (($${#scripts[@]} == 0)); then \
 	    echo "make bench: no bench/*.sh benchmarks exist yet" >&2; exit 1; \
@@ -89,12 +93,12 @@ bench: build
 
 # The libFuzzer build: clang-14, the whole tree instrumented for coverage
 # (fuzzer-no-link) and sanitized, every fuzz_NAME linked with -fsanitize=fuzzer.
-$(FUZZ_BUILD)/build.ninja: | $(DEPS_STAMP)
+$(FUZZ_BUILD)/build.ninja: | $(TEST_DEPS_STAMP)
 	CC=clang-14 meson setup $(if $(wildcard $(FUZZ_BUILD)/meson-private/coredata.dat),--reconfigure) \
 	    $(FUZZ_BUILD) -Dfuzz=true -Dtests=false -Dwerror=false \
 	    -Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fsanitize=fuzzer-no-link
 
-fuzz: $(DEPS_STAMP) $(FUZZ_BUILD)/build.ninja
+fuzz: $(TEST_DEPS_STAMP) $(FUZZ_BUILD)/build.ninja
 	ninja -C $(FUZZ_BUILD)
 	FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
 

@@ -83,7 +83,7 @@ phase() { cairn rollout status digits --json | jq -r .phase; }
 
 [[ -x $BUILD/cairn && -x $TRAIN ]] || die "no cairn build in $BUILD: run 'make' first"
 for tool in jq curl b3sum; do
-    command -v "$tool" >/dev/null || die "'$tool' is missing: run scripts/install-deps.sh"
+    command -v "$tool" >/dev/null || die "'$tool' is missing: run scripts/install-deps.sh build"
 done
 
 if ((QUICK)); then RATE=60; STEP_PAUSE=1s; else RATE=60; STEP_PAUSE=3s; fi

@@ -1,28 +1,39 @@
 #!/usr/bin/env bash
 #
-# Install the Debian 12 packages that cairn's build, tests, benchmarks and
-# test servers need, and only those that are missing. `make` runs it once per
-# change of this file (a stamp in build/ keyed on its hash), .ci/run runs it
-# before anything else (a fresh machine may not even have make), and a
-# developer may run it by hand at any time: with nothing missing it prints
-# nothing and touches nothing, so it is cheap and idempotent.
+# Install the Debian 12 packages that cairn needs, in three sets, and only
+# those that are missing:
+#
+#   build   compiler, meson and the libraries of SPEC section 8, plus the few
+#           tools `make demo` runs (curl, jq, python3, b3sum)
+#   test    what `make check` adds: bats, clang's libFuzzer and
+#           sanitizer runtimes, the format check, and the real servers the
+#           tests start (Swift's S3, memcached, Prometheus's promtool)
+#   bench   what `make bench` adds: the peers cairn is measured against
+#
+# `make` and `make demo` install `build`, `make check` `build test`, `make
+# bench` `build bench`, each once per change of this file (a stamp in
+# build/ keyed on its hash and the sets). .ci/run installs `build test`
+# before anything else (a fresh machine may not even have make). With
+# nothing missing it prints nothing and touches nothing, so it is cheap and
+# idempotent.
 #
 # Runs as root, or through sudo when not. Package lists are refreshed only
 # when something has to be installed. Services that packages would start on
 # installation (nginx, memcached, prometheus...) are not started: tests and
 # benchmarks start their own instances on 127.0.0.1 by PID.
 #
-# Usage: scripts/install-deps.sh           install what is missing
-#        scripts/install-deps.sh --check   list what is missing, exit 1 if any
-#        scripts/install-deps.sh --list    print every package, one a line
+# Usage: scripts/install-deps.sh [SET...]          install what is missing
+#                                                  (default: build test)
+#        scripts/install-deps.sh --check [SET...]  list what is missing, exit 1 if any
+#        scripts/install-deps.sh --list [SET...]   print the packages, one a line
 #
 # To add a dependency, add its Debian package name on its own line in the
-# right group below (every name was checked with `apt-cache policy` on
+# right set below (every name was checked with `apt-cache policy` on
 # Debian 12 "bookworm").
 set -euo pipefail
 
-packages=(
-    # build: compiler, meson, and the libraries of SPEC section 8
+build_packages=(
+    # compiler, meson, and the libraries of SPEC section 8
     make
     gcc
     pkg-config
@@ -43,8 +54,16 @@ packages=(
     libsodium-dev
     libopenblas-dev
     libpq-dev
-    # tests: cmocka, bats, clang's libFuzzer and sanitizer runtimes, format check
+    # the unit tests are part of the default build (meson's tests option)
     libcmocka-dev
+    # what scripts/demo.sh runs besides cairn
+    python3
+    curl
+    jq
+    b3sum
+)
+test_packages=(
+    # bats, clang's libFuzzer and sanitizer runtimes, format check
     bats
     bats-assert
     bats-support
@@ -53,21 +72,6 @@ packages=(
     llvm-14
     clang-format-14
     xxd
-    python3
-    curl
-    jq
-    # benchmarks: the peers cairn is measured against (SPEC section 9)
-    b3sum
-    git-lfs
-    restic
-    borgbackup
-    casync
-    zstd
-    rclone
-    nginx-light
-    wrk
-    time
-    hyperfine
     # remotes: OpenStack Swift with s3api as the S3 test server, awscli to cross-check
     swift-proxy
     swift-account
@@ -78,15 +82,42 @@ packages=(
     # serving: promtool checks the /metrics exposition format
     prometheus
 )
+bench_packages=(
+    # the peers cairn is measured against (SPEC section 9)
+    git-lfs
+    restic
+    borgbackup
+    casync
+    zstd
+    rclone
+    nginx-light
+    wrk
+    time
+    hyperfine
+)
 
 mode=install
 case "${1:-}" in
-    "") ;;
-    --check) mode=check ;;
-    --list) printf '%s\n' "${packages[@]}"; exit 0 ;;
+    --check) mode=check; shift ;;
+    --list) mode=list; shift ;;
     -h | --help) sed -n '3,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) echo "install-deps: unknown option '$1' (try --help)" >&2; exit 2 ;;
+    -*) echo "install-deps: unknown option '$1' (try --help)" >&2; exit 2 ;;
 esac
+sets=("$@")
+((${#sets[@]})) || sets=(build test)
+packages=()
+for set in "${sets[@]}"; do
+    case $set in
+        build) packages+=("${build_packages[@]}") ;;
+        test) packages+=("${test_packages[@]}") ;;
+        bench) packages+=("${bench_packages[@]}") ;;
+        *) echo "install-deps: unknown set '$set': use build, test or bench" >&2; exit 2 ;;
+    esac
+done
+if [[ $mode == list ]]; then
+    printf '%s\n' "${packages[@]}"
+    exit 0
+fi
 
 missing=()
 for p in "${packages[@]}"; do
