@@ -15,11 +15,13 @@
 
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_CHECK = 3 };
 
+struct cli_opt;
 struct cli_command {
     const char *name;
     int (*run)(int argc, char **argv);
-    const char *summary; /* one line for `cairn help` */
-    const char *help;    /* the whole page for `cairn CMD --help` */
+    const char *summary;        /* one line for `cairn help` */
+    const char *help;           /* the page for `cairn CMD --help` (prose only with opts) */
+    const struct cli_opt *opts; /* the option table (opt.h), or NULL */
 };
 
 extern const struct cli_command cli_commands[];
@@ -47,6 +49,8 @@ int cli_exit_code(int error);
  * page), 0 otherwise. Every command calls it first.
  */
 int cli_help_requested(const struct cli_command *cmd, int argc, char **argv);
+/* A command's help page on stdout: from its table when it has one. */
+void cli_print_command_help(const struct cli_command *cmd);
 int cli_print_help(const char *name);
 
 /* Human-friendly sizes ("1.5 GiB") into buf of at least 16 bytes. */

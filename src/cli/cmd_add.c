@@ -1,67 +1,56 @@
 /* cairn add PATH... [--model NAME]: stage files or directories. */
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 
 #include "cairn/repo.h"
 #include "cli.h"
+#include "opt.h"
 
 const char cmd_add_summary[] = "stage files or directories for the next commit";
 const char cmd_add_help[] =
-    "usage: cairn add PATH... [--model NAME] [--json]\n"
-    "\n"
     "Chunk, deduplicate and compress the files (directories recursively) into\n"
     "the store and stage them. Tensor files (safetensors, GGUF) are chunked per\n"
     "tensor; other files with content-defined chunking. A file whose size,\n"
     "times and inode did not change since it was last added is not read again.\n"
-    "\n"
-    "  --model NAME   stage for NAME only; 'cairn commit NAME' takes this stage\n"
-    "                 (otherwise the default stage, shared by all models)\n"
-    "  --json         print the statistics as JSON\n"
-    "  --progress, --no-progress   force the progress bar on or off\n";
+    "Options may stand anywhere; '--' ends them. --progress and --no-progress\n"
+    "force the progress bar on or off.\n";
+
+enum { ADD_PATHS, ADD_MODEL, ADD_JSON };
+const struct cli_opt cmd_add_opts[] = {
+    [ADD_PATHS] = { CLI_OPT_ARG, "PATH", 0, NULL, "files or directories to stage",
+                    CLI_OPT_REQUIRED | CLI_OPT_REPEAT },
+    [ADD_MODEL] = { CLI_OPT_STRING, "model", 0, "NAME",
+                    "stage for NAME only; 'cairn commit NAME' takes this stage", 0 },
+    [ADD_JSON] = { CLI_OPT_FLAG, "json", 0, NULL, "print the statistics as JSON", 0 },
+    CLI_OPTS_END,
+};
 
 int cmd_add(int argc, char **argv)
 {
-    static const struct option opts[] = { { "model", required_argument, NULL, 'm' },
-                                          { "json", no_argument, NULL, 'j' },
-                                          { NULL, 0, NULL, 0 } };
     struct cairn_add_opts ao = { 0 };
     struct cairn_add_stats st;
     struct cairn_repo *repo = NULL;
     struct cli_progress *pb;
-    int c, json = 0, error, rc;
+    struct cli_parsed args;
+    int error, rc;
     double t0;
 
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
-        switch (c) {
-        case 'm':
-            ao.model = optarg;
-            break;
-        case 'j':
-            json = 1;
-            break;
-        default:
-            return cli_usage("add", "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind >= argc)
-        return cli_usage("add", "nothing to add: give one or more paths");
-    if ((rc = cli_open_repo(&repo)) != 0)
+    if ((rc = cli_opt_parse(&args, "add", cmd_add_opts, argc, argv)) != 0)
         return rc;
+    ao.model = args.v[ADD_MODEL].str;
+    if ((rc = cli_open_repo(&repo)) != 0)
+        goto done;
     pb = cli_progress_start("add", 0);
     ao.progress = cli_progress_cb;
     ao.progress_payload = pb;
     t0 = cli_now();
-    error =
-        cairn_repo_add(repo, (const char *const *)argv + optind, (size_t)(argc - optind), &ao, &st);
+    error = cairn_repo_add(repo, args.v[ADD_PATHS].items, args.v[ADD_PATHS].nitems, &ao, &st);
     cli_progress_finish(pb);
     if (error < 0) {
-        cairn_repo_free(repo);
-        return cli_fail(error);
+        rc = cli_fail(error);
+        goto done;
     }
-    if (json) {
+    if (args.v[ADD_JSON].count) {
         json_t *o = json_object();
         json_object_set_new(o, "files", json_integer((json_int_t)st.files));
         json_object_set_new(o, "files_unchanged", json_integer((json_int_t)st.files_unchanged));
@@ -79,6 +68,8 @@ int cmd_add(int argc, char **argv)
                (unsigned long long)st.files_unchanged, cli_fmt_bytes(a, sizeof(a), st.bytes_read),
                cli_fmt_bytes(b, sizeof(b), st.bytes_stored));
     }
+done:
     cairn_repo_free(repo);
-    return EXIT_OK;
+    cli_parsed_release(&args);
+    return rc;
 }

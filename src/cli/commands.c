@@ -5,11 +5,19 @@
 #include <string.h>
 
 #include "cli.h"
+#include "opt.h"
 
+/*
+ * A command that declares its options as a table (opt.h) defines
+ * cmd_NAME_opts; its --help is then the usage line and option list made
+ * from the table around the prose of cmd_NAME_help. The weak declaration
+ * makes the table optional while the commands move to it.
+ */
 #define CMD(name)                             \
     extern int cmd_##name(int, char **);      \
     extern const char cmd_##name##_summary[]; \
-    extern const char cmd_##name##_help[];
+    extern const char cmd_##name##_help[];    \
+    extern const struct cli_opt cmd_##name##_opts[] __attribute__((weak));
 CMD(add)
 CMD(alias)
 CMD(audit)
@@ -51,7 +59,7 @@ CMD(version)
 
 /* Braced macro bodies: clang-format 14 would split this one over four lines. */
 /* clang-format off */
-#define ROWN(str, name) { str, cmd_##name, cmd_##name##_summary, cmd_##name##_help }
+#define ROWN(str, name) { str, cmd_##name, cmd_##name##_summary, cmd_##name##_help, cmd_##name##_opts }
 /* clang-format on */
 #define ROW(name) ROWN(#name, name)
 /* One row per line, sorted: clang-format would pack them. */
@@ -94,7 +102,7 @@ const struct cli_command cli_commands[] = {
     ROW(token),
     ROW(verify),
     ROW(version),
-    { NULL, NULL, NULL, NULL },
+    { NULL, NULL, NULL, NULL, NULL },
 };
 /* clang-format on */
 #undef ROW

@@ -12,6 +12,7 @@
 
 #include "cairn/repo.h"
 #include "cli.h"
+#include "opt.h"
 #include "util/hash.h"
 
 void cli_error(const char *fmt, ...)
@@ -65,7 +66,7 @@ int cli_print_help(const char *name)
         const struct cli_command *c = cli_find(name);
         if (!c)
             return cli_usage(NULL, "'%s' is not a cairn command", name);
-        fputs(c->help, stdout);
+        cli_print_command_help(c);
         return EXIT_OK;
     }
     printf(
@@ -77,13 +78,24 @@ int cli_print_help(const char *name)
     return EXIT_OK;
 }
 
+void cli_print_command_help(const struct cli_command *cmd)
+{
+    if (!cmd->opts) {
+        fputs(cmd->help, stdout);
+        return;
+    }
+    cli_opt_print_usage(stdout, cmd->name, cmd->opts);
+    printf("\n%s\n", cmd->help);
+    cli_opt_print_options(stdout, cmd->opts);
+}
+
 int cli_help_requested(const struct cli_command *cmd, int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--"))
             break;
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            fputs(cmd->help, stdout);
+            cli_print_command_help(cmd);
             return 1;
         }
     }

@@ -175,3 +175,19 @@ setup() {
     assert_success
     assert_output --partial "[m v1 "
 }
+
+@test "add takes options anywhere; '--' ends them" {
+    cairn init r >/dev/null && cd r
+    make_file f.bin 10K 1
+    make_file ./--json 1K 2
+    run cairn add f.bin --json
+    assert_success
+    [ "$(jq -r .files <<<"$output")" = 1 ]
+    run cairn add -- --json
+    assert_success
+    assert_output --partial "staged 1 file"
+    run -2 cairn add --model
+    assert_output "cairn: --model needs a value (NAME) (see 'cairn add --help')"
+    run -2 cairn add
+    assert_output "cairn: missing PATH (one or more) (see 'cairn add --help')"
+}

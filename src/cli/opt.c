@@ -1,0 +1,205 @@
+/*
+ * The table-driven option parser of opt.h. Two passes over argv: options
+ * are taken wherever they stand, everything else (and everything after
+ * "--") is a positional argument, then the positionals are handed to the
+ * table's ARG entries in order. Nothing is allocated but the value lists.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "opt.h"
+
+static int add_item(struct cli_optval *v, const char *s)
+{
+    const char **n = realloc(v->items, (v->nitems + 1) * sizeof(*n));
+    if (!n)
+        return -1;
+    n[v->nitems++] = s;
+    v->items = n;
+    return 0;
+}
+
+/* The table entry for "--name" (len bytes of it) or "-x". */
+static int find_long(const struct cli_opt *opts, const char *name, size_t len)
+{
+    for (int i = 0; opts[i].type != CLI_OPT_END; i++)
+        if (opts[i].type != CLI_OPT_ARG && strlen(opts[i].name) == len &&
+            !strncmp(opts[i].name, name, len))
+            return i;
+    return -1;
+}
+
+static int find_short(const struct cli_opt *opts, char c)
+{
+    for (int i = 0; opts[i].type != CLI_OPT_END; i++)
+        if (opts[i].type != CLI_OPT_ARG && opts[i].alias == c)
+            return i;
+    return -1;
+}
+
+static int take_value(struct cli_optval *v, const struct cli_opt *o, const char *cmd,
+                      const char *value)
+{
+    char *end;
+    switch (o->type) {
+    case CLI_OPT_STRING:
+        v->str = value;
+        break;
+    case CLI_OPT_COUNT:
+        errno = 0;
+        v->num = strtol(value, &end, 10);
+        if (errno || end == value || *end || v->num < 0)
+            return cli_usage(cmd, "--%s takes a non-negative whole number, not '%s'", o->name,
+                             value);
+        break;
+    case CLI_OPT_LIST:
+        if (add_item(v, value) < 0) {
+            cli_error("out of memory");
+            return EXIT_RUNTIME;
+        }
+        break;
+    default:
+        break;
+    }
+    v->count++;
+    return 0;
+}
+
+int cli_opt_parse(struct cli_parsed *out, const char *cmd, const struct cli_opt *opts, int argc,
+                  char **argv)
+{
+    const char **pos = NULL;
+    size_t npos = 0, next = 0;
+    int nopts = 0, dashdash = 0, rc = 0;
+
+    memset(out, 0, sizeof(*out));
+    while (opts[nopts].type != CLI_OPT_END)
+        nopts++;
+    if (nopts > CLI_OPTS_MAX) {
+        cli_error("internal error: '%s' has more than %d options", cmd, CLI_OPTS_MAX);
+        return EXIT_RUNTIME;
+    }
+    if (argc > 1 && !(pos = calloc((size_t)argc, sizeof(*pos)))) {
+        cli_error("out of memory");
+        return EXIT_RUNTIME;
+    }
+    for (int i = 1; i < argc && !rc; i++) {
+        const char *a = argv[i], *value = NULL, *eq;
+        int k;
+
+        if (dashdash || a[0] != '-' || !a[1]) {
+            pos[npos++] = a; /* "-" alone is an argument (stdin) */
+            continue;
+        }
+        if (!strcmp(a, "--")) {
+            dashdash = 1;
+            continue;
+        }
+        if (a[1] == '-') {
+            eq = strchr(a + 2, '=');
+            k = find_long(opts, a + 2, eq ? (size_t)(eq - a - 2) : strlen(a + 2));
+            if (eq)
+                value = eq + 1;
+        } else {
+            k = a[2] ? -1 : find_short(opts, a[1]);
+        }
+        if (k < 0) {
+            rc = cli_usage(cmd, "unknown option '%s'", a);
+            break;
+        }
+        if (opts[k].type == CLI_OPT_FLAG) {
+            if (value) {
+                rc = cli_usage(cmd, "--%s takes no value", opts[k].name);
+                break;
+            }
+            out->v[k].count++;
+            continue;
+        }
+        if (!value) {
+            if (i + 1 >= argc) {
+                rc = cli_usage(cmd, "--%s needs a value (%s)", opts[k].name,
+                               opts[k].value_name ? opts[k].value_name : "VALUE");
+                break;
+            }
+            value = argv[++i];
+        }
+        rc = take_value(&out->v[k], &opts[k], cmd, value);
+    }
+    /* Positionals to the ARG entries, in order; a REPEAT entry takes the rest. */
+    for (int k = 0; k < nopts && !rc; k++) {
+        struct cli_optval *v = &out->v[k];
+        if (opts[k].type != CLI_OPT_ARG)
+            continue;
+        while (next < npos && (v->count == 0 || (opts[k].flags & CLI_OPT_REPEAT))) {
+            if (!v->str)
+                v->str = pos[next];
+            if (add_item(v, pos[next++]) < 0) {
+                cli_error("out of memory");
+                rc = EXIT_RUNTIME;
+                break;
+            }
+            v->count++;
+        }
+        if (!rc && !v->count && (opts[k].flags & CLI_OPT_REQUIRED))
+            rc = cli_usage(cmd, "missing %s%s", opts[k].name,
+                           opts[k].flags & CLI_OPT_REPEAT ? " (one or more)" : "");
+    }
+    if (!rc && next < npos)
+        rc = cli_usage(cmd, "unexpected argument '%s'", pos[next]);
+    free(pos);
+    if (rc)
+        cli_parsed_release(out);
+    return rc;
+}
+
+void cli_parsed_release(struct cli_parsed *p)
+{
+    for (int i = 0; i < CLI_OPTS_MAX; i++)
+        free(p->v[i].items);
+    memset(p, 0, sizeof(*p));
+}
+
+/* "--model NAME", "-n, --count N", "PATH..." */
+static int opt_label(char *buf, size_t cap, const struct cli_opt *o)
+{
+    if (o->type == CLI_OPT_ARG)
+        return snprintf(buf, cap, "%s%s", o->name, o->flags & CLI_OPT_REPEAT ? "..." : "");
+    return snprintf(buf, cap, "%s%s%s--%s%s%s", o->alias ? "-" : "",
+                    o->alias ? (char[2]){ o->alias, 0 } : "", o->alias ? ", " : "", o->name,
+                    o->type == CLI_OPT_FLAG ? "" : " ",
+                    o->type == CLI_OPT_FLAG ? "" : (o->value_name ? o->value_name : "VALUE"));
+}
+
+void cli_opt_print_usage(FILE *f, const char *cmd, const struct cli_opt *opts)
+{
+    fprintf(f, "usage: cairn %s", cmd);
+    for (int pass = 0; pass < 2; pass++)
+        for (const struct cli_opt *o = opts; o->type != CLI_OPT_END; o++) {
+            char label[96];
+            if ((o->flags & CLI_OPT_HIDDEN) || (pass == 0) != (o->type == CLI_OPT_ARG))
+                continue;
+            opt_label(label, sizeof(label), o);
+            if (o->type == CLI_OPT_ARG && (o->flags & CLI_OPT_REQUIRED))
+                fprintf(f, " %s", label);
+            else if (o->type == CLI_OPT_ARG)
+                fprintf(f, " [%s]", label);
+            else
+                fprintf(f, " [--%s%s%s]%s", o->name, o->type == CLI_OPT_FLAG ? "" : " ",
+                        o->type == CLI_OPT_FLAG ? "" : (o->value_name ? o->value_name : "VALUE"),
+                        o->type == CLI_OPT_LIST ? "..." : "");
+        }
+    fputc('\n', f);
+}
+
+void cli_opt_print_options(FILE *f, const struct cli_opt *opts)
+{
+    for (const struct cli_opt *o = opts; o->type != CLI_OPT_END; o++) {
+        char label[96];
+        if ((o->flags & CLI_OPT_HIDDEN) || !o->help)
+            continue;
+        opt_label(label, sizeof(label), o);
+        fprintf(f, "  %-22s %s\n", label, o->help);
+    }
+}

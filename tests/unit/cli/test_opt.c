@@ -1,0 +1,130 @@
+/*
+ * Unit tests for the table-driven option parser (src/cli/opt.c): options
+ * anywhere, "--" ending them, --name=value, short aliases, repeatable
+ * lists, counts, positionals (required, optional, repeated), and each
+ * usage error with its message; the usage line made from the table.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../../../src/cli/cli.h"
+#include "../../../src/cli/opt.h"
+
+/* Stand-ins for src/cli/util.c: keep the last message. */
+static char last[256];
+int cli_usage(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    (void)cmd;
+    va_start(ap, fmt);
+    vsnprintf(last, sizeof(last), fmt, ap);
+    va_end(ap);
+    return EXIT_USAGE;
+}
+void cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last, sizeof(last), fmt, ap);
+    va_end(ap);
+}
+
+enum { T_REF, T_PATHS, T_MODEL, T_JSON, T_COUNT, T_DATA };
+static const struct cli_opt table[] = {
+    [T_REF] = { CLI_OPT_ARG, "REF", 0, NULL, "the version", CLI_OPT_REQUIRED },
+    [T_PATHS] = { CLI_OPT_ARG, "PATH", 0, NULL, "paths", CLI_OPT_REPEAT },
+    [T_MODEL] = { CLI_OPT_STRING, "model", 'm', "NAME", "a model", 0 },
+    [T_JSON] = { CLI_OPT_FLAG, "json", 0, NULL, "JSON", 0 },
+    [T_COUNT] = { CLI_OPT_COUNT, "count", 'n', "N", "how many", 0 },
+    [T_DATA] = { CLI_OPT_LIST, "data", 0, "REF", "datasets", 0 },
+    CLI_OPTS_END,
+};
+
+static int parse(struct cli_parsed *p, int argc, const char **argv)
+{
+    last[0] = '\0';
+    return cli_opt_parse(p, "t", table, argc, (char **)argv);
+}
+
+static void test_anywhere(void **state)
+{
+    struct cli_parsed p;
+    const char *argv[] = { "t",         "--json", "m@v1", "a",         "-m", "x",      "b",
+                           "--count=3", "--data", "d1",   "--data=d2", "--", "--json", "-" };
+    (void)state;
+    assert_int_equal(parse(&p, 14, argv), 0);
+    assert_int_equal(p.v[T_JSON].count, 1);
+    assert_string_equal(p.v[T_REF].str, "m@v1");
+    assert_int_equal(p.v[T_PATHS].nitems, 4);
+    assert_string_equal(p.v[T_PATHS].items[0], "a");
+    assert_string_equal(p.v[T_PATHS].items[1], "b");
+    assert_string_equal(p.v[T_PATHS].items[2], "--json"); /* after "--": an argument */
+    assert_string_equal(p.v[T_PATHS].items[3], "-");
+    assert_string_equal(p.v[T_MODEL].str, "x");
+    assert_int_equal(p.v[T_COUNT].num, 3);
+    assert_int_equal(p.v[T_DATA].nitems, 2);
+    assert_string_equal(p.v[T_DATA].items[1], "d2");
+    cli_parsed_release(&p);
+}
+
+static void test_errors(void **state)
+{
+    static const struct {
+        int argc;
+        const char *argv[4], *message;
+    } cases[] = {
+        { 1, { "t" }, "missing REF" },
+        { 3, { "t", "r", "--bogus" }, "unknown option '--bogus'" },
+        { 3, { "t", "r", "--model" }, "--model needs a value (NAME)" },
+        { 3, { "t", "r", "--json=yes" }, "--json takes no value" },
+        { 4, { "t", "r", "-n", "-1" }, "--count takes a non-negative whole number, not '-1'" },
+        { 3, { "t", "r", "-mx" }, "unknown option '-mx'" },
+    };
+    struct cli_parsed p;
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        assert_int_equal(parse(&p, cases[i].argc, (const char **)cases[i].argv), EXIT_USAGE);
+        assert_string_equal(last, cases[i].message);
+    }
+}
+
+static void test_too_many(void **state)
+{
+    static const struct cli_opt one[] = {
+        { CLI_OPT_ARG, "REF", 0, NULL, NULL, CLI_OPT_REQUIRED },
+        CLI_OPTS_END,
+    };
+    struct cli_parsed p;
+    const char *argv[] = { "t", "a", "b" };
+    (void)state;
+    assert_int_equal(cli_opt_parse(&p, "t", one, 3, (char **)argv), EXIT_USAGE);
+    assert_string_equal(last, "unexpected argument 'b'");
+}
+
+static void test_usage(void **state)
+{
+    char buf[512] = "";
+    FILE *f = fmemopen(buf, sizeof(buf), "w");
+    (void)state;
+    cli_opt_print_usage(f, "t", table);
+    fclose(f);
+    assert_string_equal(buf,
+                        "usage: cairn t REF [PATH...] [--model NAME] [--json] [--count N]"
+                        " [--data REF]...\n");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_anywhere),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_too_many),
+        cmocka_unit_test(test_usage),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
