@@ -30,7 +30,7 @@ setup() {
 
 # The budget the soak config sets, and the margin over it the peak RSS may
 # take: the router's own ~10 MiB, the fixed cost of up to 256 connections
-# (~40 KiB each with their header buffers), the shadow of one 63 MB body
+# (at most ~56 KiB each with their header buffers), the shadow of one 63 MB body
 # being read while another is refused, and malloc's slack.
 BUFFERED_MIB=128
 MARGIN_MIB=80
@@ -176,4 +176,24 @@ EOF
     run curl -s -m 5 -o /dev/null -w '%{http_code}' -X POST -d "$BODY" \
         "$CAIRN_SERVER/v2/models/clf/infer"
     assert_output 200
+}
+
+@test "limits and health settings are checked, naming the line" {
+    printf 'limits:\n  buffered: 1MiB\n' >bad.yaml
+    run cairn serve --config bad.yaml --listen 127.0.0.1:0
+    assert_failure
+    assert_output --partial "bad.yaml:2:3"
+    assert_output --partial "at least body"
+    printf 'limits: {client_buffered: 12 parsecs}\n' >bad.yaml
+    run cairn serve --config bad.yaml --listen 127.0.0.1:0
+    assert_failure
+    assert_output --partial "expected a byte count"
+    printf 'health:\n  failures: 0\n' >bad.yaml
+    run cairn serve --config bad.yaml --listen 127.0.0.1:0
+    assert_failure
+    assert_output --partial "bad.yaml:2:13: failures must be from 1 to 100"
+    printf 'limits: {connextions: 5}\n' >bad.yaml
+    run cairn serve --config bad.yaml --listen 127.0.0.1:0
+    assert_failure
+    assert_output --partial "connextions"
 }
