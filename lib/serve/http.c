@@ -1225,6 +1225,7 @@ struct cconn {
     int reused;    /* served a request before: a failure may be a stale connection */
     int got_bytes; /* any response byte for the current request */
     int probe;     /* a health probe's own connection: outside the pool and its cap */
+    int writing;   /* a uv_write of the request is under way */
     int handles;
     uint64_t deadline; /* loop time: request deadline, or idle expiry when pooled; 0 none */
     uint64_t armed;    /* loop time the timer is set to fire; 0 not set */
@@ -1524,7 +1525,10 @@ static void cconn_complete(struct cconn *cc, int reusable)
     resp.nheaders = m->nh;
     resp.body = m->body.ptr ? m->body.ptr : "";
     resp.body_len = m->body.len;
-    reusable = reusable && m->keep_alive && !cc->probe && !cc->up->client->freeing;
+    /* An answer that came before the request was all sent (an early error): the rest of
+     * the request would still go out on a pooled connection, from memory the callback
+     * may free. Closing cancels the write. */
+    reusable = reusable && m->keep_alive && !cc->probe && !cc->writing && !cc->up->client->freeing;
     /* Pool the connection before the callback, which may well send the next request. */
     if (reusable) {
         cc->reused = 1;
@@ -1587,6 +1591,7 @@ static void on_cconn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 static void on_cconn_write(uv_write_t *w, int status)
 {
     struct cconn *cc = w->data;
+    cc->writing = 0;
     if (status < 0 && cc->req && !cc->closing)
         cconn_fail(cc, cairn_error_set(CAIRN_ERROR, "cannot send to '%s': %s", cc->up->addr,
                                        uv_strerror(status)));
@@ -1636,9 +1641,12 @@ static void cconn_send(struct cconn *cc)
         b[0] = uv_buf_init(r->data.ptr + n, (unsigned)(r->data.len - (size_t)n));
     }
     cc->wreq.data = cc;
-    if ((n = uv_write(&cc->wreq, (uv_stream_t *)&cc->tcp, b, nb, on_cconn_write)) < 0)
+    if ((n = uv_write(&cc->wreq, (uv_stream_t *)&cc->tcp, b, nb, on_cconn_write)) < 0) {
         cconn_fail(cc, cairn_error_set(CAIRN_ERROR, "cannot send to '%s': %s", cc->up->addr,
                                        uv_strerror(n)));
+        return;
+    }
+    cc->writing = 1;
 }
 
 static void on_cconn_connect(uv_connect_t *creq, int status)

@@ -393,6 +393,96 @@ static void test_client_probe_abort_borrowed(void **state)
     usleep(500 * 1000); /* let /late answer the connection that left */
 }
 
+/*
+ * An upstream that answers before it read the whole request (an early 400,
+ * keep-alive) and then reads nothing: raw, on a thread. It counts the
+ * connections it accepted; a second connection gets a 200 and is closed.
+ */
+struct early {
+    int lfd;
+    int accepted;
+};
+
+static void *early_thread(void *arg)
+{
+    struct early *e = arg;
+    char buf[4096];
+    int fds[2] = { -1, -1 };
+    for (int i = 0; i < 2; i++) {
+        size_t n = 0;
+        if ((fds[i] = accept(e->lfd, NULL, NULL)) < 0)
+            break;
+        e->accepted++;
+        buf[0] = '\0';
+        while (n < sizeof(buf) - 1 && !strstr(buf, "\r\n\r\n")) {
+            ssize_t r = recv(fds[i], buf + n, 1, 0); /* byte by byte: not a byte of body */
+            if (r <= 0)
+                break;
+            n += (size_t)r;
+            buf[n] = '\0';
+        }
+        {
+            const char *answer =
+                i == 0 ? "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
+                       : "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+            send(fds[i], answer, strlen(answer), MSG_NOSIGNAL);
+        }
+    }
+    for (int i = 0; i < 2; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    return NULL;
+}
+
+/* An early answer must not pool a connection whose request is still being written (from a
+ * borrowed body the caller frees once answered): the next request gets a new connection. */
+static void test_client_early_answer_not_pooled(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    struct cairn_http_client *c;
+    struct early e = { -1, 0 };
+    struct one first = { 0 }, second = { 0 };
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof(sa);
+    size_t big = 32u << 20; /* far more than the socket buffers take */
+    char *body = malloc(big), addr[64];
+    pthread_t th;
+
+    assert_non_null(body);
+    memset(body, 'z', big);
+    e.lfd = socket(AF_INET, SOCK_STREAM, 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(e.lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(e.lfd, 4), 0);
+    assert_int_equal(getsockname(e.lfd, (struct sockaddr *)&sa, &sl), 0);
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", ntohs(sa.sin_port));
+    assert_int_equal(pthread_create(&th, NULL, early_thread, &e), 0);
+    uv_loop_init(&loop);
+    assert_int_equal(cairn_http_client_new(&c, &loop, NULL), 0);
+    assert_int_equal(cairn_http_client_request_borrowed(c, addr, "POST", "/", NULL, body, big,
+                                                        10000, one_cb, &first),
+                     0);
+    while (!first.done && uv_run(&loop, UV_RUN_ONCE))
+        ;
+    assert_int_equal(first.status, 400);
+    memset(body, 0, big); /* answered: the caller may reuse or free its body */
+    free(body);
+    assert_int_equal(
+        cairn_http_client_request(c, addr, "GET", "/", NULL, NULL, 0, 10000, one_cb, &second), 0);
+    while (!second.done && uv_run(&loop, UV_RUN_ONCE))
+        ;
+    assert_int_equal(second.status, 200);
+    assert_int_equal(e.accepted, 2);
+    cairn_http_client_free(c);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    pthread_join(th, NULL);
+    close(e.lfd);
+}
+
 /* A connect that hangs (a listener whose accept queue is full drops SYNs) fails after
  * connect_timeout_ms, long before the request's own timeout. */
 static void test_client_connect_timeout(void **state)
@@ -832,6 +922,7 @@ int main(void)
         cmocka_unit_test(test_client_timeout_and_late_answer),
         cmocka_unit_test(test_client_probe_abort_borrowed),
         cmocka_unit_test(test_client_connect_timeout),
+        cmocka_unit_test(test_client_early_answer_not_pooled),
         cmocka_unit_test(test_pipelined_in_order),
         cmocka_unit_test(test_split_writes),
         cmocka_unit_test(test_limits),
