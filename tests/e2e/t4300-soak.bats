@@ -12,7 +12,8 @@
 #   normal requests are small (their bodies fit the per-connection room
 #   that is never charged) and come from an address of their own, so the
 #   per-client caps stop the hostile ones long before the global caps would
-#   shed them. CAIRN_SOAK_SECONDS (default 20) sets its length.
+#   shed them. CAIRN_SOAK_SECONDS (default 20) sets its length; the figures
+#   are also left in $CAIRN_BUILD_DIR/t4300-soak.txt.
 # - D16: a SIGSTOPped backend is taken out of rotation by its health
 #   probes within a few seconds: a candidate's traffic goes to stable and no
 #   request fails; a stable version with nothing to fall back on answers
@@ -85,7 +86,7 @@ figure() {
         echo "# t4300 soak, $secs s: caps 256 connections (64 per client), $BUFFERED_MIB MiB buffered (64 MiB per client)"
         cat soak.out
         echo "router_peak_rss_mib $((hwm / 1024))"
-    } | tee "${BATS_FILE_TMPDIR:-/tmp}/t4300-soak.txt"
+    } | tee "$CAIRN_BUILD_DIR/t4300-soak.txt"
     [ "$hwm" -lt $(((BUFFERED_MIB + MARGIN_MIB) * 1024)) ]
     [ "$(figure normal_errors soak.out)" -eq 0 ]
     [ "$(figure normal_requests soak.out)" -gt 100 ]

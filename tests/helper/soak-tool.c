@@ -263,7 +263,8 @@ static void run_slowloris(struct client *cl)
                 nap_ms(200);
             }
         }
-        count(cl->c, status);
+        if (status || now_s() < deadline) /* not just cut short by the end of the run */
+            count(cl->c, status);
         close(fd);
     }
 }

@@ -702,7 +702,7 @@ static int setup_caps(void **state)
     o.max_client_conns = CAP_CLIENT_CONNS;
     o.max_buffered = CAP_BUFFERED;
     o.max_client_buffered = CAP_CLIENT_BUFFER;
-    o.header_timeout_ms = 1500;
+    o.header_timeout_ms = 4000;
     o.idle_timeout_ms = 60000;
     nheld = 0;
     uv_loop_init(&srv_loop);
