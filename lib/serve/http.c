@@ -31,11 +31,14 @@
 
 #include "cairn/common.h"
 #include "serve/http.h"
+#include "serve/limits.h"
 
 #define container_of(p, type, member) ((type *)(void *)((char *)(p)-offsetof(type, member)))
 #define LINGER_MS                     2000
 #define READ_BUF                      65536
-#define CREQ_POOL                     256 /* finished client requests kept for reuse */
+#define CREQ_POOL                     256          /* finished client requests kept for reuse */
+#define BODY_KEEP                     (256 * 1024) /* larger body buffers are freed after use */
+#define BODY_FREE                     16384        /* body capacity per connection not charged */
 
 /* ---- appending without printf: a proxied request is cheaper than one vsnprintf ---- */
 
@@ -73,9 +76,12 @@ struct msg {
     struct cairn_http_header hdrs[CAIRN_HTTP_MAX_HEADERS];
     struct cairn_buf body;
     size_t max_headers, max_url, max_header_bytes, max_body;
-    int error_status; /* 413, 414, 431 when a limit stopped the parse */
+    int error_status; /* 413, 414, 431, 429, 503 when a limit stopped the parse */
     int keep_alive;
     int complete;
+    /* Server side: make the body hold `need` bytes (NUL included) if the budget allows;
+     * 0 or the status to answer. NULL: the body grows as cairn_buf does. */
+    int (*body_room)(struct msg *m, size_t need);
 };
 
 static void msg_init(struct msg *m, size_t max_headers, size_t max_url, size_t max_header_bytes,
@@ -92,7 +98,7 @@ static void msg_init(struct msg *m, size_t max_headers, size_t max_url, size_t m
 static void msg_reset(struct msg *m)
 {
     /* A large body's buffer is not kept: one big request must not pin memory. */
-    if (m->body.cap > 256 * 1024)
+    if (m->body.cap > BODY_KEEP)
         cairn_buf_release(&m->body);
     cairn_buf_clear(&m->body);
     cairn_buf_clear(&m->head);
@@ -236,6 +242,17 @@ static void msg_headers_done(struct msg *m)
 static int on_body(llhttp_t *p, const char *at, size_t len)
 {
     struct msg *m = msg_of(p);
+    int status;
+    if (m->body_room && m->body.cap - m->body.len <= len) {
+        if (len > m->max_body - m->body.len) {
+            m->error_status = 413;
+            return HPE_USER;
+        }
+        if ((status = m->body_room(m, m->body.len + len + 1))) {
+            m->error_status = status;
+            return HPE_USER;
+        }
+    }
     if (buf_append(&m->body, at, len) < 0) {
         m->error_status = 413;
         return HPE_USER;
@@ -384,6 +401,10 @@ struct conn {
     void (*body_free)(void *);
     void *body_owned;
     struct cairn_buf pending, work; /* input received while a request was out */
+    /* Accounting (limits.h): the client's entry (NULL: refused, not counted) and the
+     * bytes taken for it: body capacity beyond BODY_FREE, pending, work, copied bodies. */
+    struct cairn_limits_client *client;
+    size_t charged, out_charged;
 };
 
 struct cairn_http_server {
@@ -394,6 +415,7 @@ struct cairn_http_server {
     void *userdata;
     struct conn *conns;
     size_t nconns;
+    struct cairn_limits *limits;
     int listener_open;
     int shutting_down;
     int port;
@@ -414,12 +436,95 @@ void cairn_http_server_opts_init(struct cairn_http_server_opts *o)
     o->header_timeout_ms = 10000;
     o->body_timeout_ms = 10000;
     o->backlog = 511;
+    o->max_conns = 1024;
+    o->max_buffered = 256u << 20;
+    o->max_client_conns = 256;
+    o->max_client_buffered = 64u << 20;
 }
 
 static void server_maybe_free(struct cairn_http_server *s)
 {
-    if (s->shutting_down && !s->listener_open && s->nconns == 0)
+    if (s->shutting_down && !s->listener_open && s->nconns == 0) {
+        cairn_limits_free(s->limits);
         free(s);
+    }
+}
+
+/* ---- the budget: every buffer a client can grow is charged before it grows ---- */
+
+static size_t body_charge(size_t cap)
+{
+    return cap > BODY_FREE ? cap - BODY_FREE : 0;
+}
+
+static int limit_status(enum cairn_limit l)
+{
+    return l == CAIRN_LIMIT_CLIENT ? 429 : 503;
+}
+
+/* Take `n` bytes for connection `c`; 0 or the status that refuses them (429, 503). */
+static int conn_charge(struct conn *c, size_t n)
+{
+    enum cairn_limit l;
+    if (!n)
+        return 0;
+    if ((l = cairn_limits_take(c->srv->limits, c->client, n)) != CAIRN_LIMIT_OK)
+        return limit_status(l);
+    c->charged += n;
+    return 0;
+}
+
+static void conn_uncharge(struct conn *c, size_t n)
+{
+    cairn_limits_give(c->srv->limits, c->client, n);
+    c->charged -= n;
+}
+
+/* Resize `b` to exactly `cap` bytes (cap > b->len), charging the growth first. */
+static int conn_buf_resize(struct conn *c, struct cairn_buf *b, size_t cap, int is_body)
+{
+    size_t before = is_body ? body_charge(b->cap) : b->cap;
+    size_t after = is_body ? body_charge(cap) : cap;
+    char *p;
+    int status;
+    if (after > before && (status = conn_charge(c, after - before)))
+        return status;
+    if (!(p = realloc(b->ptr, cap))) {
+        if (after > before)
+            conn_uncharge(c, after - before);
+        return 503;
+    }
+    if (before > after)
+        conn_uncharge(c, before - after);
+    b->ptr = p;
+    b->cap = cap;
+    return 0;
+}
+
+/* Free `b` and give back what it was charged. */
+static void conn_buf_drop(struct conn *c, struct cairn_buf *b, int is_body)
+{
+    conn_uncharge(c, is_body ? body_charge(b->cap) : b->cap);
+    cairn_buf_release(b);
+}
+
+/*
+ * msg.body_room of server connections: a body of known length gets exactly
+ * its size at once (one allocation, no doubling slack); a chunked one
+ * doubles, each growth charged before it happens.
+ */
+static int conn_body_room(struct msg *m, size_t need)
+{
+    struct conn *c = container_of(m, struct conn, m);
+    size_t cap = m->body.cap ? m->body.cap : 64;
+    if (need <= m->body.cap)
+        return 0;
+    if (!(m->parser.flags & F_CONTENT_LENGTH))
+        while (cap < need)
+            cap = cap > m->max_body / 2 ? m->max_body + 1 : cap * 2;
+    if (cap < need)
+        cap = need;
+    return conn_buf_resize(c, &m->body, cap, 1);
 }
 
 static void timer_set(struct conn *c, uint64_t ms);
@@ -437,6 +542,9 @@ static void conn_unref(struct conn *c)
     if (c->next)
         c->next->prev = c->prev;
     s->nconns--;
+    if (c->charged)
+        cairn_limits_give(s->limits, c->client, c->charged);
+    cairn_limits_close(s->limits, c->client);
     msg_release(&c->m);
     cairn_buf_release(&c->out);
     cairn_buf_release(&c->pending);
@@ -539,6 +647,15 @@ static void response_done(struct conn *c)
         c->body_free(c->body_owned);
         c->body_free = NULL;
     }
+    /* Nothing large stays with a connection between requests (an idle keep-alive
+     * connection must not pin a big body until its next request). */
+    if (c->out_charged) {
+        conn_uncharge(c, c->out_charged);
+        c->out_charged = 0;
+        cairn_buf_release(&c->out);
+    }
+    if (c->m.body.cap > BODY_KEEP)
+        conn_buf_drop(c, &c->m.body, 1);
     if (c->closing) {
         conn_unref(c);
         return;
@@ -667,12 +784,22 @@ int cairn_http_respond(struct cairn_http_req *req, const struct cairn_http_respo
         iov[0] = uv_buf_init((char *)resp->body + (done - c->out.len), (unsigned)(total - done));
         iov[1] = uv_buf_init(NULL, 0);
     } else {
-        if (cairn_buf_put(&c->out, resp->body, body_len) < 0) {
-            error = CAIRN_ENOMEM;
+        /* A client that does not read makes us hold its answer: charged, or it is dropped. */
+        char *grown = NULL;
+        if (conn_charge(c, body_len) ||
+            (c->out_charged = body_len,
+             !(grown = realloc(c->out.ptr, c->out.len + body_len + 1)))) {
+            error =
+                cairn_error_set(CAIRN_ENOMEM, "no room to queue a response of %zu bytes", body_len);
             conn_close(c);
             response_done(c);
             return error;
         }
+        c->out.ptr = grown;
+        c->out.cap = c->out.len + body_len + 1;
+        memcpy(c->out.ptr + c->out.len, resp->body, body_len);
+        c->out.len += body_len;
+        c->out.ptr[c->out.len] = '\0';
         iov[0] = uv_buf_init(c->out.ptr + done, (unsigned)(total - done));
         iov[1] = uv_buf_init(NULL, 0);
     }
@@ -708,6 +835,8 @@ void cairn_http_req_on_cancel(struct cairn_http_req *req, cairn_http_cancel_fn f
 static int srv_on_message_begin(llhttp_t *p)
 {
     struct conn *c = container_of(msg_of(p), struct conn, m);
+    if (c->m.body.cap > BODY_KEEP)
+        conn_buf_drop(c, &c->m.body, 1);
     on_message_begin(p);
     c->state = ST_READING;
     timer_set(c, c->srv->opts.header_timeout_ms);
@@ -729,6 +858,11 @@ static int srv_on_headers_complete(llhttp_t *p)
         m->error_status = 413;
         return -1;
     }
+    /* Room for a body of known length now, before the client sends it: a refusal
+     * (503 when the server's budget is spent, 429 when this client's is) costs nothing. */
+    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0 &&
+        (m->error_status = conn_body_room(m, (size_t)p->content_length + 1)))
+        return -1;
     expect = cairn_http_header_find(m->hdrs, m->nh, "expect");
     if (expect && !strcasecmp(expect, "100-continue")) {
         /* curl waits for this before sending a body over 1 KiB. */
@@ -748,11 +882,11 @@ static int srv_on_message_complete(llhttp_t *p)
 
     m->complete = 1;
     timer_set(c, 0);
-    if (cairn_buf_putc(&m->body, '\0') < 0) {
-        m->error_status = 413;
-        return HPE_USER;
-    }
-    m->body.len--;
+    /* A body is NUL-terminated as it grows; only an empty one has no storage yet. */
+    if (!m->body.ptr)
+        r->body = "";
+    else
+        r->body = m->body.ptr;
     r->method = llhttp_method_name((llhttp_method_t)p->method);
     r->path = m->head.ptr;
     q = strchr(m->head.ptr, '?');
@@ -764,7 +898,6 @@ static int srv_on_message_complete(llhttp_t *p)
     }
     r->headers = m->hdrs;
     r->nheaders = m->nh;
-    r->body = m->body.ptr;
     r->body_len = m->body.len;
     r->http_minor = p->http_minor;
     r->keep_alive = m->keep_alive;
@@ -800,33 +933,48 @@ static const llhttp_settings_t *server_settings(void)
 /* Answer a request the parser rejected, then close. */
 static void conn_reject(struct conn *c, int status)
 {
-    static const char *const msgs[] = { "bad request\n", "content too large\n", "uri too long\n",
-                                        "request header fields too large\n", "request timeout\n" };
+    static const char *const msgs[] = { "bad request\n",
+                                        "content too large\n",
+                                        "uri too long\n",
+                                        "request header fields too large\n",
+                                        "request timeout\n",
+                                        "server busy: buffered bytes at their limit\n",
+                                        "too many bytes buffered for this client\n" };
     const char *body = status == 413   ? msgs[1]
                        : status == 414 ? msgs[2]
                        : status == 431 ? msgs[3]
                        : status == 408 ? msgs[4]
+                       : status == 503 ? msgs[5]
+                       : status == 429 ? msgs[6]
                                        : msgs[0];
+    struct cairn_http_response r = { status, "text/plain", NULL, body, strlen(body), NULL };
     c->state = ST_HANDLING;
     c->refs++;
     c->close_after = 1;
     c->is_head = 0;
     c->req.keep_alive = 0;
     c->req.http_minor = 1;
-    cairn_http_respond_simple(&c->req, status, "text/plain", body, strlen(body));
+    if (status == 503 || status == 429)
+        r.headers = "Retry-After: 1\r\n";
+    cairn_http_respond(&c->req, &r);
 }
 
+/*
+ * Keep input that arrived while a request is out (pipelining) and stop
+ * reading until it is answered: at most one read is kept, charged to the
+ * client, so a pipelining client holds no more than READ_BUF.
+ */
 static void stash(struct conn *c, const char *data, size_t len)
 {
-    const struct cairn_http_server_opts *o = &c->srv->opts;
     if (!len)
         return;
-    c->pending.limit = o->max_header_bytes + o->max_body + READ_BUF;
-    if (cairn_buf_put(&c->pending, data, len) < 0) {
-        conn_close(c); /* a client pipelining megabytes past its limits */
+    if ((c->pending.cap - c->pending.len <= len &&
+         conn_buf_resize(c, &c->pending, c->pending.len + len + 1, 0)) ||
+        buf_append(&c->pending, data, len) < 0) {
+        conn_close(c); /* no room for what it pipelined */
         return;
     }
-    if (c->pending.len > READ_BUF && c->reading) {
+    if (c->reading) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = 0;
     }
@@ -887,10 +1035,39 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     conn_feed(c, buf->base, (size_t)nread);
 }
 
+/*
+ * A connection over a cap: answer at once without reading a request, then
+ * close. What the client already sent is read and dropped first, so the
+ * close is a FIN and the client sees the answer rather than a reset.
+ */
+static void conn_refuse(struct conn *c, enum cairn_limit why)
+{
+    static const char busy[] =
+        "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n"
+        "Content-Type: text/plain\r\nContent-Length: 38\r\n"
+        "Connection: close\r\n\r\nserver busy: connections at their limit\n";
+    static const char many[] =
+        "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\n"
+        "Content-Type: text/plain\r\nContent-Length: 38\r\n"
+        "Connection: close\r\n\r\ntoo many connections from this client\n";
+    uv_buf_t b = why == CAIRN_LIMIT_CLIENT ? uv_buf_init((char *)many, sizeof(many) - 1)
+                                           : uv_buf_init((char *)busy, sizeof(busy) - 1);
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
+        for (int i = 0; i < 4 && recv(fd, c->srv->rbuf, sizeof(c->srv->rbuf), MSG_DONTWAIT) > 0;
+             i++)
+            ;
+    uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    conn_close(c);
+}
+
 /* Set up a connection around an accepted socket (server != NULL) or `fd`. */
 static int conn_start(struct cairn_http_server *s, uv_stream_t *server, uv_os_sock_t fd)
 {
     struct conn *c;
+    struct sockaddr_storage peer;
+    int peerlen = sizeof(peer);
+    enum cairn_limit why;
 
     if (!(c = calloc(1, sizeof(*c))))
         return cairn_error_set(CAIRN_ENOMEM, "out of memory");
@@ -907,6 +1084,7 @@ static int conn_start(struct cairn_http_server *s, uv_stream_t *server, uv_os_so
     s->conns = c;
     msg_init(&c->m, s->opts.max_headers, s->opts.max_url, s->opts.max_header_bytes,
              s->opts.max_body);
+    c->m.body_room = conn_body_room;
     llhttp_init(&c->m.parser, HTTP_REQUEST, server_settings());
     cairn_buf_init(&c->out, 0);
     c->state = ST_IDLE;
@@ -914,8 +1092,18 @@ static int conn_start(struct cairn_http_server *s, uv_stream_t *server, uv_os_so
         conn_close(c);
         return cairn_error_set(CAIRN_ERROR, "cannot accept a connection");
     }
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&peer, &peerlen) < 0)
+        peerlen = 0;
+    why = cairn_limits_open(s->limits, peerlen ? (struct sockaddr *)&peer : NULL,
+                            (socklen_t)peerlen, &c->client);
+    if (why != CAIRN_LIMIT_OK) {
+        conn_refuse(c, why);
+        return 0;
+    }
     uv_tcp_nodelay(&c->tcp, 1);
-    timer_set(c, s->opts.idle_timeout_ms);
+    /* The first request must begin within the header timeout, not the idle one:
+     * a connection that never speaks is a slowloris too. */
+    timer_set(c, s->opts.header_timeout_ms);
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
         c->reading = 1;
     else
@@ -956,6 +1144,15 @@ int cairn_http_server_new(struct cairn_http_server **out, uv_loop_t *loop, const
         s->opts = *opts;
     else
         cairn_http_server_opts_init(&s->opts);
+    {
+        struct cairn_limits_opts lo = { s->opts.max_conns, s->opts.max_buffered,
+                                        s->opts.max_client_conns, s->opts.max_client_buffered };
+        if ((error = cairn_limits_new(&s->limits, &lo, uv_hrtime() ^ (uintptr_t)s)) < 0) {
+            free(s);
+            s = NULL;
+            goto done;
+        }
+    }
     uv_tcp_init(loop, &s->listener);
     s->listener.data = s;
     s->listener_open = 1;
@@ -977,6 +1174,11 @@ done:
 int cairn_http_server_port(const struct cairn_http_server *s)
 {
     return s->port;
+}
+
+struct cairn_limits *cairn_http_server_limits(struct cairn_http_server *s)
+{
+    return s->limits;
 }
 
 static void on_listener_closed(uv_handle_t *h)
@@ -1022,6 +1224,8 @@ struct cconn {
     int closing;
     int reused;    /* served a request before: a failure may be a stale connection */
     int got_bytes; /* any response byte for the current request */
+    int probe;     /* a health probe's own connection: outside the pool and its cap */
+    int writing;   /* a uv_write of the request is under way */
     int handles;
     uint64_t deadline; /* loop time: request deadline, or idle expiry when pooled; 0 none */
     uint64_t armed;    /* loop time the timer is set to fire; 0 not set */
@@ -1029,7 +1233,9 @@ struct cconn {
 
 struct creq {
     struct upstream *up;
-    struct cairn_buf data; /* the serialised request */
+    struct cairn_buf data; /* the serialised request (its body too, unless borrowed) */
+    const char *body;      /* a borrowed body sent after `data`, or NULL */
+    size_t body_len;
     cairn_http_client_cb cb;
     void *arg;
     uint64_t deadline; /* uv_now() based; 0 none */
@@ -1070,6 +1276,7 @@ void cairn_http_client_opts_init(struct cairn_http_client_opts *o)
     o->max_body = 64u << 20;
     o->max_header_bytes = 64 * 1024;
     o->idle_timeout_ms = 30000;
+    o->connect_timeout_ms = 3000;
 }
 
 int cairn_http_client_new(struct cairn_http_client **out, uv_loop_t *loop,
@@ -1114,6 +1321,8 @@ static struct creq *creq_get(struct cairn_http_client *c)
         c->free_reqs = r->next;
         c->nfree--;
         cairn_buf_clear(&r->data);
+        r->body = NULL;
+        r->body_len = 0;
         r->retried = 0;
         r->next = NULL;
         return r;
@@ -1183,7 +1392,8 @@ static void cconn_close(struct cconn *cc)
         return;
     cc->closing = 1;
     idle_remove(cc);
-    cc->up->nconns--;
+    if (!cc->probe)
+        cc->up->nconns--;
     uv_close((uv_handle_t *)&cc->tcp, on_cconn_closed);
     uv_close((uv_handle_t *)&cc->timer, on_cconn_closed);
 }
@@ -1236,8 +1446,12 @@ static void on_cconn_timer(uv_timer_t *t)
         struct creq *r = cc->req;
         cc->req = NULL;
         cconn_close(cc);
-        creq_finish(r, cairn_error_set(CAIRN_ERROR, "request to '%s' timed out", cc->up->addr),
-                    NULL);
+        creq_finish(
+            r,
+            cc->connected
+                ? cairn_error_set(CAIRN_ERROR, "request to '%s' timed out", cc->up->addr)
+                : cairn_error_set(CAIRN_ERROR, "cannot connect to '%s': timed out", cc->up->addr),
+            NULL);
         pump(cc->up);
     } else {
         cconn_close(cc); /* idle too long */
@@ -1311,7 +1525,10 @@ static void cconn_complete(struct cconn *cc, int reusable)
     resp.nheaders = m->nh;
     resp.body = m->body.ptr ? m->body.ptr : "";
     resp.body_len = m->body.len;
-    reusable = reusable && m->keep_alive && !cc->up->client->freeing;
+    /* An answer that came before the request was all sent (an early error): the rest of
+     * the request would still go out on a pooled connection, from memory the callback
+     * may free. Closing cancels the write. */
+    reusable = reusable && m->keep_alive && !cc->probe && !cc->writing && !cc->up->client->freeing;
     /* Pool the connection before the callback, which may well send the next request. */
     if (reusable) {
         cc->reused = 1;
@@ -1327,6 +1544,9 @@ static void cconn_complete(struct cconn *cc, int reusable)
         cconn_close(cc);
     }
     creq_finish(r, 0, &resp);
+    /* An idle pooled connection must not pin a large answer until its next one. */
+    if (m->body.cap > BODY_KEEP)
+        cairn_buf_release(&m->body);
     pump(cc->up);
 }
 
@@ -1371,6 +1591,7 @@ static void on_cconn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 static void on_cconn_write(uv_write_t *w, int status)
 {
     struct cconn *cc = w->data;
+    cc->writing = 0;
     if (status < 0 && cc->req && !cc->closing)
         cconn_fail(cc, cairn_error_set(CAIRN_ERROR, "cannot send to '%s': %s", cc->up->addr,
                                        uv_strerror(status)));
@@ -1379,7 +1600,9 @@ static void on_cconn_write(uv_write_t *w, int status)
 static void cconn_send(struct cconn *cc)
 {
     struct creq *r = cc->req;
-    uv_buf_t b = uv_buf_init(r->data.ptr, (unsigned)r->data.len);
+    uv_buf_t b[2] = { uv_buf_init(r->data.ptr, (unsigned)r->data.len),
+                      uv_buf_init((char *)r->body, (unsigned)r->body_len) };
+    unsigned nb = r->body_len ? 2 : 1;
     uint64_t now = uv_now(cc->up->client->loop);
     int n;
 
@@ -1401,20 +1624,29 @@ static void cconn_send(struct cconn *cc)
     llhttp_init(&cc->m.parser, HTTP_RESPONSE, client_settings());
     cc->got_bytes = 0;
     cconn_timer_at(cc, r->deadline);
-    n = uv_try_write((uv_stream_t *)&cc->tcp, &b, 1);
-    if (n == (int)b.len)
+    n = uv_try_write((uv_stream_t *)&cc->tcp, b, nb);
+    if (n >= 0 && (size_t)n == r->data.len + r->body_len)
         return;
     if (n < 0 && n != UV_EAGAIN) {
         cconn_fail(cc, cairn_error_set(CAIRN_ERROR, "cannot send to '%s': %s", cc->up->addr,
                                        uv_strerror(n)));
         return;
     }
-    if (n > 0)
-        b = uv_buf_init(r->data.ptr + n, b.len - (unsigned)n);
+    /* Queue the rest; a borrowed body stays valid until the request finishes. */
+    if (n > 0 && (size_t)n >= r->data.len) {
+        b[0] = uv_buf_init((char *)r->body + ((size_t)n - r->data.len),
+                           (unsigned)(r->body_len - ((size_t)n - r->data.len)));
+        nb = 1;
+    } else if (n > 0) {
+        b[0] = uv_buf_init(r->data.ptr + n, (unsigned)(r->data.len - (size_t)n));
+    }
     cc->wreq.data = cc;
-    if ((n = uv_write(&cc->wreq, (uv_stream_t *)&cc->tcp, &b, 1, on_cconn_write)) < 0)
+    if ((n = uv_write(&cc->wreq, (uv_stream_t *)&cc->tcp, b, nb, on_cconn_write)) < 0) {
         cconn_fail(cc, cairn_error_set(CAIRN_ERROR, "cannot send to '%s': %s", cc->up->addr,
                                        uv_strerror(n)));
+        return;
+    }
+    cc->writing = 1;
 }
 
 static void on_cconn_connect(uv_connect_t *creq, int status)
@@ -1462,6 +1694,16 @@ static struct cconn *cconn_new(struct upstream *up)
     return cc;
 }
 
+/* A connection being made: give up on it after connect_timeout_ms (or the request's deadline). */
+static void cconn_connect_deadline(struct cconn *cc)
+{
+    struct cairn_http_client *c = cc->up->client;
+    uint64_t when = c->opts.connect_timeout_ms ? uv_now(c->loop) + c->opts.connect_timeout_ms : 0;
+    if (cc->req->deadline && (!when || cc->req->deadline < when))
+        when = cc->req->deadline;
+    cconn_timer_at(cc, when);
+}
+
 /* Give queued requests to idle connections, opening new ones up to the cap. */
 static void pump(struct upstream *up)
 {
@@ -1492,23 +1734,34 @@ static void pump(struct upstream *up)
         cc->req = r;
         if (cc->connected)
             cconn_send(cc);
+        else
+            cconn_connect_deadline(cc);
     }
 }
 
-int cairn_http_client_request(struct cairn_http_client *c, const char *addr, const char *method,
-                              const char *path, const char *headers, const void *body, size_t len,
-                              uint64_t timeout_ms, cairn_http_client_cb cb, void *arg)
+enum { REQ_COPY, REQ_BORROW, REQ_PROBE };
+
+static struct upstream *upstream_get(struct cairn_http_client *c, const char *addr)
+{
+    struct upstream *up;
+    for (up = c->ups; up; up = up->next)
+        if (!strcmp(up->addr, addr))
+            return up;
+    return NULL;
+}
+
+static int client_request(struct cairn_http_client *c, const char *addr, const char *method,
+                          const char *path, const char *headers, const void *body, size_t len,
+                          uint64_t timeout_ms, cairn_http_client_cb cb, void *arg, int how)
 {
     struct upstream *up;
     struct creq *r = NULL;
+    struct cconn *cc;
     size_t mlen, plen, hlen;
     char *p;
     int error = 0;
 
-    for (up = c->ups; up; up = up->next)
-        if (!strcmp(up->addr, addr))
-            break;
-    if (!up) {
+    if (!(up = upstream_get(c, addr))) {
         struct sockaddr_storage sa;
         if ((error = cairn_http_parse_addr(&sa, addr)) < 0)
             goto done;
@@ -1535,7 +1788,8 @@ int cairn_http_client_request(struct cairn_http_client *c, const char *addr, con
     plen = strlen(path);
     hlen = headers ? strlen(headers) : 0;
     if (len > SIZE_MAX / 2 ||
-        (error = cairn_buf_grow(&r->data, mlen + plen + up->addr_len + hlen + len + 64)) < 0) {
+        (error = cairn_buf_grow(&r->data, mlen + plen + up->addr_len + hlen +
+                                              (how == REQ_COPY ? len : 0) + 64)) < 0) {
         error = error < 0 ? error : cairn_error_set(CAIRN_ENOMEM, "request body too large");
         goto done;
     }
@@ -1550,8 +1804,12 @@ int cairn_http_client_request(struct cairn_http_client *c, const char *addr, con
     p = PUT_LIT(p, "Content-Length: ");
     p = put_u64(p, len);
     p = PUT_LIT(p, "\r\n\r\n");
-    if (len)
+    if (len && how == REQ_COPY)
         p = put_mem(p, body, len);
+    else if (len) {
+        r->body = body;
+        r->body_len = len;
+    }
     r->data.len = (size_t)(p - r->data.ptr);
     r->data.ptr[r->data.len] = '\0';
     r->up = up;
@@ -1560,6 +1818,18 @@ int cairn_http_client_request(struct cairn_http_client *c, const char *addr, con
     r->is_head = !strcmp(method, "HEAD");
     uv_update_time(c->loop);
     r->deadline = timeout_ms ? uv_now(c->loop) + timeout_ms : 0;
+    if (how == REQ_PROBE) {
+        /* Its own connection, never queued behind requests a hung upstream holds. */
+        if (!(cc = cconn_new(up))) {
+            error = cairn_error_set(CAIRN_ERROR, "cannot connect to '%s'", up->addr);
+            goto done;
+        }
+        up->nconns--;
+        cc->probe = 1;
+        cc->req = r;
+        cconn_connect_deadline(cc);
+        return 0;
+    }
     if (up->qtail)
         up->qtail->next = r;
     else
@@ -1571,6 +1841,59 @@ done:
     if (r)
         creq_put(c, r);
     return error;
+}
+
+int cairn_http_client_request(struct cairn_http_client *c, const char *addr, const char *method,
+                              const char *path, const char *headers, const void *body, size_t len,
+                              uint64_t timeout_ms, cairn_http_client_cb cb, void *arg)
+{
+    return client_request(c, addr, method, path, headers, body, len, timeout_ms, cb, arg, REQ_COPY);
+}
+
+int cairn_http_client_request_borrowed(struct cairn_http_client *c, const char *addr,
+                                       const char *method, const char *path, const char *headers,
+                                       const void *body, size_t len, uint64_t timeout_ms,
+                                       cairn_http_client_cb cb, void *arg)
+{
+    return client_request(c, addr, method, path, headers, body, len, timeout_ms, cb, arg,
+                          REQ_BORROW);
+}
+
+int cairn_http_client_probe(struct cairn_http_client *c, const char *addr, const char *path,
+                            uint64_t timeout_ms, cairn_http_client_cb cb, void *arg)
+{
+    return client_request(c, addr, "GET", path, "Connection: close\r\n", NULL, 0, timeout_ms, cb,
+                          arg, REQ_PROBE);
+}
+
+void cairn_http_client_abort(struct cairn_http_client *c, const char *addr, const char *why)
+{
+    struct upstream *up = upstream_get(c, addr);
+    struct creq *list = NULL, *r;
+
+    if (!up)
+        return;
+    /* Collect first: a callback may send again (to another upstream, or this one). */
+    while ((r = up->qhead)) {
+        up->qhead = r->next;
+        r->next = list;
+        list = r;
+    }
+    up->qtail = NULL;
+    for (struct cconn *cc = up->all; cc; cc = cc->anext) {
+        if (!(r = cc->req) || cc->probe)
+            continue;
+        cc->req = NULL;
+        cconn_close(cc);
+        r->next = list;
+        list = r;
+    }
+    while ((r = list)) {
+        list = r->next;
+        r->next = NULL;
+        creq_finish(r, cairn_error_set(CAIRN_ERROR, "request to '%s' aborted: %s", addr, why),
+                    NULL);
+    }
 }
 
 void cairn_http_client_free(struct cairn_http_client *c)

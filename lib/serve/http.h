@@ -91,10 +91,30 @@ struct cairn_http_server_opts {
     uint64_t header_timeout_ms; /* first byte of a request to the end of its headers */
     uint64_t body_timeout_ms;   /* end of headers to end of body; also each response write */
     int backlog;
+    /*
+     * Caps on what clients make the server hold (limits.h). Connections over
+     * max_conns get 503, over max_client_conns (per client IP) 429, both
+     * with Retry-After: 1, and are closed without a request being read.
+     * Buffered bytes are request bodies (a body of known length is charged
+     * in full when its headers arrive; the first BODY_FREE = 16 KiB of body
+     * room per connection is part of its fixed cost), pipelined input
+     * and answers queued for clients that do not read; a request that
+     * would exceed max_buffered gets 503, max_client_buffered 429.
+     * 0 for a byte cap or max_client_conns: no cap.
+     */
+    size_t max_conns;
+    size_t max_buffered;
+    size_t max_client_conns;
+    size_t max_client_buffered;
 };
 #define CAIRN_HTTP_MAX_HEADERS 128
 
-/* Defaults: 16 KiB headers, 64 headers, 8 KiB URL, 1 MiB body, 60 s idle, 10 s header and body. */
+/*
+ * Defaults: 16 KiB headers, 64 headers, 8 KiB URL, 1 MiB body, 60 s idle,
+ * 10 s header and body; 1024 connections, 256 MiB buffered; per client IP
+ * 256 connections, 64 MiB buffered. A new connection must start its first
+ * request within the header timeout.
+ */
 void cairn_http_server_opts_init(struct cairn_http_server_opts *o);
 
 /*
@@ -110,6 +130,14 @@ int cairn_http_server_new(struct cairn_http_server **out, uv_loop_t *loop, const
 
 /* The port the server listens on. */
 int cairn_http_server_port(const struct cairn_http_server *s);
+
+/*
+ * The server's accounting (limits.h), for figures and to charge bytes the
+ * handler buffers on the server's behalf (client NULL). Valid until the
+ * server is shut down.
+ */
+struct cairn_limits;
+struct cairn_limits *cairn_http_server_limits(struct cairn_http_server *s);
 
 /*
  * Graceful stop: close the listener and idle connections at once, answer the
@@ -160,8 +188,11 @@ struct cairn_http_client_opts {
     size_t max_body;               /* responses larger fail with CAIRN_ENOMEM */
     size_t max_header_bytes;
     uint64_t idle_timeout_ms; /* pooled connections unused this long are closed */
+    /* A new connection not established this long fails its request (0: only the request's
+     * own timeout). Shorter than request timeouts, which must cover the upstream's work. */
+    uint64_t connect_timeout_ms;
 };
-/* Defaults: 64 connections per upstream, 64 MiB body, 64 KiB headers, 30 s idle. */
+/* Defaults: 64 connections per upstream, 64 MiB body, 64 KiB headers, 30 s idle, 3 s connect. */
 void cairn_http_client_opts_init(struct cairn_http_client_opts *o);
 
 /* A response as the client received it; valid only during the callback. */
@@ -198,6 +229,33 @@ int cairn_http_client_new(struct cairn_http_client **out, uv_loop_t *loop,
 int cairn_http_client_request(struct cairn_http_client *c, const char *addr, const char *method,
                               const char *path, const char *headers, const void *body, size_t len,
                               uint64_t timeout_ms, cairn_http_client_cb cb, void *arg);
+
+/*
+ * As cairn_http_client_request(), but `body` is not copied: the caller keeps
+ * it valid and unchanged until `cb` has been called. A proxy's way to send a
+ * large body it already holds without a second copy.
+ */
+int cairn_http_client_request_borrowed(struct cairn_http_client *c, const char *addr,
+                                       const char *method, const char *path, const char *headers,
+                                       const void *body, size_t len, uint64_t timeout_ms,
+                                       cairn_http_client_cb cb, void *arg);
+
+/*
+ * A health probe: GET `path` on a connection of its own, opened for it and
+ * closed after it, outside the pool and its per-upstream cap, so a probe
+ * never queues behind requests that a hung upstream holds. `timeout_ms`
+ * covers connect to last byte. Returns and calls back as
+ * cairn_http_client_request().
+ */
+int cairn_http_client_probe(struct cairn_http_client *c, const char *addr, const char *path,
+                            uint64_t timeout_ms, cairn_http_client_cb cb, void *arg);
+
+/*
+ * Fail every request to `addr` now, queued or under way (not probes), with
+ * CAIRN_ERROR "request to 'ADDR' aborted: WHY"; their connections are
+ * closed. Callbacks run before this returns and may send new requests.
+ */
+void cairn_http_client_abort(struct cairn_http_client *c, const char *addr, const char *why);
 
 /*
  * Fail every pending request (their callbacks run with CAIRN_ERROR), close

@@ -37,6 +37,7 @@
 #include "cairn/repo.h"
 #include "cairn/serve.h"
 #include "serve/http.h"
+#include "serve/limits.h"
 #include "serve/livewin.h"
 #include "serve/metrics.h"
 #include "serve/oip.h"
@@ -75,6 +76,9 @@ struct upstream {
     char label[80]; /* "model@vN" */
     char addr[80];  /* "HOST:PORT"; "" until known */
     int bound, ready, retired, refs, restarts, polling;
+    int down;           /* taken out of rotation by failed health probes */
+    int probe_fails;    /* failed probes in a row */
+    uint64_t probe_due; /* loop time of the next probe of a ready (or down) upstream */
     /* child */
     uv_process_t proc;
     uv_pipe_t pipe;
@@ -162,6 +166,13 @@ struct router {
     struct fwd *free_fwd;
     uint64_t feedback_unknown;
     uint64_t inflight; /* client requests of the data plane not answered yet */
+    /* limits and health checks (config `limits:`, `health:`, `connect_timeout:`) */
+    struct cairn_http_server_opts sopts;
+    struct cairn_http_client_opts copts;
+    uint64_t health_interval_ms, health_timeout_ms;
+    int health_failures;
+    size_t mirror_bytes, mirror_cap; /* shadow copies of request bodies held */
+    uint64_t mirror_skipped;
     uv_timer_t drain_timer;
     uint64_t drain_started;
     uv_timer_t drift_timer; /* live drift PSI refresh */
@@ -277,6 +288,137 @@ static int version_map(const struct cairn_yaml_node *b, const char *key, const c
     return 0;
 }
 
+/*
+ * Defaults of what `limits:`, `health:` and `connect_timeout:` set: the HTTP
+ * server's caps (http.h) with 64 MiB bodies, probes every second that fail
+ * after 1 s, two failures in a row take an upstream out of rotation.
+ */
+static void router_defaults(struct router *r)
+{
+    cairn_http_server_opts_init(&r->sopts);
+    r->sopts.max_body = 64u << 20;
+    cairn_http_client_opts_init(&r->copts);
+    r->health_interval_ms = 1000;
+    r->health_timeout_ms = 1000;
+    r->health_failures = 2;
+}
+
+/* A byte count: an integer, or one with a KiB, MiB or GiB suffix ("256MiB"). */
+static int yaml_bytes(size_t *out, const struct cairn_yaml_node *n)
+{
+    const char *s;
+    char *end;
+    unsigned long long v;
+    int shift = 0, error;
+    if ((error = cairn_yaml_str(&s, n)) < 0)
+        return error;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (!strcmp(end, "KiB"))
+        shift = 10;
+    else if (!strcmp(end, "MiB"))
+        shift = 20;
+    else if (!strcmp(end, "GiB"))
+        shift = 30;
+    else if (*end)
+        end = NULL;
+    if (!end || end == s || *s == '-' || errno || v > (1ULL << 40) >> shift)
+        return cairn_yaml_error(n->doc, n,
+                                "expected a byte count up to 1TiB such as 65536 or "
+                                "'64MiB' (suffixes KiB, MiB, GiB)");
+    *out = (size_t)(v << shift);
+    return 0;
+}
+
+/* An integer in lo..hi at `key` of `map`, if present. */
+static int yaml_count(size_t *out, const struct cairn_yaml_node *map, const char *key, long long lo,
+                      long long hi)
+{
+    const struct cairn_yaml_node *v = cairn_yaml_map_get(map, key);
+    long long n;
+    int error;
+    if (!v)
+        return 0;
+    if ((error = cairn_yaml_int(&n, v)) < 0)
+        return error;
+    if (n < lo || n > hi)
+        return cairn_yaml_error(v->doc, v, "%s must be from %lld to %lld", key, lo, hi);
+    *out = (size_t)n;
+    return 0;
+}
+
+/* A duration at `key` of `map`, if present, of at least 1 ms. */
+static int yaml_ms(uint64_t *out, const struct cairn_yaml_node *map, const char *key)
+{
+    const struct cairn_yaml_node *v = cairn_yaml_map_get(map, key);
+    int error;
+    if (!v)
+        return 0;
+    if ((error = cairn_yaml_duration_ms(out, v)) < 0)
+        return error;
+    if (!*out)
+        return cairn_yaml_error(v->doc, v, "%s must be at least 1ms", key);
+    return 0;
+}
+
+/* `limits:` (what clients may make the daemon hold) and `health:` (probes). */
+static int config_limits(struct router *r, const struct cairn_yaml_node *root)
+{
+    static const char *const lkeys[] = {
+        "connections", "client_connections", "buffered",     "client_buffered",
+        "body",        "header_timeout",     "body_timeout", "idle_timeout",
+        NULL
+    };
+    static const char *const hkeys[] = { "interval", "timeout", "failures", NULL };
+    struct cairn_http_server_opts *o = &r->sopts;
+    const struct cairn_yaml_node *l = cairn_yaml_map_get(root, "limits"),
+                                 *h = cairn_yaml_map_get(root, "health"), *v;
+    size_t n = 0;
+    int error;
+
+    if ((v = cairn_yaml_map_get(root, "connect_timeout")) &&
+        (error = yaml_ms(&r->copts.connect_timeout_ms, root, "connect_timeout")) < 0)
+        return error;
+    if (l) {
+        if ((error = cairn_yaml_expect(l, CAIRN_YAML_MAP)) < 0 ||
+            (error = cairn_yaml_check_keys(l, lkeys)) < 0 ||
+            (error = yaml_count(&o->max_conns, l, "connections", 1, 65536)) < 0 ||
+            (error = yaml_count(&o->max_client_conns, l, "client_connections", 0, 65536)) < 0 ||
+            (error = yaml_ms(&o->header_timeout_ms, l, "header_timeout")) < 0 ||
+            (error = yaml_ms(&o->body_timeout_ms, l, "body_timeout")) < 0 ||
+            (error = yaml_ms(&o->idle_timeout_ms, l, "idle_timeout")) < 0)
+            return error;
+        if ((v = cairn_yaml_map_get(l, "buffered")) &&
+            (error = yaml_bytes(&o->max_buffered, v)) < 0)
+            return error;
+        if ((v = cairn_yaml_map_get(l, "client_buffered")) &&
+            (error = yaml_bytes(&o->max_client_buffered, v)) < 0)
+            return error;
+        if ((v = cairn_yaml_map_get(l, "body")) && (error = yaml_bytes(&o->max_body, v)) < 0)
+            return error;
+        if (!o->max_body || o->max_body > (1u << 30))
+            return cairn_yaml_error(l->doc, v ? v : l, "body must be from 1 byte to 1GiB");
+        /* One request at the body limit must fit every budget, or it could never pass. */
+        if ((o->max_buffered && o->max_buffered < o->max_body) ||
+            (o->max_client_buffered && o->max_client_buffered < o->max_body))
+            return cairn_yaml_error(l->doc, l,
+                                    "buffered and client_buffered must be at least body (%zu "
+                                    "bytes), or 0 for no cap",
+                                    o->max_body);
+    }
+    if (h) {
+        if ((error = cairn_yaml_expect(h, CAIRN_YAML_MAP)) < 0 ||
+            (error = cairn_yaml_check_keys(h, hkeys)) < 0 ||
+            (error = yaml_ms(&r->health_interval_ms, h, "interval")) < 0 ||
+            (error = yaml_ms(&r->health_timeout_ms, h, "timeout")) < 0 ||
+            (error = yaml_count(&n, h, "failures", 1, 100)) < 0)
+            return error;
+        if (n)
+            r->health_failures = (int)n;
+    }
+    return 0;
+}
+
 static struct model *model_alloc(struct router *r, const char *name)
 {
     struct model *m = calloc(1, sizeof(*m));
@@ -294,8 +436,10 @@ static struct model *model_alloc(struct router *r, const char *name)
 
 static int config_load(struct router *r, struct config *c, const char *path)
 {
-    static const char *const top[] = { "listen", "control_listen", "timeout", "feedback_size",
-                                       "alias",  "models",         NULL };
+    static const char *const top[] = {
+        "listen", "control_listen", "timeout", "feedback_size",   "alias",
+        "models", "limits",         "health",  "connect_timeout", NULL
+    };
     static const char *const mkeys[] = { "alias", "bind", "reference", "file", "files", NULL };
     struct cairn_yaml_doc *doc = NULL;
     const struct cairn_yaml_node *root, *v;
@@ -314,6 +458,8 @@ static int config_load(struct router *r, struct config *c, const char *path)
         goto done;
     if ((v = cairn_yaml_map_get(root, "timeout")) &&
         (error = cairn_yaml_duration_ms(&c->timeout_ms, v)) < 0)
+        goto done;
+    if ((error = config_limits(r, root)) < 0)
         goto done;
     if ((v = cairn_yaml_map_get(root, "feedback_size"))) {
         long long n;
@@ -428,33 +574,70 @@ static void upstream_unref(struct upstream *u)
     upstream_maybe_free(u);
 }
 
+/*
+ * A health probe's answer. A starting upstream enters rotation at its first
+ * 200; a ready one leaves it after health_failures failed probes in a row
+ * (no 200 within health_timeout_ms: a hung process answers nothing), and
+ * the requests it holds are failed at once, so they are retried on the
+ * stable version or answered 502 instead of waiting for their timeout. It
+ * comes back at its next 200.
+ */
 static void on_ready_reply(int error, const struct cairn_http_resp *resp, void *arg)
 {
     struct upstream *u = arg;
+    struct router *r = u->r;
     u->polling = 0;
-    if (!u->retired && !error && resp->status == 200 && !u->ready) {
-        u->ready = 1;
-        u->restarts = 0;
-        logf_(u->r, "%s ready on %s", u->label, u->addr);
+    if (u->retired || r->stopping) {
+        upstream_unref(u);
+        return;
+    }
+    if (!error && resp->status == 200) {
+        u->probe_fails = 0;
+        if (!u->ready) {
+            u->ready = 1;
+            u->restarts = 0;
+            if (u->down)
+                logf_(r, "%s back in rotation: it answers its health probe again", u->label);
+            else
+                logf_(r, "%s ready on %s", u->label, u->addr);
+            u->down = 0;
+        }
+    } else if (u->ready && ++u->probe_fails >= r->health_failures) {
+        u->ready = 0;
+        u->down = 1;
+        logf_(r, "%s out of rotation: %d health probes in a row failed (%s)", u->label,
+              u->probe_fails, error ? cairn_error_last() : cairn_http_reason(resp->status));
+        if (r->client)
+            cairn_http_client_abort(r->client, u->addr, "upstream out of rotation");
     }
     upstream_unref(u);
 }
 
+/* Every READY_POLL_MS: start a missing child, probe a starting upstream, or every
+ * health_interval_ms a ready or down one. */
 static void on_upstream_timer(uv_timer_t *t)
 {
     struct upstream *u = t->data;
-    if (u->retired || u->r->stopping)
+    struct router *r = u->r;
+    uint64_t now;
+    if (u->retired || r->stopping || !r->client)
         return;
     if (!u->bound && !u->proc_open && !u->pipe_open) {
+        u->down = 0; /* a new child starts afresh */
+        u->probe_fails = 0;
         upstream_spawn(u);
         return;
     }
-    if (u->ready || !u->addr[0] || u->polling)
+    if (!u->addr[0] || u->polling)
         return;
+    now = uv_now(r->loop);
+    if ((u->ready || u->down) && now < u->probe_due)
+        return;
+    u->probe_due = now + r->health_interval_ms;
     u->polling = 1;
     u->refs++;
-    if (cairn_http_client_request(u->r->client, u->addr, "GET", "/v2/health/ready", NULL, NULL, 0,
-                                  1000, on_ready_reply, u) < 0) {
+    if (cairn_http_client_probe(r->client, u->addr, "/v2/health/ready", r->health_timeout_ms,
+                                on_ready_reply, u) < 0) {
         u->polling = 0;
         u->refs--;
     }
@@ -1086,6 +1269,7 @@ struct fwd {
     uint64_t t0;
     int retried, infer;
     struct shadow_pair *sp;
+    size_t mirrored; /* body bytes a shadow copy holds (r->mirror_bytes) */
     char rid[64];
     size_t ridlen;
     char path[160];
@@ -1168,6 +1352,17 @@ static void shadow_done(struct shadow_pair *sp)
     free(sp);
 }
 
+/* A request drawn for an upstream out of rotation: one of its errors (unreachable), with no
+ * latency, since none was measured. */
+static void record_diverted(struct upstream *u)
+{
+    u->st.total.requests++;
+    u->st.total.errors++;
+    u->win.requests++;
+    u->win.errors++;
+    u->st.upstream_errors++;
+}
+
 static void record(struct upstream *u, int status, uint64_t us)
 {
     cairn_status_counts_add(&u->st.codes, status > 0 ? status : 502);
@@ -1223,16 +1418,27 @@ static void on_shadow_reply(int error, const struct cairn_http_resp *resp, void 
     }
     shadow_done(f->sp);
     upstream_unref(u);
+    f->r->mirror_bytes -= f->mirrored;
     fwd_put(f->r, f);
 }
 
+/*
+ * Send a copy of the request to the shadow candidate. The copy outlives the
+ * client's request, so it is held under its own cap (a quarter of the
+ * buffered-bytes budget); past it the request is simply not mirrored.
+ */
 static void mirror(struct router *r, struct fwd *orig, struct upstream *c)
 {
     struct fwd *f;
     struct shadow_pair *sp;
     char hdr[160];
+    size_t len = orig->req->body_len;
     if (!r->client)
         return;
+    if (len > r->mirror_cap - r->mirror_bytes) {
+        r->mirror_skipped++;
+        return;
+    }
     if (!(sp = calloc(1, sizeof(*sp))) || !(f = fwd_get(r))) {
         free(sp);
         return;
@@ -1245,10 +1451,13 @@ static void mirror(struct router *r, struct fwd *orig, struct upstream *c)
     f->u = c;
     f->req = NULL;
     f->sp = sp;
+    f->mirrored = len;
+    r->mirror_bytes += len;
     upstream_headers(hdr, f);
     c->refs++;
     if (cairn_http_client_request(r->client, c->addr, "POST", f->path, hdr, orig->req->body,
                                   orig->req->body_len, r->timeout_ms, on_shadow_reply, f) < 0) {
+        r->mirror_bytes -= len;
         c->refs--;
         sp->refs = 1;
         shadow_done(sp);
@@ -1269,9 +1478,11 @@ static int forward(struct fwd *f, struct upstream *u)
         return -1;
     u->refs++;
     upstream_headers(hdr, f);
-    if (cairn_http_client_request(r->client, u->addr, f->req->method, f->path,
-                                  f->infer ? hdr : hdr + sizeof(CT_JSON_LINE) - 1, f->req->body,
-                                  f->req->body_len, r->timeout_ms, on_upstream_reply, f) < 0) {
+    /* The body is the server's until the request is answered, after this callback: no copy. */
+    if (cairn_http_client_request_borrowed(r->client, u->addr, f->req->method, f->path,
+                                           f->infer ? hdr : hdr + sizeof(CT_JSON_LINE) - 1,
+                                           f->req->body, f->req->body_len, r->timeout_ms,
+                                           on_upstream_reply, f) < 0) {
         u->refs--;
         return -1;
     }
@@ -1400,6 +1611,7 @@ static void handle_model(struct router *r, struct cairn_http_req *req, const cha
     f->retried = 0;
     f->infer = infer;
     f->sp = NULL;
+    f->mirrored = 0;
     plen = strlen(req->path);
     plen = plen < sizeof(f->path) ? plen : sizeof(f->path) - 1; /* as snprintf would cut it */
     memcpy(f->path, req->path, plen);
@@ -1407,7 +1619,7 @@ static void handle_model(struct router *r, struct cairn_http_req *req, const cha
     make_request_id(r, f, req);
 
     u = m->stable;
-    if (m->candidate && m->weight_bp > 0 && m->candidate->ready) {
+    if (m->candidate && m->weight_bp > 0 && (m->candidate->ready || m->candidate->down)) {
         const char *key = NULL;
         size_t keylen = 0;
         if (m->plan.sticky == CAIRN_STICKY_HEADER) {
@@ -1419,6 +1631,9 @@ static void handle_model(struct router *r, struct cairn_http_req *req, const cha
         }
         if (cairn_route_pick(m->weight_bp, key, keylen, &r->rng))
             u = m->candidate;
+        /* Its share of a candidate out of rotation goes to stable and counts as its failure. */
+        if (u == m->candidate && u->down)
+            record_diverted(u);
     }
     if (!u || !u->ready)
         u = fallback(m, u);
@@ -2084,6 +2299,34 @@ static void metrics_labels(char *out, size_t cap, const struct model *m, const s
                                  : "previous");
 }
 
+/* The data-plane listener's accounting (limits.h) and the shadow copies held. */
+static void metrics_limits(struct cairn_buf *b, const struct router *r)
+{
+    static const char *const lim[] = { "", "global", "client" };
+    struct cairn_limits_stats st;
+    char lab[64];
+    memset(&st, 0, sizeof(st));
+    if (r->server)
+        cairn_limits_stats(cairn_http_server_limits(r->server), &st);
+    cairn_prom_family(b, "cairn_http_connections", "gauge", "Client connections open.");
+    cairn_prom_sample(b, "cairn_http_connections", "", (double)st.conns);
+    cairn_prom_family(b, "cairn_http_buffered_bytes", "gauge",
+                      "Bytes buffered for clients (bodies, pipelined input, queued answers).");
+    cairn_prom_sample(b, "cairn_http_buffered_bytes", "", (double)st.bytes);
+    cairn_prom_family(
+        b, "cairn_http_refused_total", "counter",
+        "Connections and requests refused by a cap (limit global: 503, client: 429).");
+    for (int i = 1; i < 3; i++) {
+        snprintf(lab, sizeof(lab), "what=\"connection\",limit=\"%s\"", lim[i]);
+        cairn_prom_sample(b, "cairn_http_refused_total", lab, (double)st.refused_conns[i]);
+        snprintf(lab, sizeof(lab), "what=\"bytes\",limit=\"%s\"", lim[i]);
+        cairn_prom_sample(b, "cairn_http_refused_total", lab, (double)st.refused_bytes[i]);
+    }
+    cairn_prom_family(b, "cairn_shadow_skipped_total", "counter",
+                      "Requests not mirrored because shadow copies were at their cap.");
+    cairn_prom_sample(b, "cairn_shadow_skipped_total", "", (double)r->mirror_skipped);
+}
+
 static void handle_metrics(struct router *r, struct cairn_http_req *req)
 {
     struct cairn_buf b = CAIRN_BUF_INIT;
@@ -2182,6 +2425,7 @@ static void handle_metrics(struct router *r, struct cairn_http_req *req)
     cairn_prom_family(&b, "cairn_feedback_unknown_total", "counter",
                       "Feedback for request ids not (or no longer) remembered.");
     cairn_prom_sample(&b, "cairn_feedback_unknown_total", "", (double)r->feedback_unknown);
+    metrics_limits(&b, r);
     cairn_prom_family(&b, "cairn_input_window_rows", "gauge",
                       "Input rows held in the model's live drift window.");
     for (size_t i = 0; i < r->nmodels; i++) {
@@ -2489,6 +2733,7 @@ int cairn_router_run(const struct cairn_router_opts *o)
     r.o = o;
     r.loop = &loop;
     r.timeout_ms = 30000;
+    router_defaults(&r);
     snprintf(r.default_alias, sizeof(r.default_alias), "production");
     if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
         seed = (uint64_t)uv_hrtime();
@@ -2507,7 +2752,7 @@ int cairn_router_run(const struct cairn_router_opts *o)
     if ((error = cairn_feedback_new(&r.feedback,
                                     cfg.feedback_size ? cfg.feedback_size : DEFAULT_FEEDBACK)) < 0)
         goto done;
-    if ((error = cairn_http_client_new(&r.client, &loop, NULL)) < 0)
+    if ((error = cairn_http_client_new(&r.client, &loop, &r.copts)) < 0)
         goto done;
     uv_timer_init(&loop, &r.kill_timer);
     r.kill_timer.data = &r;
@@ -2529,8 +2774,8 @@ int cairn_router_run(const struct cairn_router_opts *o)
 
     listen = o->listen ? o->listen : cfg.listen[0] ? cfg.listen : "127.0.0.1:8080";
     control = o->control_listen ? o->control_listen : cfg.control[0] ? cfg.control : NULL;
-    cairn_http_server_opts_init(&so);
-    so.max_body = 64u << 20;
+    so = r.sopts;
+    r.mirror_cap = so.max_buffered ? so.max_buffered / 4 : SIZE_MAX;
     if ((error = cairn_http_server_new(&r.server, &loop, listen, &so, on_request, &r)) < 0)
         goto done;
     if (control && (error = cairn_http_server_new(&r.control, &loop, control, &so,
@@ -2668,6 +2913,8 @@ int cairn__router_new(struct router **out, uv_loop_t *loop, const char *upstream
     r->loop = loop;
     r->timeout_ms = 1000;
     r->rng = 1;
+    router_defaults(r);
+    r->mirror_cap = SIZE_MAX;
     snprintf(r->default_alias, sizeof(r->default_alias), "production");
     for (int i = 0; i < 4; i++) {
         if (!tokens[i])
@@ -2749,6 +2996,7 @@ int cairn__router_config_check(const char *path)
     r.o = &o;
     r.loop = &loop;
     snprintf(r.default_alias, sizeof(r.default_alias), "production");
+    router_defaults(&r);
     error = config_load(&r, &cfg, path);
     for (size_t i = 0; i < cfg.nmodels; i++)
         if (cfg.models[i])
