@@ -24,15 +24,21 @@ write_model() {
 }
 
 # serve_fixture: a repository here holding clf v1 and v2 (SEEDs 1 and 2),
-# production pointing at v1, and an admin token in CAIRN_TOKEN.
+# both passed production's gate (gate.yaml, set as the alias's policy:
+# rollouts need a candidate that passed it), production pointing at v1, and
+# an admin token in CAIRN_TOKEN.
 serve_fixture() {
     cairn init . >/dev/null
+    printf '{"accuracy": 0.9}\n' >metrics.json
     for i in 1 2; do
         write_model model.safetensors "$i"
         cairn add --model clf model.safetensors >/dev/null
-        cairn commit clf -m "v$i" >/dev/null
+        cairn commit clf -m "v$i" --metrics metrics.json >/dev/null
     done
-    cairn alias set clf production clf@v1 >/dev/null
+    printf 'checks:\n  - metric: accuracy\n    min: 0.5\n' >gate.yaml
+    cairn gate clf@v1 --policy gate.yaml >/dev/null
+    cairn gate clf@v2 --policy gate.yaml >/dev/null
+    cairn promote clf@v1 --to production --policy gate.yaml >/dev/null
     TOKEN="$(cairn token create --role admin --name adm 2>/dev/null)"
     export CAIRN_TOKEN="$TOKEN"
 }
