@@ -81,6 +81,8 @@ struct cairn_rollout_state {
     long long started_ns, updated_ns;
     char *reason; /* why it ended (figures of a failed analysis); owned, may be NULL */
     char *forced; /* started past the release check: the reason given; owned, NULL if not */
+    char *policy; /* the policy the release check requires instead of the alias's (rollout
+                     start --policy); owned, NULL: the alias's */
 };
 void cairn_rollout_state_release(struct cairn_rollout_state *s);
 

@@ -42,6 +42,7 @@ static const struct {
     const char *table, *column, *decl;
 } added_columns[] = {
     { "rollouts", "forced", "TEXT" }, /* forced rollout starts (release check) */
+    { "rollouts", "policy", "TEXT" }, /* rollout start --policy */
 };
 
 static int add_column(struct cairn_registry *r, const char *table, const char *column,
@@ -193,7 +194,8 @@ void cairn_rollout_state_release(struct cairn_rollout_state *s)
     free(s->plan);
     free(s->reason);
     free(s->forced);
-    s->plan = s->reason = s->forced = NULL;
+    free(s->policy);
+    s->plan = s->reason = s->forced = s->policy = NULL;
 }
 
 int cairn_registry_rollout_put(struct cairn_registry *r, const struct cairn_rollout_state *s)
@@ -204,17 +206,17 @@ int cairn_registry_rollout_put(struct cairn_registry *r, const struct cairn_roll
     return cairn__reg_run(
         r,
         "INSERT OR REPLACE INTO rollouts(model, alias, stable, candidate, plan, phase, step,"
-        " step_elapsed_ms, failures, step_passed, started_ns, updated_ns, reason, forced)"
-        " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        "ttoottiIiiIItt", s->model, s->alias, &s->stable, &s->candidate, s->plan ? s->plan : "",
+        " step_elapsed_ms, failures, step_passed, started_ns, updated_ns, reason, forced, policy)"
+        " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "ttoottiIiiIIttt", s->model, s->alias, &s->stable, &s->candidate, s->plan ? s->plan : "",
         s->phase, s->step, (long long)s->step_elapsed_ms, s->failures, s->step_passed,
         (long long)s->started_ns, (long long)(s->updated_ns ? s->updated_ns : cairn_time_now_ns()),
-        s->reason, s->forced);
+        s->reason, s->forced, s->policy);
 }
 
 #define ROLLOUT_COLUMNS                                                                     \
     "SELECT model, alias, stable, candidate, plan, phase, step, step_elapsed_ms, failures," \
-    " step_passed, started_ns, updated_ns, reason, forced FROM rollouts"
+    " step_passed, started_ns, updated_ns, reason, forced, policy FROM rollouts"
 
 static int read_row(sqlite3_stmt *st, struct cairn_rollout_state *out)
 {
@@ -233,6 +235,7 @@ static int read_row(sqlite3_stmt *st, struct cairn_rollout_state *out)
     out->plan = cairn__reg_column_strdup(st, 4);
     out->reason = cairn__reg_column_strdup(st, 12);
     out->forced = cairn__reg_column_strdup(st, 13);
+    out->policy = cairn__reg_column_strdup(st, 14);
     if (!out->plan) {
         cairn_rollout_state_release(out);
         return cairn_error_set(CAIRN_ENOMEM, "out of memory");

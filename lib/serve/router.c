@@ -117,6 +117,7 @@ struct model {
     char report[512]; /* the last analysis */
     char *reason;
     char *forced;  /* started past the release check: the reason given, else NULL */
+    char *policy;  /* the policy the release check requires (rollout start --policy), else NULL */
     int promoting; /* a promotion job is under way: the rollout waits for its answer */
     uv_timer_t tick;
     int tick_open;
@@ -649,6 +650,7 @@ struct job {
     int status;                  /* HTTP status for an error, when status_of() would not do */
     int force, forced;           /* force asked for (with reason); used past the release check */
     char *reason;
+    char *policy; /* the policy required instead of the alias's, or NULL */
     struct cairn_release_check chk;
 };
 
@@ -677,6 +679,7 @@ static void job_after(uv_work_t *w, int status)
     free(j->details);
     free(j->plan_text);
     free(j->reason);
+    free(j->policy);
     cairn_release_check_release(&j->chk);
     cairn_rollout_state_release(&j->st);
     free(j);
@@ -878,6 +881,7 @@ static void fill_state(struct model *m, struct cairn_rollout_state *s)
     s->updated_ns = cairn_time_now_ns();
     s->reason = m->reason ? strdup(m->reason) : NULL;
     s->forced = m->forced ? strdup(m->forced) : NULL;
+    s->policy = m->policy ? strdup(m->policy) : NULL;
 }
 
 /*
@@ -967,7 +971,7 @@ static int work_promote(struct job *j, struct cairn_repo *repo)
         return error;
     if ((error = cairn_registry_begin(reg)) < 0)
         goto done;
-    error = cairn_repo_release_check(&j->chk, repo, &v, j->alias, NULL, "promote");
+    error = cairn_repo_release_check(&j->chk, repo, &v, j->alias, j->policy, "promote");
     if (error < 0 && (!j->force || !cairn_release_check_forcible(error))) {
         j->status = error == CAIRN_ECHECK ? 409 : 0;
         goto rollback;
@@ -1057,6 +1061,7 @@ static void rollout_promote(struct model *m, const char *actor, const char *why,
     j->oid = c->id;
     j->req = req;
     j->force = m->forced != NULL;
+    j->policy = m->policy ? strdup(m->policy) : NULL;
     j->details = details_json(m, why, NULL, NULL);
     fill_state(m, &j->st);
     snprintf(j->st.phase, sizeof(j->st.phase), "%s", phase_names[PH_PROMOTED]);
@@ -1653,6 +1658,7 @@ enum api_action {
     ACT_ROLLBACK,
     ACT_ROLLBACK_TO,
     ACT_FORCE,
+    ACT_POLICY,
 };
 
 static const struct {
@@ -1671,6 +1677,7 @@ static const struct {
     [ACT_ROLLBACK] = { "rollback to the stable version", CAIRN_ROLE_WRITE },
     [ACT_ROLLBACK_TO] = { "rollback to a chosen version (--to)", CAIRN_ROLE_PROMOTE },
     [ACT_FORCE] = { "force past the release check", CAIRN_ROLE_PROMOTE },
+    [ACT_POLICY] = { "choosing the policy of the release check", CAIRN_ROLE_PROMOTE },
 };
 
 /* 1 if the token has the role `a` needs; else answers 403 naming both and returns 0. */
@@ -1839,7 +1846,7 @@ static int work_start(struct job *j, struct cairn_repo *repo)
             cairn_error_set(CAIRN_EINVALID, "'%s' is already %s@%s", j->ref, j->model, j->alias);
         goto done;
     }
-    error = cairn_repo_release_check(&j->chk, repo, &v, j->alias, NULL, "roll out");
+    error = cairn_repo_release_check(&j->chk, repo, &v, j->alias, j->policy, "roll out");
     if (error < 0 && j->force && cairn_release_check_forcible(error)) {
         cairn_error_clear();
         j->forced = 1;
@@ -1884,7 +1891,8 @@ static void start_rollout(struct model *m, struct upstream *cand, const struct c
     m->report[0] = '\0';
     set_reason(m, NULL);
     free(m->forced);
-    m->forced = NULL;
+    free(m->policy);
+    m->forced = m->policy = NULL;
     reset_windows(m);
     apply_step_weight(m);
     tick_start(m);
@@ -1954,6 +1962,8 @@ static void done_start(struct job *j)
     m->started_ns = cairn_time_now_ns();
     if (j->forced)
         m->forced = strdup(j->reason);
+    m->policy = j->policy;
+    j->policy = NULL;
     logf_(r, "%s: rollout of %s to %s started (%s)%s", m->name, cand->label, m->alias,
           cairn_strategy_name(m->plan.strategy),
           j->forced ? ", forced past the release check" : "");
@@ -1970,7 +1980,7 @@ static void api_start(struct router *r, struct cairn_http_req *req, const struct
 {
     json_error_t jerr;
     json_t *body = json_loadb(req->body, req->body_len, 0, &jerr);
-    const char *ref, *alias, *plan_text, *reason;
+    const char *ref, *alias, *plan_text, *reason, *policy;
     struct job *j;
     int error, force;
 
@@ -1981,7 +1991,17 @@ static void api_start(struct router *r, struct cairn_http_req *req, const struct
     }
     alias = json_string_value(json_object_get(body, "alias"));
     plan_text = json_string_value(json_object_get(body, "plan"));
+    policy = json_string_value(json_object_get(body, "policy"));
     if (body_ref(&ref, req, body, "ref", 1) < 0 || body_force(&force, &reason, req, body) < 0) {
+        json_decref(body);
+        return;
+    }
+    if (json_object_get(body, "policy") && (!policy || policy[0] != '/' || strlen(policy) > 4000)) {
+        json_error(req, 400, NULL, "'policy' is the absolute path of a policy file");
+        json_decref(body);
+        return;
+    }
+    if (policy && !api_allow(req, ctx, ACT_POLICY)) {
         json_decref(body);
         return;
     }
@@ -2028,11 +2048,13 @@ static void api_start(struct router *r, struct cairn_http_req *req, const struct
     j->tok = *ctx->tok;
     j->force = force;
     j->reason = reason ? strdup(reason) : NULL;
+    j->policy = policy ? strdup(policy) : NULL;
     j->req = req;
     json_decref(body);
-    if (!j->plan_text || (reason && !j->reason)) {
+    if (!j->plan_text || (reason && !j->reason) || (policy && !j->policy)) {
         free(j->plan_text);
         free(j->reason);
+        free(j->policy);
         free(j);
         json_error(req, 503, NULL, "out of memory");
         return;
@@ -2771,6 +2793,7 @@ static int load_rollout(const struct cairn_rollout_state *s, void *payload)
     m->step_base_ms = (uint64_t)(s->step_elapsed_ms > 0 ? s->step_elapsed_ms : 0);
     m->started_ns = s->started_ns;
     m->forced = s->forced ? strdup(s->forced) : NULL;
+    m->policy = s->policy ? strdup(s->policy) : NULL;
     if (!strcmp(s->phase, "paused"))
         m->phase = PH_PAUSED;
     apply_step_weight(m);
@@ -2904,6 +2927,7 @@ static void free_models(struct router *r)
         free(m->plan_text);
         free(m->reason);
         free(m->forced);
+        free(m->policy);
         cairn_livewin_free(m->inputs);
         free(m);
     }

@@ -2,7 +2,9 @@
  * cairn rollout start|status|pause|resume|promote|abort: drive rollouts in a
  * running `cairn serve` through its control API (src/cli/serve_api.h).
  */
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +20,8 @@
 
 const char cmd_rollout_summary[] = "start, watch and steer rollouts in cairn serve";
 const char cmd_rollout_help[] =
-    "usage: cairn rollout start REF --alias ALIAS [--plan FILE] [--force --reason TEXT]\n"
-    "                           [--server URL] [--json]\n"
+    "usage: cairn rollout start REF --alias ALIAS [--plan FILE] [--policy FILE]\n"
+    "                           [--force --reason TEXT] [--server URL] [--json]\n"
     "       cairn rollout status [NAME] [--server URL] [--json]\n"
     "       cairn rollout pause|resume|promote|abort NAME [--server URL] [--json]\n"
     "\n"
@@ -32,6 +34,8 @@ const char cmd_rollout_help[] =
     "promote    move the alias to the candidate now (needs the promote role)\n"
     "abort      send all traffic back to the stable version now\n"
     "\n"
+    "  --policy FILE require a passed gate of this policy instead of the alias's\n"
+    "                (promote role; the daemon must be able to read FILE)\n"
     "  --force       start without a passed gate (promote role); needs --reason,\n"
     "                and the audit log records forced=true with the reason\n"
     "  --reason TEXT why (with --force)\n"
@@ -89,15 +93,14 @@ static void print_status(json_t *m)
 
 int cmd_rollout(int argc, char **argv)
 {
-    static const struct option opts[] = { { "alias", required_argument, NULL, 'a' },
-                                          { "plan", required_argument, NULL, 'p' },
-                                          { "server", required_argument, NULL, 's' },
-                                          { "json", no_argument, NULL, 'j' },
-                                          { "force", no_argument, NULL, 'f' },
-                                          { "reason", required_argument, NULL, 'r' },
-                                          { NULL, 0, NULL, 0 } };
-    const char *sub, *alias = NULL, *plan = NULL, *server = NULL, *reason = NULL;
-    char path[200];
+    static const struct option opts[] = {
+        { "alias", required_argument, NULL, 'a' },  { "plan", required_argument, NULL, 'p' },
+        { "server", required_argument, NULL, 's' }, { "json", no_argument, NULL, 'j' },
+        { "force", no_argument, NULL, 'f' },        { "reason", required_argument, NULL, 'r' },
+        { "policy", required_argument, NULL, 'P' }, { NULL, 0, NULL, 0 }
+    };
+    const char *sub, *alias = NULL, *plan = NULL, *server = NULL, *reason = NULL, *policy = NULL;
+    char path[200], policy_real[PATH_MAX];
     int c, json_out = 0, rc, force = 0;
     void *answer = NULL;
 
@@ -128,6 +131,9 @@ int cmd_rollout(int argc, char **argv)
         case 'r':
             reason = optarg;
             break;
+        case 'P':
+            policy = optarg;
+            break;
         default:
             return cli_usage("rollout", "unknown option or missing value '%s'", argv[optind - 1]);
         }
@@ -148,6 +154,11 @@ int cmd_rollout(int argc, char **argv)
             return cli_usage("rollout", "--force needs --reason TEXT");
         if (reason && !force)
             return cli_usage("rollout", "--reason goes with --force");
+        /* The daemon may run elsewhere in the tree: send the file's absolute path. */
+        if (policy && !realpath(policy, policy_real)) {
+            cli_error("cannot open '%s': %s", policy, strerror(errno));
+            return EXIT_USAGE;
+        }
         if (cairn_name_valid(alias, "alias") < 0)
             return cli_fail(CAIRN_EINVALID);
         if (plan) {
@@ -165,6 +176,8 @@ int cmd_rollout(int argc, char **argv)
         body = json_object();
         json_object_set_new(body, "ref", json_string(argv[optind]));
         json_object_set_new(body, "alias", json_string(alias));
+        if (policy)
+            json_object_set_new(body, "policy", json_string(policy_real));
         if (force) {
             json_object_set_new(body, "force", json_true());
             json_object_set_new(body, "reason", json_string(reason));
@@ -178,8 +191,8 @@ int cmd_rollout(int argc, char **argv)
         json_decref(body);
         rc = cli_api_call(&answer, server, "POST", "/rollouts", s, NULL);
         free(s);
-    } else if (force || reason) {
-        return cli_usage("rollout", "--force and --reason go with rollout start");
+    } else if (force || reason || policy) {
+        return cli_usage("rollout", "--force, --reason and --policy go with rollout start");
     } else if (!strcmp(sub, "status")) {
         if (optind < argc - 1)
             return cli_usage("rollout", "rollout status takes at most one NAME");

@@ -35,10 +35,11 @@ serve_fixture() {
         cairn add --model clf model.safetensors >/dev/null
         cairn commit clf -m "v$i" --metrics metrics.json >/dev/null
     done
+    cairn alias set clf production clf@v1 >/dev/null
     printf 'checks:\n  - metric: accuracy\n    min: 0.5\n' >gate.yaml
+    printf '[alias "production"]\n\tpolicy = gate.yaml\n' >>.cairn/config
     cairn gate clf@v1 --policy gate.yaml >/dev/null
     cairn gate clf@v2 --policy gate.yaml >/dev/null
-    cairn promote clf@v1 --to production --policy gate.yaml >/dev/null
     TOKEN="$(cairn token create --role admin --name adm 2>/dev/null)"
     export CAIRN_TOKEN="$TOKEN"
 }
