@@ -2101,6 +2101,7 @@ static int work_rollback(struct job *j, struct cairn_repo *repo)
         }
         cairn_error_clear();
         j->forced = error < 0;
+        error = 0;
     }
     {
         json_t *d = json_object();

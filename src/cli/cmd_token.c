@@ -110,7 +110,11 @@ int cmd_token(int argc, char **argv)
     printf("%s\n", token);
     fprintf(stderr, "created token '%s' with role %s", name, cairn_role_name(role));
     for (size_t i = 0; i < nmodels; i++)
-        fprintf(stderr, "%s%s", i ? ", " : " for model ", models[i]);
+        fprintf(stderr, "%s%s",
+                i              ? ", "
+                : nmodels == 1 ? " limited to model "
+                               : " limited to models ",
+                models[i]);
     fprintf(stderr, "; it is shown only now\n");
     return EXIT_OK;
 }

@@ -36,12 +36,20 @@ serve_fixture() {
         cairn commit clf -m "v$i" --metrics metrics.json >/dev/null
     done
     cairn alias set clf production clf@v1 >/dev/null
-    printf 'checks:\n  - metric: accuracy\n    min: 0.5\n' >gate.yaml
-    printf '[alias "production"]\n\tpolicy = gate.yaml\n' >>.cairn/config
-    cairn gate clf@v1 --policy gate.yaml >/dev/null
-    cairn gate clf@v2 --policy gate.yaml >/dev/null
+    production_gate clf@v1 clf@v2
     TOKEN="$(cairn token create --role admin --name adm 2>/dev/null)"
     export CAIRN_TOKEN="$TOKEN"
+}
+
+# production_gate REF...: production's gate policy (gate.yaml: accuracy at
+# least 0.5, set in .cairn/config) and a passed gate of it for each REF
+# (committed with --metrics metrics.json). Rollouts need it (docs/serving.md).
+production_gate() {
+    printf 'checks:\n  - metric: accuracy\n    min: 0.5\n' >gate.yaml
+    printf '[alias "production"]\n\tpolicy = gate.yaml\n' >>.cairn/config
+    for ref in "$@"; do
+        cairn gate "$ref" --policy gate.yaml >/dev/null
+    done
 }
 
 # start_serve [ARGS...]: cairn serve on a free port, waited for until ready;
