@@ -205,7 +205,7 @@ run cairn commit digits -m "trained on 60% corrupted labels" --params v3/params.
 run_rc cairn gate digits@v3 --policy "$EX/policy.yaml"
 expect "[ $rc -eq 3 ]" "the gate fails v3 (exit 3)"
 
-bold "9. Canary v3 anyway: forced past the gate, live accuracy from delayed labels rolls it back"
+bold "9. Canary v3 anyway (--force --reason): live accuracy from delayed labels rolls it back"
 run_rc cairn rollout start digits@v3 --alias production --plan bad-plan.yaml
 expect "[ $rc -eq 3 ]" "rollout start refuses v3 too: no passed gate of production's policy (exit 3)"
 say "only --force with a reason (promote role) starts it, and the audit log records forced=true"

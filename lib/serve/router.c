@@ -1014,6 +1014,11 @@ static void done_promote(struct job *j)
         return;
     m->promoting = 0;
     c = m->candidate;
+    if (!c || cairn_oid_cmp(&c->id, &j->oid)) { /* cannot happen: actions wait for the answer */
+        if (j->req)
+            json_error(j->req, 409, NULL, "'%s' has no rollout to promote", m->name);
+        return;
+    }
     if (j->error < 0) {
         logf_(m->r, "%s: promotion of %s refused: %s", m->name, c->label, j->msg);
         if (j->req) {
@@ -1938,9 +1943,9 @@ static void done_start(struct job *j)
         json_error(j->req, 503, NULL, "too many models");
         return;
     }
-    if (rollout_active(m)) {
+    if (rollout_active(m) || m->promoting) {
         json_error(j->req, 409, NULL, "'%s' has a rollout under way (%s %s)", m->name,
-                   phase_names[m->phase], m->candidate->label);
+                   phase_names[m->phase], m->candidate ? m->candidate->label : "");
         return;
     }
     snprintf(m->alias, sizeof(m->alias), "%s", j->alias);
