@@ -1624,6 +1624,7 @@ static json_t *model_json(struct model *m)
     json_object_set_new(o, "step_elapsed_ms", json_integer((json_int_t)step_elapsed(m)));
     json_object_set_new(o, "last_analysis", json_string(m->report));
     json_object_set_new(o, "reason", m->reason ? json_string(m->reason) : json_null());
+    json_object_set_new(o, "forced", m->forced ? json_string(m->forced) : json_null());
     json_object_set_new(o, "stable",
                         m->stable ? window_json(m->stable, &m->stable->st.total) : json_null());
     json_object_set_new(o, "candidate",

@@ -89,6 +89,9 @@ static void print_status(json_t *m)
         printf("last analysis: %s\n", last);
     if (reason && *reason)
         printf("reason: %s\n", reason);
+    if (json_is_string(json_object_get(m, "forced")))
+        printf("forced past the release check: %s\n",
+               json_string_value(json_object_get(m, "forced")));
 }
 
 int cmd_rollout(int argc, char **argv)

@@ -113,6 +113,7 @@ production_is() {
         --force --reason "hotfix for incident 7"
     assert_success
     assert_output --partial "running, canary step 1 of 2"
+    assert_output --partial "forced past the release check: hotfix for incident 7"
     run cairn audit --json
     jq -e '[.[] | select(.action == "rollout.start")][-1]
            | .actor == "token:promoter" and .subject == "clf@production"
