@@ -1010,13 +1010,12 @@ static void done_promote(struct job *j)
 {
     struct model *m = model_find(j->r, j->model, strlen(j->model));
     struct upstream *c;
-    if (!m || !m->promoting)
-        return;
-    m->promoting = 0;
-    c = m->candidate;
+    c = m ? m->candidate : NULL;
+    if (m)
+        m->promoting = 0;
     if (!c || cairn_oid_cmp(&c->id, &j->oid)) { /* cannot happen: actions wait for the answer */
         if (j->req)
-            json_error(j->req, 409, NULL, "'%s' has no rollout to promote", m->name);
+            json_error(j->req, 409, NULL, "'%s' has no rollout to promote", j->model);
         return;
     }
     if (j->error < 0) {
