@@ -176,12 +176,17 @@ mkdir -p "$REPO"
 (
     cd "$REPO"
     "$CAIRN" init . >/dev/null
+    echo '{"accuracy": 0.9}' >metrics.json
     for i in 1 2; do
         echo "weights $i" >weights.bin
         "$CAIRN" add --model clf weights.bin >/dev/null
-        "$CAIRN" commit clf -m "v$i" >/dev/null
+        "$CAIRN" commit clf -m "v$i" --metrics metrics.json >/dev/null
     done
     "$CAIRN" alias set clf production clf@v1 >/dev/null
+    # Rollouts need a candidate that passed the alias's gate (docs/serving.md).
+    printf 'checks:\n  - metric: accuracy\n    min: 0.5\n' >gate.yaml
+    printf '[alias "production"]\n\tpolicy = gate.yaml\n' >>.cairn/config
+    "$CAIRN" gate clf@v2 --policy gate.yaml >/dev/null
 )
 printf 'models:\n  clf:\n    bind: {v1: "http://127.0.0.1:%s", v2: "http://127.0.0.1:%s"}\n' \
     "$U1" "$U2" >"$OUT/serve.yaml"

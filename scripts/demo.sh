@@ -205,9 +205,15 @@ run cairn commit digits -m "trained on 60% corrupted labels" --params v3/params.
 run_rc cairn gate digits@v3 --policy "$EX/policy.yaml"
 expect "[ $rc -eq 3 ]" "the gate fails v3 (exit 3)"
 
-bold "9. Canary v3 anyway: live accuracy from delayed labels rolls it back"
+bold "9. Canary v3 anyway (--force --reason): live accuracy from delayed labels rolls it back"
+run_rc cairn rollout start digits@v3 --alias production --plan bad-plan.yaml
+expect "[ $rc -eq 3 ]" "rollout start refuses v3 too: no passed gate of production's policy (exit 3)"
+say "only --force with a reason (promote role) starts it, and the audit log records forced=true"
 loadgen_bg 60
-run cairn rollout start digits@v3 --alias production --plan bad-plan.yaml
+run cairn rollout start digits@v3 --alias production --plan bad-plan.yaml \
+    --force --reason "demo: see the canary catch what the gate caught"
+expect "cairn audit --json | jq -e '[.[] | select(.action == \"rollout.start\")][-1].details.forced' >/dev/null" \
+    "the forced start is audited as forced"
 watch_rollout 60
 stop "$LG"
 expect "[ \"\$(phase)\" = rolled_back ]" "the analysis failed twice and rolled v3 back automatically"
@@ -223,8 +229,10 @@ wait_for 20 curl -sf "http://127.0.0.1:$P/v2/health/ready" || die "serve-model d
 run cairn eval digits@v4 --endpoint "http://127.0.0.1:$P" --data digits-test --record
 stop "$SM"
 run cairn gate digits@v4 --policy "$EX/compressed-policy.yaml"
+say "the compressed version is held to the compressed-model policy: --policy (promote role)"
 loadgen_bg 60
-run cairn rollout start digits@v4 --alias production --plan good-plan.yaml
+run cairn rollout start digits@v4 --alias production --plan good-plan.yaml \
+    --policy "$EX/compressed-policy.yaml"
 watch_rollout 60
 stop "$LG"
 expect "[ \"\$(phase)\" = promoted ]" "the int8 version was promoted automatically"

@@ -76,6 +76,12 @@ int cairn_repo_alias_policy_set(struct cairn_repo *repo, const char *alias, cons
 /* Make a config-relative policy path usable from the cwd (malloc'd). */
 int cairn_repo_policy_path(char **out, struct cairn_repo *repo, const char *stored);
 
+/*
+ * The release rule (cairn_repo_release_check() and its struct) is declared
+ * in cairn/repo.h, so that `cairn serve` can apply it without the gate
+ * types; it is implemented beside promotion, in lib/repo/release.c.
+ */
+
 /* ---- promotion ---------------------------------------------------------- */
 
 struct cairn_promote_opts {
@@ -98,11 +104,11 @@ struct cairn_promote_result {
 };
 
 /*
- * Move `opts->alias` of v->model to `v` if the latest gate result for `v`
- * and the alias's policy (by digest) passed. Refuses with CAIRN_ECHECK
- * when there is no such result or it failed, and CAIRN_EINVALID when the
- * alias has no policy, unless `force` (with a reason), in which case the
- * audit event ("promote") records forced=true and the reason.
+ * Move `opts->alias` of v->model to `v` if cairn_repo_release_check() allows
+ * it: the latest gate result for `v` and the alias's policy (by digest) passed. Refuses with
+ * CAIRN_ECHECK when there is no such result or it failed, and CAIRN_EINVALID when the alias has no
+ * policy, unless `force` (with a reason), in which case the audit event ("promote") records
+ * forced=true and the reason.
  */
 int cairn_repo_promote(struct cairn_promote_result *out, struct cairn_repo *repo,
                        const struct cairn_version *v, const struct cairn_promote_opts *opts);

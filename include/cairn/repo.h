@@ -251,4 +251,56 @@ struct cairn_repo_gc_stats {
 };
 int cairn_repo_gc(struct cairn_repo *repo, int dry_run, struct cairn_repo_gc_stats *out);
 
+/* ---- the release rule ---------------------------------------------------- */
+
+/*
+ * Only a version that passed its gate reaches an alias. cairn_repo_promote()
+ * and the rollouts of `cairn serve` (start, and again when a rollout moves
+ * the alias at its end) apply this one check.
+ */
+struct cairn_release_check {
+    cairn_oid policy;  /* digest of the policy required (zero if none could be read) */
+    char *policy_name; /* its path as used (owned; NULL when the alias has no policy) */
+    int have_gate;     /* a gate result was found */
+    int64_t gate_id;   /* that result's id */
+    int gate_passed;   /* and whether it passed */
+};
+void cairn_release_check_release(struct cairn_release_check *c);
+
+/*
+ * Whether `v` may be moved to `alias` of its model: the latest stored gate
+ * result for `v` under the required policy (matched by digest) must exist
+ * and have passed. The policy is `policy` (a path usable from the cwd) or,
+ * when NULL, the alias's configured one ([alias "NAME"] policy).
+ * `doing` names the operation in messages ("promote", "roll out"): "refusing
+ * to DOING model@vN to 'ALIAS': ...".
+ *
+ * Fills *out as far as it got (release it in every case). Returns 0 when the
+ * gate passed; CAIRN_ECHECK when there is no result or it failed;
+ * CAIRN_EINVALID when the alias has no policy; the policy file's own errors
+ * (CAIRN_EINVALID, CAIRN_ENOTFOUND) when it cannot be read; other negative
+ * codes for runtime failures. Call it inside the registry transaction that
+ * moves the alias, so no gate result lands between the check and the move.
+ */
+int cairn_repo_release_check(struct cairn_release_check *out, struct cairn_repo *repo,
+                             const struct cairn_version *v, const char *alias, const char *policy,
+                             const char *doing);
+
+/*
+ * 1 if a failed release check may be overridden by force (with a reason):
+ * a missing or failed gate, no policy, an unreadable policy. Runtime
+ * failures (registry errors, out of memory) are not.
+ */
+int cairn_release_check_forcible(int error);
+
+/*
+ * Add the outcome of a check to the audit details `*details` (the text of
+ * a JSON object, or NULL for an empty one): "forced", "policy",
+ * "policy_name", "gate", and "reason" when `reason` is not NULL; the keys
+ * `cairn promote` records. Replaces *details (malloc'd; the old text is
+ * freed).
+ */
+int cairn_release_check_annotate(char **details, const struct cairn_release_check *c, int forced,
+                                 const char *reason);
+
 #endif

@@ -33,16 +33,32 @@ enum cairn_role cairn_role_parse(const char *s);
 /* The role's name ("none" for CAIRN_ROLE_NONE). */
 const char *cairn_role_name(enum cairn_role role);
 
+#define CAIRN_TOKEN_MAX_MODELS 16
+
+/* A stored token: its role, name, and the models it is limited to. */
+struct cairn_token_info {
+    enum cairn_role role;
+    char name[65];
+    size_t nmodels; /* 0: every model */
+    char models[CAIRN_TOKEN_MAX_MODELS][65];
+};
+
 /*
  * Store a token by the BLAKE3 hash of its text (the text itself is never
- * stored) with a name and a role, audited as "token.create".
- * CAIRN_EEXISTS if a token of that name exists.
+ * stored) with a name, a role and the `nmodels` models it is limited to (0:
+ * every model; at most CAIRN_TOKEN_MAX_MODELS valid model names, which need
+ * not exist yet), audited as "token.create". CAIRN_EEXISTS if a token of
+ * that name exists.
  */
 int cairn_registry_token_add(struct cairn_registry *r, const cairn_oid *hash, const char *name,
-                             enum cairn_role role, const char *actor);
-/* Look a token hash up: its role and name (name_out holds 65 bytes, may be NULL). */
+                             enum cairn_role role, const char *const *models, size_t nmodels,
+                             const char *actor);
+/*
+ * Look a token hash up into *out. CAIRN_ENOTFOUND for an unknown token.
+ * Tokens stored before scopes existed have no models: every model.
+ */
 int cairn_registry_token_find(struct cairn_registry *r, const cairn_oid *hash,
-                              enum cairn_role *role_out, char *name_out);
+                              struct cairn_token_info *out);
 
 /* ---- rollouts -------------------------------------------------------- */
 
@@ -64,6 +80,9 @@ struct cairn_rollout_state {
     int step_passed; /* an analysis passed during the current step */
     long long started_ns, updated_ns;
     char *reason; /* why it ended (figures of a failed analysis); owned, may be NULL */
+    char *forced; /* started past the release check: the reason given; owned, NULL if not */
+    char *policy; /* the policy the release check requires instead of the alias's (rollout
+                     start --policy); owned, NULL: the alias's */
 };
 void cairn_rollout_state_release(struct cairn_rollout_state *s);
 

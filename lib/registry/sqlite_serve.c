@@ -1,16 +1,21 @@
 /*
  * SQL of `cairn serve` (include/cairn/serve.h): tokens, rollouts and alias
  * moves. The tables are created on first use, so a repository made before
- * serving existed gains them without a schema bump. All of this is rare
+ * serving existed gains them without a schema bump; columns added later
+ * (added_columns[]) are added to an older table the same way. Token scopes
+ * are rows of their own table, so a token from before scopes has none and
+ * keeps every model. All of this is rare
  * (a token lookup per new token, a write per rollout step), so statements
  * are prepared per call.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <sqlite3.h>
 
 #include "cairn/registry.h"
+#include "cairn/repo.h"
 #include "cairn/serve.h"
 #include "registry/sqlite_internal.h"
 #include "util/fs.h"
@@ -25,11 +30,55 @@ static const char serve_schema[] =
     "  candidate BLOB NOT NULL, plan TEXT NOT NULL, phase TEXT NOT NULL,"
     "  step INTEGER NOT NULL, step_elapsed_ms INTEGER NOT NULL, failures INTEGER NOT NULL,"
     "  step_passed INTEGER NOT NULL, started_ns INTEGER NOT NULL, updated_ns INTEGER NOT NULL,"
-    "  reason TEXT);";
+    "  reason TEXT);"
+    "CREATE TABLE IF NOT EXISTS api_token_models("
+    "  hash BLOB NOT NULL, model TEXT NOT NULL, PRIMARY KEY(hash, model));";
+
+/*
+ * Columns added after their table was first made: a registry from before
+ * gains them here, with NULL in the old rows.
+ */
+static const struct {
+    const char *table, *column, *decl;
+} added_columns[] = {
+    { "rollouts", "forced", "TEXT" }, /* forced rollout starts (release check) */
+    { "rollouts", "policy", "TEXT" }, /* rollout start --policy */
+};
+
+static int add_column(struct cairn_registry *r, const char *table, const char *column,
+                      const char *decl)
+{
+    sqlite3_stmt *st = NULL;
+    char sql[160];
+    int error;
+    if ((error = cairn__reg_query(r, &st, "SELECT 1 FROM pragma_table_info(?) WHERE name = ?", "tt",
+                                  table, column)) < 0)
+        return error;
+    error = cairn__reg_row(r, st);
+    sqlite3_finalize(st);
+    if (error != CAIRN_ENOTFOUND)
+        return error;
+    snprintf(sql, sizeof(sql), "ALTER TABLE %s ADD COLUMN %s %s", table, column, decl);
+    if ((error = cairn__reg_exec(r, sql)) < 0) {
+        /* Another process may have added it between the look and the change. */
+        if (cairn__reg_query(r, &st, "SELECT 1 FROM pragma_table_info(?) WHERE name = ?", "tt",
+                             table, column) == 0 &&
+            cairn__reg_row(r, st) == 0) {
+            cairn_error_clear();
+            error = 0;
+        }
+        sqlite3_finalize(st);
+    }
+    return error;
+}
 
 static int schema(struct cairn_registry *r)
 {
-    return cairn__reg_exec(r, serve_schema);
+    int error = cairn__reg_exec(r, serve_schema);
+    for (size_t i = 0; !error && i < sizeof(added_columns) / sizeof(added_columns[0]); i++)
+        error =
+            add_column(r, added_columns[i].table, added_columns[i].column, added_columns[i].decl);
+    return error;
 }
 
 static const char *const role_names[] = { "none", "read", "write", "promote", "admin" };
@@ -50,13 +99,21 @@ const char *cairn_role_name(enum cairn_role role)
 /* ---- tokens ---------------------------------------------------------- */
 
 int cairn_registry_token_add(struct cairn_registry *r, const cairn_oid *hash, const char *name,
-                             enum cairn_role role, const char *actor)
+                             enum cairn_role role, const char *const *models, size_t nmodels,
+                             const char *actor)
 {
-    char details[160];
+    json_t *d;
+    char *details = NULL;
     int error, own_tx = !r->in_tx;
 
     if (role <= CAIRN_ROLE_NONE || role > CAIRN_ROLE_ADMIN)
         return cairn_error_set(CAIRN_EINVALID, "unknown role %d", (int)role);
+    if (nmodels > CAIRN_TOKEN_MAX_MODELS)
+        return cairn_error_set(CAIRN_EINVALID, "a token may name at most %d models",
+                               CAIRN_TOKEN_MAX_MODELS);
+    for (size_t i = 0; i < nmodels; i++)
+        if ((error = cairn_name_valid(models[i], "model name")) < 0)
+            return error;
     if ((error = schema(r)) < 0)
         return error;
     if (own_tx && (error = cairn_registry_begin(r)) < 0)
@@ -69,32 +126,63 @@ int cairn_registry_token_add(struct cairn_registry *r, const cairn_oid *hash, co
             cairn_error_set(error, "a token named '%s' exists", name);
         return cairn__reg_end(r, own_tx, error);
     }
-    snprintf(details, sizeof(details), "{\"name\":\"%s\",\"role\":\"%s\"}", name,
-             cairn_role_name(role));
-    error = cairn_registry_audit_append(r, actor, "token.create", name, details);
+    d = json_object();
+    json_object_set_new(d, "name", json_string(name));
+    json_object_set_new(d, "role", json_string(cairn_role_name(role)));
+    if (nmodels) {
+        json_t *a = json_array();
+        for (size_t i = 0; i < nmodels; i++)
+            json_array_append_new(a, json_string(models[i]));
+        json_object_set_new(d, "models", a);
+    }
+    for (size_t i = 0; !error && i < nmodels; i++)
+        error =
+            cairn__reg_run(r, "INSERT OR IGNORE INTO api_token_models(hash, model) VALUES(?, ?)",
+                           "ot", hash, models[i]);
+    if (!error && !(details = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS)))
+        error = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+    json_decref(d);
+    if (!error)
+        error = cairn_registry_audit_append(r, actor, "token.create", name, details);
+    free(details);
     return cairn__reg_end(r, own_tx, error);
 }
 
 int cairn_registry_token_find(struct cairn_registry *r, const cairn_oid *hash,
-                              enum cairn_role *role_out, char *name_out)
+                              struct cairn_token_info *out)
 {
     sqlite3_stmt *st = NULL;
     int error;
+    memset(out, 0, sizeof(*out));
     if ((error = schema(r)) < 0 ||
         (error = cairn__reg_query(r, &st, "SELECT role, name FROM api_tokens WHERE hash = ?", "o",
                                   hash)) < 0)
         return error;
     if ((error = cairn__reg_row(r, st)) == 0) {
         int role = sqlite3_column_int(st, 0);
-        *role_out = role >= CAIRN_ROLE_READ && role <= CAIRN_ROLE_ADMIN ? (enum cairn_role)role
+        out->role = role >= CAIRN_ROLE_READ && role <= CAIRN_ROLE_ADMIN ? (enum cairn_role)role
                                                                         : CAIRN_ROLE_NONE;
-        if (name_out)
-            snprintf(name_out, 65, "%s", cairn__reg_column_text(st, 1));
+        snprintf(out->name, sizeof(out->name), "%s", cairn__reg_column_text(st, 1));
     } else if (error == CAIRN_ENOTFOUND) {
         cairn_error_set(error, "unknown token");
     }
     sqlite3_finalize(st);
-    return error;
+    if (error < 0 ||
+        (error = cairn__reg_query(
+             r, &st, "SELECT model FROM api_token_models WHERE hash = ? ORDER BY model", "o",
+             hash)) < 0)
+        return error;
+    while ((error = cairn__reg_next(r, st)) > 0) {
+        if (out->nmodels == CAIRN_TOKEN_MAX_MODELS) {
+            /* More than a token may hold: refuse it rather than widen it. */
+            out->role = CAIRN_ROLE_NONE;
+            break;
+        }
+        snprintf(out->models[out->nmodels++], sizeof(out->models[0]), "%s",
+                 cairn__reg_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    return error < 0 ? error : 0;
 }
 
 /* ---- rollouts -------------------------------------------------------- */
@@ -105,7 +193,9 @@ void cairn_rollout_state_release(struct cairn_rollout_state *s)
         return;
     free(s->plan);
     free(s->reason);
-    s->plan = s->reason = NULL;
+    free(s->forced);
+    free(s->policy);
+    s->plan = s->reason = s->forced = s->policy = NULL;
 }
 
 int cairn_registry_rollout_put(struct cairn_registry *r, const struct cairn_rollout_state *s)
@@ -116,17 +206,17 @@ int cairn_registry_rollout_put(struct cairn_registry *r, const struct cairn_roll
     return cairn__reg_run(
         r,
         "INSERT OR REPLACE INTO rollouts(model, alias, stable, candidate, plan, phase, step,"
-        " step_elapsed_ms, failures, step_passed, started_ns, updated_ns, reason)"
-        " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        "ttoottiIiiIIt", s->model, s->alias, &s->stable, &s->candidate, s->plan ? s->plan : "",
+        " step_elapsed_ms, failures, step_passed, started_ns, updated_ns, reason, forced, policy)"
+        " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "ttoottiIiiIIttt", s->model, s->alias, &s->stable, &s->candidate, s->plan ? s->plan : "",
         s->phase, s->step, (long long)s->step_elapsed_ms, s->failures, s->step_passed,
         (long long)s->started_ns, (long long)(s->updated_ns ? s->updated_ns : cairn_time_now_ns()),
-        s->reason);
+        s->reason, s->forced, s->policy);
 }
 
 #define ROLLOUT_COLUMNS                                                                     \
     "SELECT model, alias, stable, candidate, plan, phase, step, step_elapsed_ms, failures," \
-    " step_passed, started_ns, updated_ns, reason FROM rollouts"
+    " step_passed, started_ns, updated_ns, reason, forced, policy FROM rollouts"
 
 static int read_row(sqlite3_stmt *st, struct cairn_rollout_state *out)
 {
@@ -144,6 +234,8 @@ static int read_row(sqlite3_stmt *st, struct cairn_rollout_state *out)
     out->updated_ns = sqlite3_column_int64(st, 11);
     out->plan = cairn__reg_column_strdup(st, 4);
     out->reason = cairn__reg_column_strdup(st, 12);
+    out->forced = cairn__reg_column_strdup(st, 13);
+    out->policy = cairn__reg_column_strdup(st, 14);
     if (!out->plan) {
         cairn_rollout_state_release(out);
         return cairn_error_set(CAIRN_ENOMEM, "out of memory");

@@ -296,26 +296,58 @@ int cairn_repo_policy_path(char **out, struct cairn_repo *repo, const char *stor
 
 /* ---- promotion ------------------------------------------------------- */
 
-/* Load the required policy and find its latest gate result for `v`. */
-static int promote_check(struct cairn_promote_result *out, struct cairn_repo *repo,
-                         const struct cairn_version *v, const char *policy_path, const char *alias)
+void cairn_release_check_release(struct cairn_release_check *c)
+{
+    if (!c)
+        return;
+    free(c->policy_name);
+    c->policy_name = NULL;
+}
+
+/* The policy to require: `given`, else the alias's configured one (usable from the cwd). */
+static int check_policy_path(char **out, struct cairn_repo *repo, const char *given,
+                             const char *alias)
+{
+    char *stored = NULL;
+    int error;
+    *out = NULL;
+    if (given)
+        return (*out = strdup(given)) ? 0 : cairn_error_set(CAIRN_ENOMEM, "out of memory");
+    if ((error = cairn_repo_alias_policy(&stored, repo, alias)) == CAIRN_ENOTFOUND)
+        error = CAIRN_EINVALID; /* the message says how to set one */
+    if (!error)
+        error = cairn_repo_policy_path(out, repo, stored);
+    free(stored);
+    return error;
+}
+
+int cairn_repo_release_check(struct cairn_release_check *out, struct cairn_repo *repo,
+                             const struct cairn_version *v, const char *alias, const char *policy,
+                             const char *doing)
 {
     struct cairn_policy *p = NULL;
     struct cairn_gate_record g;
     char hex[CAIRN_OID_HEXSZ + 1];
+    const char *path;
     int error;
 
+    memset(out, 0, sizeof(*out));
     memset(&g, 0, sizeof(g));
-    if ((error = cairn_policy_load_file(&p, policy_path)) < 0 ||
+    if ((error = check_policy_path(&out->policy_name, repo, policy, alias)) < 0) {
+        if (error == CAIRN_EINVALID)
+            cairn_error_prefix("refusing to %s %s@v%d to '%s'", doing, v->model, v->number, alias);
+        goto done;
+    }
+    path = out->policy_name;
+    if ((error = cairn_policy_load_file(&p, path)) < 0 ||
         (error = cairn_policy_digest(&out->policy, p)) < 0)
         goto done;
     error = cairn_registry_gate_latest(repo->registry, &v->id, &out->policy, &g);
     if (error == CAIRN_ENOTFOUND) {
         error = cairn_error_set(CAIRN_ECHECK,
-                                "refusing to promote %s@v%d to '%s': it has no gate result for"
+                                "refusing to %s %s@v%d to '%s': it has no gate result for"
                                 " policy '%s' (run 'cairn gate %s@v%d --policy %s')",
-                                v->model, v->number, alias, policy_path, v->model, v->number,
-                                policy_path);
+                                doing, v->model, v->number, alias, path, v->model, v->number, path);
         goto done;
     }
     if (error < 0)
@@ -325,9 +357,9 @@ static int promote_check(struct cairn_promote_result *out, struct cairn_repo *re
     out->gate_passed = g.passed;
     if (!g.passed)
         error = cairn_error_set(CAIRN_ECHECK,
-                                "refusing to promote %s@v%d to '%s': its latest gate for policy"
+                                "refusing to %s %s@v%d to '%s': its latest gate for policy"
                                 " '%s' (%.12s) failed",
-                                v->model, v->number, alias, policy_path,
+                                doing, v->model, v->number, alias, path,
                                 cairn_oid_fmt(hex, &out->policy));
 done:
     cairn_gate_record_release(&g);
@@ -335,12 +367,48 @@ done:
     return error;
 }
 
+int cairn_release_check_forcible(int error)
+{
+    return error == CAIRN_ECHECK || error == CAIRN_EINVALID || error == CAIRN_ENOTFOUND;
+}
+
+static json_t *check_json(const struct cairn_release_check *c, int forced)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "forced", json_boolean(forced));
+    json_object_set_new(o, "policy",
+                        cairn_oid_is_zero(&c->policy) ? json_null() : oid_json(&c->policy));
+    json_object_set_new(o, "policy_name",
+                        c->policy_name ? json_string(c->policy_name) : json_null());
+    json_object_set_new(o, "gate", c->have_gate ? json_integer(c->gate_id) : json_null());
+    return o;
+}
+
+int cairn_release_check_annotate(char **details, const struct cairn_release_check *c, int forced,
+                                 const char *reason)
+{
+    json_t *d = *details ? json_loads(*details, 0, NULL) : json_object(), *x;
+    char *text;
+    if (!json_is_object(d)) {
+        json_decref(d);
+        return cairn_error_set(CAIRN_EINVALID, "audit details are not a JSON object");
+    }
+    x = check_json(c, forced);
+    json_object_update(d, x);
+    json_decref(x);
+    if (reason)
+        json_object_set_new(d, "reason", json_string(reason));
+    if (!(text = json_text(d)))
+        return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+    free(*details);
+    *details = text;
+    return 0;
+}
+
 struct promote_job {
     struct cairn_promote_result *res;
     const struct cairn_version *v;
     const struct cairn_promote_opts *opts;
-    const char *path; /* the policy to require, or NULL */
-    int policy_error; /* why there is none (negative) when path is NULL */
 };
 
 /*
@@ -351,14 +419,19 @@ static int promote_job_run(struct cairn_repo *repo, void *payload)
 {
     struct promote_job *j = payload;
     struct cairn_promote_result *out = j->res;
+    struct cairn_release_check chk;
     struct alias_job a;
     int check, error;
 
-    check = j->path ? promote_check(out, repo, j->v, j->path, j->opts->alias) : j->policy_error;
-    if (check < 0 && !j->opts->force)
-        return check;
-    if (check < 0 && check != CAIRN_ECHECK && check != CAIRN_EINVALID && check != CAIRN_ENOTFOUND)
+    check = cairn_repo_release_check(&chk, repo, j->v, j->opts->alias, j->opts->policy, "promote");
+    out->policy = chk.policy;
+    out->have_gate = chk.have_gate;
+    out->gate_id = chk.gate_id;
+    out->gate_passed = chk.gate_passed;
+    if (check < 0 && (!j->opts->force || !cairn_release_check_forcible(check))) {
+        cairn_release_check_release(&chk);
         return check; /* a runtime failure is not something --force overrides */
+    }
     cairn_error_clear();
     out->forced = check < 0;
     memset(&a, 0, sizeof(a));
@@ -366,14 +439,10 @@ static int promote_job_run(struct cairn_repo *repo, void *payload)
     a.alias = j->opts->alias;
     a.reason = j->opts->reason;
     a.action = "promote";
-    a.extra = json_object();
-    json_object_set_new(a.extra, "forced", json_boolean(out->forced));
-    json_object_set_new(a.extra, "policy",
-                        cairn_oid_is_zero(&out->policy) ? json_null() : oid_json(&out->policy));
-    json_object_set_new(a.extra, "policy_name", j->path ? json_string(j->path) : json_null());
-    json_object_set_new(a.extra, "gate", out->have_gate ? json_integer(out->gate_id) : json_null());
+    a.extra = check_json(&chk, out->forced);
     error = alias_job_run(repo, &a);
     json_decref(a.extra);
+    cairn_release_check_release(&chk);
     out->moved = a.moved;
     out->has_old = a.has_old;
     out->old_version = a.old;
@@ -384,41 +453,17 @@ int cairn_repo_promote(struct cairn_promote_result *out, struct cairn_repo *repo
                        const struct cairn_version *v, const struct cairn_promote_opts *opts)
 {
     struct promote_job j;
-    char *stored = NULL, *path = NULL;
     int error;
 
     memset(out, 0, sizeof(*out));
-    memset(&j, 0, sizeof(j));
     if (opts->force && (!opts->reason || !*opts->reason))
         return cairn_error_set(CAIRN_EINVALID, "--force needs --reason TEXT");
     if ((error = cairn_repo_alias_valid(repo, v->model, opts->alias)) < 0)
         return error;
-    if (opts->policy) {
-        if (!(path = strdup(opts->policy))) {
-            error = cairn_error_set(CAIRN_ENOMEM, "out of memory");
-            goto done;
-        }
-    } else if ((error = cairn_repo_alias_policy(&stored, repo, opts->alias)) == 0) {
-        if ((error = cairn_repo_policy_path(&path, repo, stored)) < 0)
-            goto done;
-    } else if (error == CAIRN_ENOTFOUND) {
-        j.policy_error = CAIRN_EINVALID; /* the message says how to set one */
-    } else {
-        goto done;
-    }
     j.res = out;
     j.v = v;
     j.opts = opts;
-    j.path = path;
-    if (!path && !opts->force) {
-        error = j.policy_error;
-        goto done;
-    }
-    error = in_transaction(repo, promote_job_run, &j);
-done:
-    free(stored);
-    free(path);
-    return error;
+    return in_transaction(repo, promote_job_run, &j);
 }
 
 /* ---- data: validated ------------------------------------------------- */

@@ -352,3 +352,17 @@ int cairn_feedback_join(struct cairn_feedback *fb, const char *id, size_t idlen,
     *correct = e->label == label;
     return 0;
 }
+
+int cairn_feedback_model(const struct cairn_feedback *fb, const char *id, size_t idlen,
+                         uint32_t *model)
+{
+    size_t slot;
+    int found;
+    if (!idlen || idlen > CAIRN_FEEDBACK_ID_MAX)
+        return CAIRN_ENOTFOUND;
+    slot = table_find(fb, id, idlen, id_hash(id, idlen), &found);
+    if (!found)
+        return CAIRN_ENOTFOUND;
+    *model = fb->ring[fb->table[slot] - 1].model;
+    return 0;
+}

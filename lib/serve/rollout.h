@@ -101,4 +101,12 @@ void cairn_feedback_record(struct cairn_feedback *fb, const char *id, size_t idl
 int cairn_feedback_join(struct cairn_feedback *fb, const char *id, size_t idlen, int32_t label,
                         uint32_t *model, int32_t *version, int *correct);
 
+/*
+ * The model of the answer remembered for `id`, without joining anything
+ * (so a caller can refuse a label before it counts). CAIRN_ENOTFOUND if
+ * the id is unknown or forgotten; sets no error message.
+ */
+int cairn_feedback_model(const struct cairn_feedback *fb, const char *id, size_t idlen,
+                         uint32_t *model);
+
 #endif

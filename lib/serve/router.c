@@ -120,6 +120,9 @@ struct model {
     long long started_ns;
     char report[512]; /* the last analysis */
     char *reason;
+    char *forced;  /* started past the release check: the reason given, else NULL */
+    char *policy;  /* the policy the release check requires (rollout start --policy), else NULL */
+    int promoting; /* a promotion job is under way: the rollout waits for its answer */
     uv_timer_t tick;
     int tick_open;
     /* live drift: the input window; the reference dataset from the config */
@@ -138,8 +141,7 @@ struct model {
 
 struct token_entry {
     cairn_oid hash;
-    enum cairn_role role;
-    char name[65];
+    struct cairn_token_info info; /* role CAIRN_ROLE_NONE: not a token */
     uint64_t expires;
 };
 
@@ -827,8 +829,12 @@ struct job {
     struct cairn_http_req *req;
     char *plan_text;
     struct cairn_plan plan;
-    enum cairn_role role;
-    char token_name[65];
+    struct cairn_token_info tok; /* the token's, or the one looked up */
+    int status;                  /* HTTP status for an error, when status_of() would not do */
+    int force, forced;           /* force asked for (with reason); used past the release check */
+    char *reason;
+    char *policy; /* the policy required instead of the alias's, or NULL */
+    struct cairn_release_check chk;
 };
 
 static void job_next(struct router *r);
@@ -855,6 +861,9 @@ static void job_after(uv_work_t *w, int status)
         logf_(r, "registry: %s", j->msg);
     free(j->details);
     free(j->plan_text);
+    free(j->reason);
+    free(j->policy);
+    cairn_release_check_release(&j->chk);
     cairn_rollout_state_release(&j->st);
     free(j);
     r->job_running = 0;
@@ -1054,6 +1063,8 @@ static void fill_state(struct model *m, struct cairn_rollout_state *s)
     s->started_ns = m->started_ns;
     s->updated_ns = cairn_time_now_ns();
     s->reason = m->reason ? strdup(m->reason) : NULL;
+    s->forced = m->forced ? strdup(m->forced) : NULL;
+    s->policy = m->policy ? strdup(m->policy) : NULL;
 }
 
 /*
@@ -1126,25 +1137,129 @@ static void rollout_back(struct model *m, enum phase phase, const char *actor, c
     m->candidate = NULL;
 }
 
-static void rollout_promote(struct model *m, const char *actor, const char *why)
+/*
+ * Promotion moves the alias, so it passes the release check again, inside
+ * the transaction that moves the alias and saves the state: a gate re-run
+ * (and failed) since the start stops it, and a crash leaves either both or
+ * neither. The candidate was checked (or forced) at the start; a forced
+ * rollout stays forced, and is audited so.
+ */
+static int work_promote(struct job *j, struct cairn_repo *repo)
 {
-    struct upstream *c = m->candidate;
-    char *details;
-    if (!c)
+    struct cairn_registry *reg = cairn_repo_registry(repo);
+    struct cairn_version v;
+    int error;
+
+    if ((error = cairn_registry_version_get(reg, &j->oid, &v)) < 0)
+        return error;
+    if ((error = cairn_registry_begin(reg)) < 0)
+        goto done;
+    error = cairn_repo_release_check(&j->chk, repo, &v, j->alias, j->policy, "promote");
+    if (error < 0 && (!j->force || !cairn_release_check_forcible(error))) {
+        j->status = error == CAIRN_ECHECK ? 409 : 0;
+        goto rollback;
+    }
+    cairn_error_clear();
+    j->forced = error < 0;
+    if ((error = cairn_release_check_annotate(&j->details, &j->chk, j->forced, NULL)) < 0 ||
+        (error = cairn_registry_serve_alias_move(reg, j->model, j->alias, &j->oid, j->actor,
+                                                 "rollout.promote", "rollout.promote",
+                                                 j->details)) < 0 ||
+        (error = cairn_registry_rollout_put(reg, &j->st)) < 0)
+        goto rollback;
+    error = cairn_registry_commit(reg);
+    goto done;
+rollback:
+    cairn_registry_rollback(reg);
+done:
+    cairn_version_release(&v);
+    return error;
+}
+
+static void tick_start(struct model *m);
+static void json_error(struct cairn_http_req *req, int status, const char *extra_headers,
+                       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void respond_json(struct cairn_http_req *req, int status, json_t *j);
+static json_t *model_json(struct model *m);
+static void api_refusal(struct job *j);
+
+/*
+ * The candidate becomes stable once the registry says the alias moved.
+ * Refused, an automatic promotion rolls the rollout back (the gate says
+ * the candidate may not be production); a manual one is answered with the
+ * refusal and the rollout goes on.
+ */
+static void done_promote(struct job *j)
+{
+    struct model *m = model_find(j->r, j->model, strlen(j->model));
+    struct upstream *c;
+    c = m ? m->candidate : NULL;
+    if (m)
+        m->promoting = 0;
+    if (!c || cairn_oid_cmp(&c->id, &j->oid)) { /* cannot happen: actions wait for the answer */
+        if (j->req)
+            json_error(j->req, 409, NULL, "'%s' has no rollout to promote", j->model);
         return;
+    }
+    if (j->error < 0) {
+        logf_(m->r, "%s: promotion of %s refused: %s", m->name, c->label, j->msg);
+        if (j->req) {
+            api_refusal(j);
+            if (m->phase == PH_RUNNING || m->phase == PH_PAUSED)
+                tick_start(m);
+        } else {
+            rollout_back(m, PH_ROLLED_BACK, NULL, "rollout.rollback", j->msg, NULL, NULL);
+        }
+        return;
+    }
     m->step_base_ms = step_elapsed(m);
     m->phase = PH_PROMOTED;
     tick_stop(m);
-    set_reason(m, why);
-    details = details_json(m, why, NULL, NULL);
-    logf_(m->r, "%s: promoted %s to %s", m->name, c->label, m->alias);
+    set_reason(m, j->st.reason);
+    logf_(m->r, "%s: promoted %s to %s%s", m->name, c->label, m->alias,
+          j->forced ? " (forced)" : "");
     upstream_retire(m->previous);
     m->previous = m->stable;
     m->stable = c;
     m->candidate = NULL;
     m->weight_bp = 0;
     m->shadow = 0;
-    model_save_ex(m, actor, "rollout.promote", details, 1, &c->id);
+    if (j->req)
+        respond_json(j->req, 200, model_json(m));
+}
+
+/* Ask the registry to promote the candidate; `req` (or NULL) is answered when it did. */
+static void rollout_promote(struct model *m, const char *actor, const char *why,
+                            struct cairn_http_req *req)
+{
+    struct upstream *c = m->candidate;
+    struct job *j;
+    if (!c || m->promoting)
+        return;
+    if (!(j = job_new(m->r, work_promote, done_promote))) {
+        logf_(m->r, "%s: out of memory promoting %s", m->name, c->label);
+        if (req)
+            json_error(req, 503, NULL, "out of memory");
+        return;
+    }
+    snprintf(j->model, sizeof(j->model), "%s", m->name);
+    snprintf(j->alias, sizeof(j->alias), "%s", m->alias);
+    snprintf(j->actor, sizeof(j->actor), "%s", actor ? actor : "cairn-serve");
+    j->oid = c->id;
+    j->req = req;
+    j->force = m->forced != NULL;
+    j->policy = m->policy ? strdup(m->policy) : NULL;
+    j->details = details_json(m, why, NULL, NULL);
+    fill_state(m, &j->st);
+    snprintf(j->st.phase, sizeof(j->st.phase), "%s", phase_names[PH_PROMOTED]);
+    j->st.stable = c->id;
+    memset(&j->st.candidate, 0, sizeof(j->st.candidate));
+    free(j->st.reason);
+    j->st.reason = why ? strdup(why) : NULL;
+    j->save_state = 1;
+    m->promoting = 1;
+    tick_stop(m);
+    job_submit(j);
 }
 
 static void rollout_conclude(struct model *m)
@@ -1174,7 +1289,7 @@ static void on_tick(uv_timer_t *t)
     struct cairn_window cw, sw;
     enum cairn_verdict v;
 
-    if (!c || !s || (m->phase != PH_RUNNING && m->phase != PH_PAUSED))
+    if (!c || !s || m->promoting || (m->phase != PH_RUNNING && m->phase != PH_PAUSED))
         return;
     v = cairn_analyse(&m->plan, &c->win, &s->win, m->report, sizeof(m->report));
     cw = c->win;
@@ -1216,7 +1331,7 @@ static void on_tick(uv_timer_t *t)
     } else if ((m->plan.nchecks == 0 || m->step_passed) &&
                step_elapsed(m) >= m->plan.steps[m->step].pause_ms) {
         if (m->step + 1 >= (int)m->plan.nsteps) {
-            rollout_promote(m, NULL, m->report);
+            rollout_promote(m, NULL, m->report, NULL);
             return;
         }
         m->step++;
@@ -1723,6 +1838,7 @@ static json_t *model_json(struct model *m)
     json_object_set_new(o, "step_elapsed_ms", json_integer((json_int_t)step_elapsed(m)));
     json_object_set_new(o, "last_analysis", json_string(m->report));
     json_object_set_new(o, "reason", m->reason ? json_string(m->reason) : json_null());
+    json_object_set_new(o, "forced", m->forced ? json_string(m->forced) : json_null());
     json_object_set_new(o, "stable",
                         m->stable ? window_json(m->stable, &m->stable->st.total) : json_null());
     json_object_set_new(o, "candidate",
@@ -1735,12 +1851,190 @@ static json_t *model_json(struct model *m)
 }
 
 struct api_ctx {
-    enum cairn_role role;
+    const struct cairn_token_info *tok; /* valid during api_dispatch() only */
     char actor[80];
 };
 
+/* ---- roles ---- */
+
+/*
+ * The role each control-API action needs: the one place roles are decided
+ * (the table of docs/serving.md, "Roles"). A request is sorted into its
+ * action by api_dispatch(), or, when its body decides, by api_start() and
+ * api_rollback(): a rollout whose plan would promote with no analysis check
+ * (canary or bluegreen with `checks: []`) needs promote, as does moving an
+ * alias to a version of one's choosing (rollback --to) and any request
+ * past the release check (force).
+ */
+enum api_action {
+    ACT_READ,
+    ACT_FEEDBACK,
+    ACT_START,
+    ACT_START_UNANALYSED,
+    ACT_PAUSE,
+    ACT_RESUME,
+    ACT_ABORT,
+    ACT_PROMOTE,
+    ACT_ROLLBACK,
+    ACT_ROLLBACK_TO,
+    ACT_FORCE,
+    ACT_POLICY,
+};
+
+static const struct {
+    const char *what;
+    enum cairn_role role;
+} api_roles[] = {
+    [ACT_READ] = { "reading rollouts and models", CAIRN_ROLE_READ },
+    [ACT_FEEDBACK] = { "feedback", CAIRN_ROLE_WRITE },
+    [ACT_START] = { "rollout start", CAIRN_ROLE_WRITE },
+    [ACT_START_UNANALYSED] = { "a rollout whose plan promotes without analysis checks",
+                               CAIRN_ROLE_PROMOTE },
+    [ACT_PAUSE] = { "rollout pause", CAIRN_ROLE_WRITE },
+    [ACT_RESUME] = { "rollout resume", CAIRN_ROLE_WRITE },
+    [ACT_ABORT] = { "rollout abort", CAIRN_ROLE_WRITE },
+    [ACT_PROMOTE] = { "rollout promote", CAIRN_ROLE_PROMOTE },
+    [ACT_ROLLBACK] = { "rollback to the stable version", CAIRN_ROLE_WRITE },
+    [ACT_ROLLBACK_TO] = { "rollback to a chosen version (--to)", CAIRN_ROLE_PROMOTE },
+    [ACT_FORCE] = { "force past the release check", CAIRN_ROLE_PROMOTE },
+    [ACT_POLICY] = { "choosing the policy of the release check", CAIRN_ROLE_PROMOTE },
+};
+
+/* 1 if the token has the role `a` needs; else answers 403 naming both and returns 0. */
+static int api_allow(struct cairn_http_req *req, const struct api_ctx *ctx, enum api_action a)
+{
+    if (ctx->tok->role >= api_roles[a].role)
+        return 1;
+    json_error(req, 403, NULL, "%s needs the %s role; the token has %s", api_roles[a].what,
+               cairn_role_name(api_roles[a].role), cairn_role_name(ctx->tok->role));
+    return 0;
+}
+
+/* Whether a token limited to models (cairn token create --model) may act on `name`. */
+static int scope_allows(const struct cairn_token_info *t, const char *name, size_t len)
+{
+    if (!t->nmodels)
+        return 1;
+    for (size_t i = 0; i < t->nmodels; i++)
+        if (strlen(t->models[i]) == len && !memcmp(t->models[i], name, len))
+            return 1;
+    return 0;
+}
+
+/* "token 'T' is limited to models 'a', 'b', not 'NAME'" in out. */
+static void scope_message(struct cairn_buf *out, const struct cairn_token_info *t, const char *name,
+                          size_t len)
+{
+    cairn_buf_printf(out, "token '%s' is limited to model%s ", t->name, t->nmodels == 1 ? "" : "s");
+    for (size_t i = 0; i < t->nmodels; i++)
+        cairn_buf_printf(out, "%s'%s'", i ? ", " : "", t->models[i]);
+    cairn_buf_printf(out, ", not '%.*s'", (int)(len < 64 ? len : 64), name);
+}
+
+/* 1 if the token may act on model `name`; else answers 403 naming its models and returns 0. */
+static int scope_check(struct cairn_http_req *req, const struct cairn_token_info *t,
+                       const char *name, size_t len)
+{
+    struct cairn_buf b = CAIRN_BUF_INIT;
+    if (scope_allows(t, name, len))
+        return 1;
+    scope_message(&b, t, name, len);
+    json_error(req, 403, NULL, "%s", b.ptr ? b.ptr : "out of memory");
+    cairn_buf_release(&b);
+    return 0;
+}
+
+static int status_of(int error);
+
+/*
+ * Answer a failed job: its message, with the status it chose or status_of()'s.
+ * A refusal by the release check (409) also names the policy and the gate.
+ */
+static void api_refusal(struct job *j)
+{
+    json_t *o;
+    if (j->status != 409 || !j->chk.policy_name) {
+        json_error(j->req, j->status ? j->status : status_of(j->error), NULL, "%s", j->msg);
+        return;
+    }
+    o = json_object();
+    json_object_set_new(o, "error", json_string(j->msg));
+    json_object_set_new(o, "policy", json_string(j->chk.policy_name));
+    json_object_set_new(o, "gate", j->chk.have_gate ? json_integer(j->chk.gate_id) : json_null());
+    json_object_set_new(o, "gate_passed",
+                        j->chk.have_gate ? json_boolean(j->chk.gate_passed) : json_null());
+    respond_json(j->req, 409, o);
+}
+
+/*
+ * A REF from a request body: 0 and *out, or answers 400 saying what is wrong
+ * (missing, not a string, too long, not a reference) and returns -1.
+ */
+static int body_ref(const char **out, struct cairn_http_req *req, json_t *body, const char *key,
+                    int required)
+{
+    static const char form[] =
+        "MODEL, MODEL@vN, MODEL@ALIAS, MODEL@TAG or a version id of at "
+        "least 7 hex digits";
+    json_t *v = json_object_get(body, key);
+    const char *ref = json_string_value(v);
+    size_t n = ref ? strlen(ref) : 0;
+    *out = NULL;
+    if (!v && !required)
+        return 0;
+    if (!v) {
+        json_error(req, 400, NULL, "'%s' is required: %s", key, form);
+        return -1;
+    }
+    if (!ref) {
+        json_error(req, 400, NULL, "'%s' must be a string: %s", key, form);
+        return -1;
+    }
+    if (n >= 256) {
+        json_error(req, 400, NULL, "'%s' is too long (%zu bytes, at most 255): %s", key, n, form);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)ref[i] <= ' ' || ref[i] == 127) {
+            json_error(req, 400, NULL, "'%s' is not a valid reference: %s", key, form);
+            return -1;
+        }
+    }
+    if (!n) {
+        json_error(req, 400, NULL, "'%s' is empty: %s", key, form);
+        return -1;
+    }
+    *out = ref;
+    return 0;
+}
+
+/*
+ * `force` and `reason` of a request body: *force 1 when force is true. A
+ * force without a reason answers 400 and returns -1.
+ */
+static int body_force(int *force, const char **reason, struct cairn_http_req *req, json_t *body)
+{
+    json_t *f = json_object_get(body, "force"), *why = json_object_get(body, "reason");
+    *force = json_is_true(f);
+    *reason = json_string_value(why);
+    if ((f && !json_is_boolean(f)) || (why && !*reason)) {
+        json_error(req, 400, NULL, "'force' is true or false and 'reason' a string");
+        return -1;
+    }
+    if (*force && (!*reason || !**reason || strlen(*reason) > 1000)) {
+        json_error(req, 400, NULL, "force needs a 'reason' (1 to 1000 bytes)");
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- rollout start ---- */
 
+/*
+ * Resolve the candidate and the stable version, and apply the release
+ * check before any traffic moves: the candidate must have passed the gate
+ * of the alias's policy, unless forced (with a reason, promote role).
+ */
 static int work_start(struct job *j, struct cairn_repo *repo)
 {
     struct cairn_registry *reg = cairn_repo_registry(repo);
@@ -1751,18 +2045,38 @@ static int work_start(struct job *j, struct cairn_repo *repo)
     snprintf(j->model, sizeof(j->model), "%s", v.model);
     j->oid = v.id;
     j->num = v.number;
-    cairn_version_release(&v);
+    if (!scope_allows(&j->tok, j->model, strlen(j->model))) {
+        struct cairn_buf b = CAIRN_BUF_INIT;
+        scope_message(&b, &j->tok, j->model, strlen(j->model));
+        j->status = 403;
+        error = cairn_error_set(CAIRN_EINVALID, "%s", b.ptr ? b.ptr : "out of memory");
+        cairn_buf_release(&b);
+        goto done;
+    }
     if ((error = cairn_registry_alias_get(reg, j->model, j->alias, &j->oid2)) < 0) {
         cairn_error_prefix("cannot roll out without a stable version (set the alias first)");
-        return error;
+        goto done;
     }
     if ((error = cairn_registry_version_get(reg, &j->oid2, &s)) < 0)
-        return error;
+        goto done;
     j->num2 = s.number;
     cairn_version_release(&s);
-    if (!cairn_oid_cmp(&j->oid, &j->oid2))
-        return cairn_error_set(CAIRN_EINVALID, "'%s' is already %s@%s", j->ref, j->model, j->alias);
-    return 0;
+    if (!cairn_oid_cmp(&j->oid, &j->oid2)) {
+        error =
+            cairn_error_set(CAIRN_EINVALID, "'%s' is already %s@%s", j->ref, j->model, j->alias);
+        goto done;
+    }
+    error = cairn_repo_release_check(&j->chk, repo, &v, j->alias, j->policy, "roll out");
+    if (error < 0 && j->force && cairn_release_check_forcible(error)) {
+        cairn_error_clear();
+        j->forced = 1;
+        error = 0;
+    } else if (error == CAIRN_ECHECK) {
+        j->status = 409;
+    }
+done:
+    cairn_version_release(&v);
+    return error;
 }
 
 static struct model *model_get_or_add(struct router *r, const char *name, const char *alias)
@@ -1796,6 +2110,9 @@ static void start_rollout(struct model *m, struct upstream *cand, const struct c
     m->step_started = uv_now(m->r->loop);
     m->report[0] = '\0';
     set_reason(m, NULL);
+    free(m->forced);
+    free(m->policy);
+    m->forced = m->policy = NULL;
     reset_windows(m);
     apply_step_weight(m);
     tick_start(m);
@@ -1810,6 +2127,7 @@ static int status_of(int error)
     case CAIRN_EAMBIGUOUS:
         return 400;
     case CAIRN_EEXISTS:
+    case CAIRN_ECHECK:
         return 409;
     default:
         return 500;
@@ -1831,17 +2149,18 @@ static void done_start(struct job *j)
     struct router *r = j->r;
     struct model *m;
     struct upstream *cand;
+    char *details;
     if (j->error < 0) {
-        json_error(j->req, status_of(j->error), NULL, "%s", j->msg);
+        api_refusal(j);
         return;
     }
     if (!(m = model_get_or_add(r, j->model, j->alias))) {
         json_error(j->req, 503, NULL, "too many models");
         return;
     }
-    if (rollout_active(m)) {
+    if (rollout_active(m) || m->promoting) {
         json_error(j->req, 409, NULL, "'%s' has a rollout under way (%s %s)", m->name,
-                   phase_names[m->phase], m->candidate->label);
+                   phase_names[m->phase], m->candidate ? m->candidate->label : "");
         return;
     }
     snprintf(m->alias, sizeof(m->alias), "%s", j->alias);
@@ -1861,9 +2180,19 @@ static void done_start(struct job *j)
     start_rollout(m, cand, &j->plan, j->plan_text);
     j->plan_text = NULL;
     m->started_ns = cairn_time_now_ns();
-    logf_(r, "%s: rollout of %s to %s started (%s)", m->name, cand->label, m->alias,
-          cairn_strategy_name(m->plan.strategy));
-    model_save_ex(m, j->actor, "rollout.start", details_json(m, NULL, NULL, NULL), 0, NULL);
+    if (j->forced)
+        m->forced = strdup(j->reason);
+    m->policy = j->policy;
+    j->policy = NULL;
+    logf_(r, "%s: rollout of %s to %s started (%s)%s", m->name, cand->label, m->alias,
+          cairn_strategy_name(m->plan.strategy),
+          j->forced ? ", forced past the release check" : "");
+    /* Audited as promote audits: forced, policy, policy_name, gate, and the reason if forced. */
+    details = details_json(m, NULL, NULL, NULL);
+    if (cairn_release_check_annotate(&details, &j->chk, j->forced, j->forced ? j->reason : NULL) <
+        0)
+        logf_(r, "%s: %s", m->name, cairn_error_last());
+    model_save_ex(m, j->actor, "rollout.start", details, 0, NULL);
     respond_json(j->req, 201, model_json(m));
 }
 
@@ -1871,21 +2200,29 @@ static void api_start(struct router *r, struct cairn_http_req *req, const struct
 {
     json_error_t jerr;
     json_t *body = json_loadb(req->body, req->body_len, 0, &jerr);
-    const char *ref, *alias, *plan_text;
+    const char *ref, *alias, *plan_text, *reason, *policy;
     struct job *j;
-    int error;
+    int error, force;
 
     if (!body || !json_is_object(body)) {
         json_decref(body);
         json_error(req, 400, NULL, "expected a JSON object {\"ref\", \"alias\", \"plan\"}");
         return;
     }
-    ref = json_string_value(json_object_get(body, "ref"));
     alias = json_string_value(json_object_get(body, "alias"));
     plan_text = json_string_value(json_object_get(body, "plan"));
-    if (!ref || strlen(ref) >= 256) {
+    policy = json_string_value(json_object_get(body, "policy"));
+    if (body_ref(&ref, req, body, "ref", 1) < 0 || body_force(&force, &reason, req, body) < 0) {
         json_decref(body);
-        json_error(req, 400, NULL, "'ref' is required");
+        return;
+    }
+    if (json_object_get(body, "policy") && (!policy || policy[0] != '/' || strlen(policy) > 4000)) {
+        json_error(req, 400, NULL, "'policy' is the absolute path of a policy file");
+        json_decref(body);
+        return;
+    }
+    if (policy && !api_allow(req, ctx, ACT_POLICY)) {
+        json_decref(body);
         return;
     }
     if (!alias)
@@ -1914,12 +2251,30 @@ static void api_start(struct router *r, struct cairn_http_req *req, const struct
         cairn_plan_default(&j->plan);
         j->plan_text = strdup("");
     }
+    /* The plan decides the role: one that promotes with nothing judged is a promotion. */
+    if ((!j->plan.nchecks &&
+         (j->plan.strategy == CAIRN_STRATEGY_CANARY ||
+          j->plan.strategy == CAIRN_STRATEGY_BLUEGREEN) &&
+         !api_allow(req, ctx, ACT_START_UNANALYSED)) ||
+        (force && !api_allow(req, ctx, ACT_FORCE))) {
+        json_decref(body);
+        free(j->plan_text);
+        free(j);
+        return;
+    }
     snprintf(j->ref, sizeof(j->ref), "%s", ref);
     snprintf(j->alias, sizeof(j->alias), "%s", alias);
     snprintf(j->actor, sizeof(j->actor), "%s", ctx->actor);
+    j->tok = *ctx->tok;
+    j->force = force;
+    j->reason = reason ? strdup(reason) : NULL;
+    j->policy = policy ? strdup(policy) : NULL;
     j->req = req;
     json_decref(body);
-    if (!j->plan_text) {
+    if (!j->plan_text || (reason && !j->reason) || (policy && !j->policy)) {
+        free(j->plan_text);
+        free(j->reason);
+        free(j->policy);
         free(j);
         json_error(req, 503, NULL, "out of memory");
         return;
@@ -1929,11 +2284,16 @@ static void api_start(struct router *r, struct cairn_http_req *req, const struct
 
 /* ---- manual rollback ---- */
 
+/*
+ * Move the alias back to its previous version, or to `ref`: a version of
+ * one's choosing passes the release check (unless forced) in the
+ * transaction that moves the alias.
+ */
 static int work_rollback(struct job *j, struct cairn_repo *repo)
 {
     struct cairn_registry *reg = cairn_repo_registry(repo);
     struct cairn_version v;
-    char details[256], hex[CAIRN_OID_HEXSZ + 1];
+    char hex[CAIRN_OID_HEXSZ + 1];
     int error;
     if (j->ref[0]) {
         if ((error = cairn_repo_resolve(repo, j->ref, &v)) < 0)
@@ -1951,11 +2311,41 @@ static int work_rollback(struct job *j, struct cairn_repo *repo)
     }
     j->oid = v.id;
     j->num = v.number;
+    if ((error = cairn_registry_begin(reg)) < 0)
+        goto done;
+    if (j->ref[0]) {
+        error = cairn_repo_release_check(&j->chk, repo, &v, j->alias, NULL, "roll back");
+        if (error < 0 && (!j->force || !cairn_release_check_forcible(error))) {
+            j->status = error == CAIRN_ECHECK ? 409 : 0;
+            goto rollback;
+        }
+        cairn_error_clear();
+        j->forced = error < 0;
+        error = 0;
+    }
+    {
+        json_t *d = json_object();
+        char to[80];
+        snprintf(to, sizeof(to), "%s@v%d", j->model, j->num);
+        json_object_set_new(d, "to", json_string(to));
+        json_object_set_new(d, "id", json_string(cairn_oid_fmt(hex, &j->oid)));
+        if (!(j->details = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS)))
+            error = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+        json_decref(d);
+    }
+    if (error < 0 ||
+        (j->ref[0] && (error = cairn_release_check_annotate(&j->details, &j->chk, j->forced,
+                                                            j->forced ? j->reason : NULL)) < 0) ||
+        (error = cairn_registry_serve_alias_move(reg, j->model, j->alias, &j->oid, j->actor,
+                                                 "rollback", "rollback", j->details)) < 0)
+        goto rollback;
+    error = cairn_registry_commit(reg);
+    goto done;
+rollback:
+    cairn_registry_rollback(reg);
+done:
     cairn_version_release(&v);
-    snprintf(details, sizeof(details), "{\"to\":\"%s@v%d\",\"id\":\"%s\"}", j->model, j->num,
-             cairn_oid_fmt(hex, &j->oid));
-    return cairn_registry_serve_alias_move(reg, j->model, j->alias, &j->oid, j->actor, "rollback",
-                                           "rollback", details);
+    return error;
 }
 
 static void done_rollback(struct job *j)
@@ -1963,7 +2353,7 @@ static void done_rollback(struct job *j)
     struct model *m;
     struct upstream *u;
     if (j->error < 0) {
-        json_error(j->req, status_of(j->error), NULL, "%s", j->msg);
+        api_refusal(j);
         return;
     }
     m = model_get_or_add(j->r, j->model, j->alias);
@@ -1981,27 +2371,51 @@ static void done_rollback(struct job *j)
         m->previous = m->stable;
         m->stable = u;
     }
-    logf_(j->r, "%s: rolled %s back to %s", m->name, m->alias, m->stable->label);
+    logf_(j->r, "%s: rolled %s back to %s%s", m->name, m->alias, m->stable->label,
+          j->forced ? " (forced past the release check)" : "");
     respond_json(j->req, 200, model_json(m));
 }
 
+/*
+ * Back to the stable version (write role): end the rollout under way, or
+ * move the alias to its previous version. To a version of one's choosing
+ * (`to`, promote role): through the release check, as a promotion.
+ */
 static void api_rollback(struct router *r, struct cairn_http_req *req, const struct api_ctx *ctx)
 {
     json_t *body = json_loadb(req->body, req->body_len, 0, NULL);
     const char *name = json_string_value(json_object_get(body, "model"));
     const char *alias = json_string_value(json_object_get(body, "alias"));
-    const char *to = json_string_value(json_object_get(body, "to"));
+    const char *to, *reason;
     struct model *m;
     struct job *j;
+    int force;
 
-    if (!name || cairn_name_valid(name, "model name") < 0 || (to && strlen(to) >= 256)) {
+    if (!name || cairn_name_valid(name, "model name") < 0) {
         json_decref(body);
         json_error(req, 400, NULL, "expected {\"model\": NAME, \"alias\"?: ALIAS, \"to\"?: REF}");
+        return;
+    }
+    if (body_ref(&to, req, body, "to", 0) < 0 || body_force(&force, &reason, req, body) < 0 ||
+        (to && !api_allow(req, ctx, ACT_ROLLBACK_TO)) ||
+        (force && !api_allow(req, ctx, ACT_FORCE)) ||
+        !scope_check(req, ctx->tok, name, strlen(name))) {
+        json_decref(body);
+        return;
+    }
+    if (alias && cairn_name_valid(alias, "alias") < 0) {
+        json_decref(body);
+        json_error(req, 400, NULL, "%s", cairn_error_last());
         return;
     }
     m = model_find(r, name, strlen(name));
     if (!alias)
         alias = m ? m->alias : r->default_alias;
+    if (m && m->promoting) {
+        json_decref(body);
+        json_error(req, 409, NULL, "'%s' is being promoted; try again", m->name);
+        return;
+    }
     /* During a rollout, rolling back means ending it: the alias never moved. */
     if (m && rollout_active(m) && !to && !strcmp(alias, m->alias)) {
         rollout_back(m, PH_ROLLED_BACK, ctx->actor, "rollout.rollback", "manual rollback", NULL,
@@ -2019,6 +2433,8 @@ static void api_rollback(struct router *r, struct cairn_http_req *req, const str
     snprintf(j->alias, sizeof(j->alias), "%s", alias);
     snprintf(j->ref, sizeof(j->ref), "%s", to ? to : "");
     snprintf(j->actor, sizeof(j->actor), "%s", ctx->actor);
+    j->force = force;
+    j->reason = reason ? strdup(reason) : NULL;
     j->req = req;
     json_decref(body);
     if (m && rollout_active(m))
@@ -2028,11 +2444,15 @@ static void api_rollback(struct router *r, struct cairn_http_req *req, const str
 
 /* ---- feedback ---- */
 
-static void api_feedback(struct router *r, struct cairn_http_req *req)
+/*
+ * Labels of answers of a model the token is not limited to are refused
+ * (counted, not joined): they would steer that model's analysis.
+ */
+static void api_feedback(struct router *r, struct cairn_http_req *req, const struct api_ctx *ctx)
 {
     json_t *body = json_loadb(req->body, req->body_len, 0, NULL);
     json_t *items, *one;
-    size_t i, joined = 0, unknown = 0, repeated = 0;
+    size_t i, joined = 0, unknown = 0, repeated = 0, refused = 0;
     json_t *out;
 
     if (!body) {
@@ -2061,6 +2481,12 @@ static void api_feedback(struct router *r, struct cairn_http_req *req)
             json_error(req, 400, NULL,
                        "each feedback needs \"request_id\" (string) and \"label\" (class index)");
             goto done;
+        }
+        if (ctx->tok->nmodels && cairn_feedback_model(r->feedback, id, strlen(id), &mi) == 0 &&
+            (mi >= r->nmodels ||
+             !scope_allows(ctx->tok, r->models[mi]->name, strlen(r->models[mi]->name)))) {
+            refused++;
+            continue;
         }
         rc = cairn_feedback_join(r->feedback, id, strlen(id), (int32_t)label, &mi, &vnum, &correct);
         if (rc == CAIRN_ENOTFOUND) {
@@ -2092,6 +2518,8 @@ static void api_feedback(struct router *r, struct cairn_http_req *req)
     json_object_set_new(out, "joined", json_integer((json_int_t)joined));
     json_object_set_new(out, "unknown", json_integer((json_int_t)unknown));
     json_object_set_new(out, "repeated", json_integer((json_int_t)repeated));
+    if (ctx->tok->nmodels)
+        json_object_set_new(out, "refused", json_integer((json_int_t)refused));
     respond_json(req, 200, out);
 done:
     if (items != body)
@@ -2132,91 +2560,132 @@ static void api_inputs(struct router *r, struct cairn_http_req *req, const char 
 
 /* ---- dispatch ---- */
 
+/* The rollout actions by name, and the role each needs (api_roles). */
+static const struct {
+    const char *name;
+    enum api_action act;
+} rollout_actions[] = {
+    { "pause", ACT_PAUSE },
+    { "resume", ACT_RESUME },
+    { "promote", ACT_PROMOTE },
+    { "abort", ACT_ABORT },
+};
+
+/* GET: everything needs the read role; a token limited to models sees only those. */
+static void api_get(struct router *r, struct cairn_http_req *req, const struct api_ctx *ctx,
+                    const char *p)
+{
+    struct model *m;
+    size_t n = strlen(p);
+    if (!api_allow(req, ctx, ACT_READ))
+        return;
+    if (!strcmp(p, "/rollouts") || !strcmp(p, "/models")) {
+        json_t *a = json_array();
+        for (size_t i = 0; i < r->nmodels; i++)
+            if (scope_allows(ctx->tok, r->models[i]->name, strlen(r->models[i]->name)))
+                json_array_append_new(a, model_json(r->models[i]));
+        respond_json(req, 200, a);
+    } else if (!strncmp(p, "/models/", 8) && n > 15 && !strcmp(p + n - 7, "/inputs")) {
+        if (scope_check(req, ctx->tok, p + 8, n - 15))
+            api_inputs(r, req, p + 8, n - 15);
+    } else if (!strncmp(p, "/rollouts/", 10) && !strchr(p + 10, '/')) {
+        if (!scope_check(req, ctx->tok, p + 10, n - 10))
+            return;
+        if (!(m = model_find(r, p + 10, n - 10)))
+            json_error(req, 404, NULL, "unknown model '%.64s'", p + 10);
+        else
+            respond_json(req, 200, model_json(m));
+    } else {
+        json_error(req, 404, NULL, "no route %s %s", req->method, req->path);
+    }
+}
+
+/* POST /rollouts/NAME/ACTION. */
+static void api_action(struct router *r, struct cairn_http_req *req, const struct api_ctx *ctx,
+                       const char *name, size_t len, const char *action)
+{
+    struct model *m;
+    enum api_action act = ACT_READ;
+    int found = 0;
+    for (size_t i = 0; i < sizeof(rollout_actions) / sizeof(rollout_actions[0]); i++)
+        if (!strcmp(action, rollout_actions[i].name)) {
+            act = rollout_actions[i].act;
+            found = 1;
+        }
+    if (!found) {
+        json_error(req, 404, NULL, "unknown action '%.32s'", action);
+        return;
+    }
+    if (!api_allow(req, ctx, act) || !scope_check(req, ctx->tok, name, len))
+        return;
+    if (!(m = model_find(r, name, len))) {
+        json_error(req, 404, NULL, "unknown model '%.*s'", (int)(len < 64 ? len : 64), name);
+        return;
+    }
+    if (m->promoting) {
+        json_error(req, 409, NULL, "'%s' is being promoted; try again", m->name);
+        return;
+    }
+    switch (act) {
+    case ACT_PAUSE:
+        if (m->phase != PH_RUNNING) {
+            json_error(req, 409, NULL, "'%s' has no running rollout", m->name);
+            return;
+        }
+        m->step_base_ms = step_elapsed(m);
+        m->phase = PH_PAUSED;
+        model_save_ex(m, ctx->actor, "rollout.pause", NULL, 0, NULL);
+        break;
+    case ACT_RESUME:
+        if (m->phase != PH_PAUSED || !m->candidate) {
+            json_error(req, 409, NULL, "'%s' has no paused rollout", m->name);
+            return;
+        }
+        m->phase = PH_RUNNING;
+        m->failures = 0;
+        m->step_started = uv_now(r->loop);
+        apply_step_weight(m);
+        tick_start(m);
+        model_save_ex(m, ctx->actor, "rollout.resume", NULL, 0, NULL);
+        break;
+    case ACT_PROMOTE:
+        if (!m->candidate || (!rollout_active(m) && m->phase != PH_CONCLUDED)) {
+            json_error(req, 409, NULL, "'%s' has no rollout to promote", m->name);
+            return;
+        }
+        rollout_promote(m, ctx->actor, "manual promotion", req);
+        return; /* answered once the registry moved the alias */
+    default:    /* ACT_ABORT */
+        if (!rollout_active(m)) {
+            json_error(req, 409, NULL, "'%s' has no rollout under way", m->name);
+            return;
+        }
+        rollout_back(m, PH_ABORTED, ctx->actor, "rollout.abort", "aborted", NULL, NULL);
+        break;
+    }
+    respond_json(req, 200, model_json(m));
+}
+
 static void api_dispatch(struct router *r, struct cairn_http_req *req, const struct api_ctx *ctx)
 {
     const char *p = req->path + 7; /* after "/api/v1" */
-    int get = !strcmp(req->method, "GET"), post = !strcmp(req->method, "POST");
-    enum cairn_role need = get ? CAIRN_ROLE_READ : CAIRN_ROLE_WRITE;
-    const char *action = NULL;
-    struct model *m = NULL;
+    const char *slash;
 
-    if (!strncmp(p, "/rollouts/", 10) && post) {
-        const char *name = p + 10, *slash = strchr(name, '/');
-        if (slash) {
-            action = slash + 1;
-            m = model_find(r, name, (size_t)(slash - name));
-            if (!strcmp(action, "promote"))
-                need = CAIRN_ROLE_PROMOTE;
-        }
+    if (!strcmp(req->method, "GET")) {
+        api_get(r, req, ctx, p);
+    } else if (strcmp(req->method, "POST")) {
+        json_error(req, 404, NULL, "no route %s %s", req->method, req->path);
+    } else if (!strcmp(p, "/rollouts")) {
+        if (api_allow(req, ctx, ACT_START)) /* more when the plan or force says so */
+            api_start(r, req, ctx);
+    } else if (!strncmp(p, "/rollouts/", 10) && (slash = strchr(p + 10, '/'))) {
+        api_action(r, req, ctx, p + 10, (size_t)(slash - (p + 10)), slash + 1);
     } else if (!strcmp(p, "/rollback")) {
-        need = CAIRN_ROLE_PROMOTE;
-    }
-    if (ctx->role < need) {
-        json_error(req, 403, NULL, "this needs the %s role; the token has %s",
-                   cairn_role_name(need), cairn_role_name(ctx->role));
-        return;
-    }
-    if (get && (!strcmp(p, "/rollouts") || !strcmp(p, "/models"))) {
-        json_t *a = json_array();
-        for (size_t i = 0; i < r->nmodels; i++)
-            json_array_append_new(a, model_json(r->models[i]));
-        respond_json(req, 200, a);
-    } else if (get && !strncmp(p, "/models/", 8) && strlen(p) > 15 &&
-               !strcmp(p + strlen(p) - 7, "/inputs")) {
-        api_inputs(r, req, p + 8, strlen(p) - 15);
-    } else if (get && !strncmp(p, "/rollouts/", 10)) {
-        const char *name = p + 10;
-        if (!(m = model_find(r, name, strlen(name))))
-            json_error(req, 404, NULL, "unknown model '%.64s'", name);
-        else
-            respond_json(req, 200, model_json(m));
-    } else if (post && !strcmp(p, "/rollouts")) {
-        api_start(r, req, ctx);
-    } else if (post && action) {
-        if (!m) {
-            json_error(req, 404, NULL, "unknown model");
-            return;
-        }
-        if (!strcmp(action, "pause")) {
-            if (m->phase != PH_RUNNING) {
-                json_error(req, 409, NULL, "'%s' has no running rollout", m->name);
-                return;
-            }
-            m->step_base_ms = step_elapsed(m);
-            m->phase = PH_PAUSED;
-            model_save_ex(m, ctx->actor, "rollout.pause", NULL, 0, NULL);
-        } else if (!strcmp(action, "resume")) {
-            if (m->phase != PH_PAUSED || !m->candidate) {
-                json_error(req, 409, NULL, "'%s' has no paused rollout", m->name);
-                return;
-            }
-            m->phase = PH_RUNNING;
-            m->failures = 0;
-            m->step_started = uv_now(r->loop);
-            apply_step_weight(m);
-            tick_start(m);
-            model_save_ex(m, ctx->actor, "rollout.resume", NULL, 0, NULL);
-        } else if (!strcmp(action, "promote")) {
-            if (!m->candidate || (!rollout_active(m) && m->phase != PH_CONCLUDED)) {
-                json_error(req, 409, NULL, "'%s' has no rollout to promote", m->name);
-                return;
-            }
-            rollout_promote(m, ctx->actor, "manual promotion");
-        } else if (!strcmp(action, "abort")) {
-            if (!rollout_active(m)) {
-                json_error(req, 409, NULL, "'%s' has no rollout under way", m->name);
-                return;
-            }
-            rollout_back(m, PH_ABORTED, ctx->actor, "rollout.abort", "aborted", NULL, NULL);
-        } else {
-            json_error(req, 404, NULL, "unknown action '%.32s'", action);
-            return;
-        }
-        respond_json(req, 200, model_json(m));
-    } else if (post && !strcmp(p, "/rollback")) {
-        api_rollback(r, req, ctx);
-    } else if (post && !strcmp(p, "/feedback")) {
-        api_feedback(r, req);
+        if (api_allow(req, ctx, ACT_ROLLBACK)) /* more with "to" or force */
+            api_rollback(r, req, ctx);
+    } else if (!strcmp(p, "/feedback")) {
+        if (api_allow(req, ctx, ACT_FEEDBACK))
+            api_feedback(r, req, ctx);
     } else {
         json_error(req, 404, NULL, "no route %s %s", req->method, req->path);
     }
@@ -2229,25 +2698,27 @@ static void done_token(struct job *j)
     struct api_ctx ctx;
     r->token_next = (r->token_next + 1) % TOKEN_CACHE;
     t->hash = j->oid;
-    t->role = j->error < 0 ? CAIRN_ROLE_NONE : j->role;
-    snprintf(t->name, sizeof(t->name), "%s", j->error < 0 ? "" : j->token_name);
+    if (j->error < 0)
+        memset(&t->info, 0, sizeof(t->info));
+    else
+        t->info = j->tok;
     t->expires = uv_now(r->loop) + TOKEN_TTL_MS;
     if (j->error < 0 && j->error != CAIRN_ENOTFOUND) {
         json_error(j->req, 500, NULL, "%s", j->msg);
         return;
     }
-    if (t->role == CAIRN_ROLE_NONE) {
+    if (t->info.role == CAIRN_ROLE_NONE) {
         json_error(j->req, 401, "WWW-Authenticate: Bearer\r\n", "invalid token");
         return;
     }
-    ctx.role = t->role;
-    snprintf(ctx.actor, sizeof(ctx.actor), "token:%s", t->name);
+    ctx.tok = &t->info;
+    snprintf(ctx.actor, sizeof(ctx.actor), "token:%s", t->info.name);
     api_dispatch(r, j->req, &ctx);
 }
 
 static int work_token(struct job *j, struct cairn_repo *repo)
 {
-    return cairn_registry_token_find(cairn_repo_registry(repo), &j->oid, &j->role, j->token_name);
+    return cairn_registry_token_find(cairn_repo_registry(repo), &j->oid, &j->tok);
 }
 
 static void handle_api(struct router *r, struct cairn_http_req *req)
@@ -2266,12 +2737,12 @@ static void handle_api(struct router *r, struct cairn_http_req *req)
         struct token_entry *t = &r->tokens[i];
         if (t->expires > now && !cairn_oid_cmp(&t->hash, &h)) {
             struct api_ctx ctx;
-            if (t->role == CAIRN_ROLE_NONE) {
+            if (t->info.role == CAIRN_ROLE_NONE) {
                 json_error(req, 401, "WWW-Authenticate: Bearer\r\n", "invalid token");
                 return;
             }
-            ctx.role = t->role;
-            snprintf(ctx.actor, sizeof(ctx.actor), "token:%s", t->name);
+            ctx.tok = &t->info;
+            snprintf(ctx.actor, sizeof(ctx.actor), "token:%s", t->info.name);
             api_dispatch(r, req, &ctx);
             return;
         }
@@ -2571,6 +3042,8 @@ static int load_rollout(const struct cairn_rollout_state *s, void *payload)
     m->step_passed = s->step_passed;
     m->step_base_ms = (uint64_t)(s->step_elapsed_ms > 0 ? s->step_elapsed_ms : 0);
     m->started_ns = s->started_ns;
+    m->forced = s->forced ? strdup(s->forced) : NULL;
+    m->policy = s->policy ? strdup(s->policy) : NULL;
     if (!strcmp(s->phase, "paused"))
         m->phase = PH_PAUSED;
     apply_step_weight(m);
@@ -2703,6 +3176,8 @@ static void free_models(struct router *r)
         free(m->previous);
         free(m->plan_text);
         free(m->reason);
+        free(m->forced);
+        free(m->policy);
         cairn_livewin_free(m->inputs);
         free(m);
     }
@@ -2920,8 +3395,9 @@ int cairn__router_new(struct router **out, uv_loop_t *loop, const char *upstream
         if (!tokens[i])
             continue;
         cairn_hash(&r->tokens[i].hash, tokens[i], strlen(tokens[i]));
-        r->tokens[i].role = (enum cairn_role)(CAIRN_ROLE_READ + i);
-        snprintf(r->tokens[i].name, sizeof(r->tokens[i].name), "%s", cairn_role_name(i + 1));
+        r->tokens[i].info.role = (enum cairn_role)(CAIRN_ROLE_READ + i);
+        snprintf(r->tokens[i].info.name, sizeof(r->tokens[i].info.name), "%s",
+                 cairn_role_name(i + 1));
         r->tokens[i].expires = UINT64_MAX;
     }
     r->token_next = 4;

@@ -45,12 +45,11 @@ int cairn_router_run(const struct cairn_router_opts *opts);
  * children and no listener: models "m" (canary at 50%, sticky header
  * X-User), "s" (shadow, sticky cookie uid) and "p" (no rollout), every
  * version bound to `upstream` ("HOST:PORT") and taken as ready. Registry
- * jobs (token look-ups, rollout start, rollback) fail at once with "no
- * registry"; tokens[i] (NULL to skip) is accepted with role read, write,
- * promote, admin for i = 0..3. Feed it requests by passing
- * cairn__router_handle and the router to cairn_http_server_new(). To end:
- * cairn__router_stop(), run the loop until it returns (shut the servers
- * down first), then cairn__router_free() (accepts NULL).
+ * jobs (token look-ups, rollout start, promotion, rollback) fail at once
+ * with "no registry", so a promotion is refused; tokens[i] (NULL to skip) is accepted with role
+ * read, write, promote, admin for i = 0..3. Feed it requests by passing cairn__router_handle and
+ * the router to cairn_http_server_new(). To end: cairn__router_stop(), run the loop until it
+ * returns (shut the servers down first), then cairn__router_free() (accepts NULL).
  *
  * cairn__router_config_check() parses the serve config file at `path` as
  * cairn_router_run() would and frees it: 0 or CAIRN_EINVALID with

@@ -2,7 +2,9 @@
  * cairn rollout start|status|pause|resume|promote|abort: drive rollouts in a
  * running `cairn serve` through its control API (src/cli/serve_api.h).
  */
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,22 +20,31 @@
 
 const char cmd_rollout_summary[] = "start, watch and steer rollouts in cairn serve";
 const char cmd_rollout_help[] =
-    "usage: cairn rollout start REF --alias ALIAS [--plan FILE] [--server URL] [--json]\n"
+    "usage: cairn rollout start REF --alias ALIAS [--plan FILE] [--policy FILE]\n"
+    "                           [--force --reason TEXT] [--server URL] [--json]\n"
     "       cairn rollout status [NAME] [--server URL] [--json]\n"
     "       cairn rollout pause|resume|promote|abort NAME [--server URL] [--json]\n"
     "\n"
     "start      move ALIAS of REF's model to REF progressively, by the plan\n"
-    "           (docs/serving.md; default: canary 10%, 50%, 100%)\n"
+    "           (docs/serving.md; default: canary 10%, 50%, 100%). REF must have\n"
+    "           passed the gate of ALIAS's policy, as for cairn promote\n"
     "status     phase, step, weights and live figures per version\n"
     "pause      stop advancing (analysis and automatic rollback go on)\n"
     "resume     advance again\n"
     "promote    move the alias to the candidate now (needs the promote role)\n"
     "abort      send all traffic back to the stable version now\n"
     "\n"
+    "  --policy FILE require a passed gate of this policy instead of the alias's\n"
+    "                (promote role; the daemon must be able to read FILE)\n"
+    "  --force       start without a passed gate (promote role); needs --reason,\n"
+    "                and the audit log records forced=true with the reason\n"
+    "  --reason TEXT why (with --force)\n"
     "  --server URL  the daemon (default $CAIRN_SERVER, else http://127.0.0.1:8080)\n"
     "  --json        print the daemon's JSON answer\n"
     "\n"
-    "The bearer token comes from CAIRN_TOKEN (see cairn token create).\n";
+    "The bearer token comes from CAIRN_TOKEN (see cairn token create).\n"
+    "Exit status: 0 done, 3 refused by the release check (no passed gate),\n"
+    "2 usage, 1 other errors (refused roles included).\n";
 
 static void print_version(const char *what, json_t *v)
 {
@@ -78,18 +89,22 @@ static void print_status(json_t *m)
         printf("last analysis: %s\n", last);
     if (reason && *reason)
         printf("reason: %s\n", reason);
+    if (json_is_string(json_object_get(m, "forced")))
+        printf("forced past the release check: %s\n",
+               json_string_value(json_object_get(m, "forced")));
 }
 
 int cmd_rollout(int argc, char **argv)
 {
-    static const struct option opts[] = { { "alias", required_argument, NULL, 'a' },
-                                          { "plan", required_argument, NULL, 'p' },
-                                          { "server", required_argument, NULL, 's' },
-                                          { "json", no_argument, NULL, 'j' },
-                                          { NULL, 0, NULL, 0 } };
-    const char *sub, *alias = NULL, *plan = NULL, *server = NULL;
-    char path[200];
-    int c, json_out = 0, rc;
+    static const struct option opts[] = {
+        { "alias", required_argument, NULL, 'a' },  { "plan", required_argument, NULL, 'p' },
+        { "server", required_argument, NULL, 's' }, { "json", no_argument, NULL, 'j' },
+        { "force", no_argument, NULL, 'f' },        { "reason", required_argument, NULL, 'r' },
+        { "policy", required_argument, NULL, 'P' }, { NULL, 0, NULL, 0 }
+    };
+    const char *sub, *alias = NULL, *plan = NULL, *server = NULL, *reason = NULL, *policy = NULL;
+    char path[200], policy_real[PATH_MAX];
+    int c, json_out = 0, rc, force = 0;
     void *answer = NULL;
 
     if (argc < 2)
@@ -113,6 +128,15 @@ int cmd_rollout(int argc, char **argv)
         case 'j':
             json_out = 1;
             break;
+        case 'f':
+            force = 1;
+            break;
+        case 'r':
+            reason = optarg;
+            break;
+        case 'P':
+            policy = optarg;
+            break;
         default:
             return cli_usage("rollout", "unknown option or missing value '%s'", argv[optind - 1]);
         }
@@ -129,6 +153,15 @@ int cmd_rollout(int argc, char **argv)
             return cli_usage("rollout", "rollout start takes one REF");
         if (!alias)
             return cli_usage("rollout", "give the alias to roll out: --alias ALIAS");
+        if (force && (!reason || !*reason))
+            return cli_usage("rollout", "--force needs --reason TEXT");
+        if (reason && !force)
+            return cli_usage("rollout", "--reason goes with --force");
+        /* The daemon may run elsewhere in the tree: send the file's absolute path. */
+        if (policy && !realpath(policy, policy_real)) {
+            cli_error("cannot open '%s': %s", policy, strerror(errno));
+            return EXIT_USAGE;
+        }
         if (cairn_name_valid(alias, "alias") < 0)
             return cli_fail(CAIRN_EINVALID);
         if (plan) {
@@ -146,6 +179,12 @@ int cmd_rollout(int argc, char **argv)
         body = json_object();
         json_object_set_new(body, "ref", json_string(argv[optind]));
         json_object_set_new(body, "alias", json_string(alias));
+        if (policy)
+            json_object_set_new(body, "policy", json_string(policy_real));
+        if (force) {
+            json_object_set_new(body, "force", json_true());
+            json_object_set_new(body, "reason", json_string(reason));
+        }
         if (text) {
             json_object_set_new(body, "plan", json_stringn(text, len));
             json_object_set_new(body, "plan_name", json_string(plan));
@@ -155,6 +194,8 @@ int cmd_rollout(int argc, char **argv)
         json_decref(body);
         rc = cli_api_call(&answer, server, "POST", "/rollouts", s, NULL);
         free(s);
+    } else if (force || reason || policy) {
+        return cli_usage("rollout", "--force, --reason and --policy go with rollout start");
     } else if (!strcmp(sub, "status")) {
         if (optind < argc - 1)
             return cli_usage("rollout", "rollout status takes at most one NAME");

@@ -65,6 +65,8 @@ int cli_api_call(void **out, const char *server, const char *method, const char 
     j = json_loadb(res.body.ptr ? res.body.ptr : "", res.body.len, 0, NULL);
     if (res.status < 200 || res.status > 299) {
         int status = res.status;
+        /* A refusal by the release check names the policy: exit 3, as promote does. */
+        int gate = status == 409 && json_object_get(j, "policy");
         const char *msg = json_string_value(json_object_get(j, "error"));
         if (res.status == 401 && !(token && *token))
             cli_error("%s (set CAIRN_TOKEN; see cairn token create)", msg ? msg : "unauthorized");
@@ -72,7 +74,7 @@ int cli_api_call(void **out, const char *server, const char *method, const char 
             cli_error("%s (HTTP %d)", msg ? msg : "request failed", res.status);
         json_decref(j);
         cairn_http_result_release(&res);
-        return status == 400 ? EXIT_USAGE : EXIT_RUNTIME;
+        return gate ? EXIT_CHECK : status == 400 ? EXIT_USAGE : EXIT_RUNTIME;
     }
     cairn_http_result_release(&res);
     if (!j) {

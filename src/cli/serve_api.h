@@ -11,7 +11,8 @@
  * Send `method` `path` (under /api/v1) with `body` (JSON text or NULL) and
  * parse the answer. Returns 0 and sets *out (a jansson json_t *, caller
  * decrefs) for a 2xx answer; prints the daemon's error and returns the exit
- * code otherwise. With `unreachable` non-NULL, a daemon that cannot be
+ * code otherwise (3 for a refusal by the release check: a 409 naming a
+ * policy; 2 for a 400; else 1). With `unreachable` non-NULL, a daemon that cannot be
  * reached sets *unreachable = 1 and returns EXIT_RUNTIME without printing.
  */
 int cli_api_call(void **out, const char *server, const char *method, const char *path,

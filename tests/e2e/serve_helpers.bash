@@ -24,17 +24,32 @@ write_model() {
 }
 
 # serve_fixture: a repository here holding clf v1 and v2 (SEEDs 1 and 2),
-# production pointing at v1, and an admin token in CAIRN_TOKEN.
+# both passed production's gate (gate.yaml, set as the alias's policy:
+# rollouts need a candidate that passed it), production pointing at v1, and
+# an admin token in CAIRN_TOKEN.
 serve_fixture() {
     cairn init . >/dev/null
+    printf '{"accuracy": 0.9}\n' >metrics.json
     for i in 1 2; do
         write_model model.safetensors "$i"
         cairn add --model clf model.safetensors >/dev/null
-        cairn commit clf -m "v$i" >/dev/null
+        cairn commit clf -m "v$i" --metrics metrics.json >/dev/null
     done
     cairn alias set clf production clf@v1 >/dev/null
+    production_gate clf@v1 clf@v2
     TOKEN="$(cairn token create --role admin --name adm 2>/dev/null)"
     export CAIRN_TOKEN="$TOKEN"
+}
+
+# production_gate REF...: production's gate policy (gate.yaml: accuracy at
+# least 0.5, set in .cairn/config) and a passed gate of it for each REF
+# (committed with --metrics metrics.json). Rollouts need it (docs/serving.md).
+production_gate() {
+    printf 'checks:\n  - metric: accuracy\n    min: 0.5\n' >gate.yaml
+    printf '[alias "production"]\n\tpolicy = gate.yaml\n' >>.cairn/config
+    for ref in "$@"; do
+        cairn gate "$ref" --policy gate.yaml >/dev/null
+    done
 }
 
 # start_serve [ARGS...]: cairn serve on a free port, waited for until ready;

@@ -70,13 +70,15 @@ serve_ref() {
 # the model) or files: vN (one version), so versions holding several
 # safetensors files can be served and rolled out.
 @test "cairn serve passes the config's file to its serve-model children" {
+    printf '{"accuracy": 0.9}\n' >metrics.json
     for i in 1 2; do
         write_model m/a.safetensors "$i"
         write_model m/b/c.safetensors "$((i + 2))"
         cairn add --model clf m >/dev/null
-        cairn commit clf -m "v$i" >/dev/null
+        cairn commit clf -m "v$i" --metrics metrics.json >/dev/null
     done
     cairn alias set clf production clf@v1 >/dev/null
+    production_gate clf@v2
     CAIRN_TOKEN="$(cairn token create --role admin --name adm 2>/dev/null)"
     export CAIRN_TOKEN
     cat >serve.yaml <<'YAML'
