@@ -4,25 +4,28 @@
  */
 #include <jansson.h>
 #include <stdio.h>
-#include <string.h>
 
 #include "cairn/registry.h"
 #include "cairn/repo.h"
 #include "cli.h"
+#include "opt.h"
 #include "print.h"
 #include "util/hash.h"
 
 const char cmd_audit_summary[] = "list the audit log, or verify its hash chain";
 const char cmd_audit_help[] =
-    "usage: cairn audit [--verify] [--json]\n"
-    "\n"
     "List every event of the audit log, oldest first: commits, tags, alias\n"
     "changes, gate results, promotions (forced ones with their reason),\n"
     "signatures, recorded metrics. Each entry stores the BLAKE3 of the entry\n"
-    "before it, so editing or deleting any row breaks the chain.\n"
-    "\n"
-    "  --verify   recompute the chain; exit 3 naming the first bad entry\n"
-    "  --json     machine-readable (see docs/cli-json.md)\n";
+    "before it, so editing or deleting any row breaks the chain.\n";
+
+enum { AUDIT_VERIFY, AUDIT_JSON };
+const struct cli_opt cmd_audit_opts[] = {
+    [AUDIT_VERIFY] = { CLI_OPT_FLAG, "verify", 0, NULL,
+                       "recompute the chain; exit 3 naming the first bad entry", 0 },
+    [AUDIT_JSON] = { CLI_OPT_FLAG, "json", 0, NULL, "machine-readable (see docs/cli-json.md)", 0 },
+    CLI_OPTS_END,
+};
 
 struct audit_ctx {
     json_t *arr;
@@ -68,19 +71,15 @@ int cmd_audit(int argc, char **argv)
 {
     struct cairn_repo *repo = NULL;
     struct audit_ctx ctx = { NULL, 0 };
-    int json = 0, verify = 0, error = 0, rc;
+    struct cli_parsed args;
+    int json, verify, error = 0, rc;
     int64_t bad = 0;
 
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--json"))
-            json = 1;
-        else if (!strcmp(argv[i], "--verify"))
-            verify = 1;
-        else if (argv[i][0] == '-')
-            return cli_usage("audit", "unknown option '%s'", argv[i]);
-        else
-            return cli_usage("audit", "unexpected argument '%s'", argv[i]);
-    }
+    if ((rc = cli_opt_parse(&args, "audit", cmd_audit_opts, argc, argv)) != 0)
+        return rc;
+    json = args.v[AUDIT_JSON].count > 0;
+    verify = args.v[AUDIT_VERIFY].count > 0;
+    cli_parsed_release(&args);
     if ((rc = cli_open_repo(&repo)) != 0)
         return rc;
     if (verify) {

@@ -1,111 +1,81 @@
 /* cairn commit NAME -m MSG: record the stage as a new immutable version. */
-#include <getopt.h>
 #include <stdio.h>
-#include <stdlib.h>
 
 #include "cairn/repo.h"
 #include "cli.h"
+#include "opt.h"
 #include "print.h"
 
 const char cmd_commit_summary[] = "record staged files as a new version of a model or dataset";
 const char cmd_commit_help[] =
-    "usage: cairn commit NAME -m MSG [--kind model|dataset] [--params FILE]\n"
-    "                    [--metrics FILE] [--data REF]... [--parent REF]\n"
-    "                    [--code-commit SHA] [--json]\n"
-    "\n"
     "Create version vN+1 of NAME from its stage (files added with --model NAME),\n"
     "or from the default stage if NAME has none. The version id is the BLAKE3 of\n"
     "its canonical record, which commits to every file, chunk, param and metric.\n"
     "Lineage is recorded automatically: the parent (NAME's latest version unless\n"
     "--parent), the git commit of the working tree and whether it was dirty (if\n"
-    "the repository is inside a git checkout), the user, the host and the time.\n"
-    "\n"
-    "  -m, --message MSG    what changed and why (required)\n"
-    "  --kind KIND          model (default) or dataset\n"
-    "  --params FILE        flat JSON or YAML object of training parameters\n"
-    "  --metrics FILE       flat JSON or YAML object of metrics\n"
-    "  --data REF           a dataset version this was trained on (repeatable)\n"
-    "  --parent REF         the version this one derives from\n"
-    "  --code-commit SHA    the code commit, instead of asking git\n"
-    "  --json               print the new version as JSON\n";
+    "the repository is inside a git checkout), the user, the host and the time.\n";
+
+enum {
+    COMMIT_NAME,
+    COMMIT_MESSAGE,
+    COMMIT_KIND,
+    COMMIT_PARAMS,
+    COMMIT_METRICS,
+    COMMIT_DATA,
+    COMMIT_PARENT,
+    COMMIT_CODE,
+    COMMIT_JSON
+};
+const struct cli_opt cmd_commit_opts[] = {
+    [COMMIT_NAME] = { CLI_OPT_ARG, "NAME", 0, NULL, "the model or dataset", CLI_OPT_REQUIRED },
+    [COMMIT_MESSAGE] = { CLI_OPT_STRING, "message", 'm', "MSG", "what changed and why (required)",
+                         0 },
+    [COMMIT_KIND] = { CLI_OPT_STRING, "kind", 0, "KIND", "model (default) or dataset", 0 },
+    [COMMIT_PARAMS] = { CLI_OPT_STRING, "params", 0, "FILE",
+                        "flat JSON or YAML object of training parameters", 0 },
+    [COMMIT_METRICS] = { CLI_OPT_STRING, "metrics", 0, "FILE",
+                         "flat JSON or YAML object of metrics", 0 },
+    [COMMIT_DATA] = { CLI_OPT_LIST, "data", 0, "REF",
+                      "a dataset version this was trained on (repeatable)", 0 },
+    [COMMIT_PARENT] = { CLI_OPT_STRING, "parent", 0, "REF", "the version this one derives from",
+                        0 },
+    [COMMIT_CODE] = { CLI_OPT_STRING, "code-commit", 0, "SHA",
+                      "the code commit, instead of asking git", 0 },
+    [COMMIT_JSON] = { CLI_OPT_FLAG, "json", 0, NULL, "print the new version as JSON", 0 },
+    CLI_OPTS_END,
+};
 
 int cmd_commit(int argc, char **argv)
 {
-    static const struct option opts[] = { { "message", required_argument, NULL, 'm' },
-                                          { "kind", required_argument, NULL, 'k' },
-                                          { "params", required_argument, NULL, 'p' },
-                                          { "metrics", required_argument, NULL, 'M' },
-                                          { "data", required_argument, NULL, 'd' },
-                                          { "parent", required_argument, NULL, 'P' },
-                                          { "code-commit", required_argument, NULL, 'c' },
-                                          { "json", no_argument, NULL, 'j' },
-                                          { NULL, 0, NULL, 0 } };
     struct cairn_commit_opts co = { 0 };
     struct cairn_version v;
     struct cairn_repo *repo = NULL;
-    const char **data = calloc((size_t)argc, sizeof(*data));
-    int c, json = 0, error, rc;
+    struct cli_parsed args;
+    int error, rc;
     char sid[16];
 
-    if (!data)
-        return cli_fail(cairn_error_set(CAIRN_ENOMEM, "out of memory"));
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "m:", opts, NULL)) != -1) {
-        switch (c) {
-        case 'm':
-            co.message = optarg;
-            break;
-        case 'k':
-            co.kind = optarg;
-            break;
-        case 'p':
-            co.params_file = optarg;
-            break;
-        case 'M':
-            co.metrics_file = optarg;
-            break;
-        case 'd':
-            data[co.ndata++] = optarg;
-            break;
-        case 'P':
-            co.parent_ref = optarg;
-            break;
-        case 'c':
-            co.code_commit = optarg;
-            break;
-        case 'j':
-            json = 1;
-            break;
-        default:
-            free(data);
-            if (optopt && optopt != '?')
-                return cli_usage("commit", "option '%s' needs a value", argv[optind - 1]);
-            return cli_usage("commit", "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    co.data_refs = data;
-    if (optind != argc - 1) {
-        free(data);
-        return cli_usage("commit",
-                         optind >= argc ? "which model? give NAME" : "too many arguments");
-    }
-    co.model = argv[optind];
-    if (!co.message) {
-        free(data);
-        return cli_usage("commit", "a message is required (-m MSG)");
-    }
-    if ((rc = cli_open_repo(&repo)) != 0) {
-        free(data);
+    if ((rc = cli_opt_parse(&args, "commit", cmd_commit_opts, argc, argv)) != 0)
         return rc;
+    co.model = args.v[COMMIT_NAME].str;
+    co.message = args.v[COMMIT_MESSAGE].str;
+    co.kind = args.v[COMMIT_KIND].str;
+    co.params_file = args.v[COMMIT_PARAMS].str;
+    co.metrics_file = args.v[COMMIT_METRICS].str;
+    co.data_refs = args.v[COMMIT_DATA].items;
+    co.ndata = args.v[COMMIT_DATA].nitems;
+    co.parent_ref = args.v[COMMIT_PARENT].str;
+    co.code_commit = args.v[COMMIT_CODE].str;
+    if (!co.message) {
+        rc = cli_usage("commit", "a message is required (-m MSG)");
+        goto done;
     }
-    error = cairn_repo_commit(repo, &co, &v);
-    free(data);
-    if (error < 0) {
-        cairn_repo_free(repo);
-        return cli_fail(error);
+    if ((rc = cli_open_repo(&repo)) != 0)
+        goto done;
+    if ((error = cairn_repo_commit(repo, &co, &v)) < 0) {
+        rc = cli_fail(error);
+        goto done;
     }
-    if (json) {
+    if (args.v[COMMIT_JSON].count) {
         cli_print_json(cli_version_json(repo, &v, 1));
     } else {
         char a[32], b[32];
@@ -115,6 +85,8 @@ int cmd_commit(int argc, char **argv)
                cli_fmt_bytes(b, sizeof(b), v.stored_new));
     }
     cairn_version_release(&v);
+done:
     cairn_repo_free(repo);
-    return EXIT_OK;
+    cli_parsed_release(&args);
+    return rc;
 }

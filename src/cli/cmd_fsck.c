@@ -4,15 +4,13 @@
  */
 #include <jansson.h>
 #include <stdio.h>
-#include <string.h>
 
 #include "cairn/repo.h"
 #include "cli.h"
+#include "opt.h"
 
 const char cmd_fsck_summary[] = "verify the store, the registry and the audit chain";
 const char cmd_fsck_help[] =
-    "usage: cairn fsck [--repair] [--json]\n"
-    "\n"
     "Check the whole repository: every pack and index, every chunk decoded and\n"
     "its BLAKE3 verified, every manifest and version record (each id recomputed),\n"
     "every chunk a version needs present, the registry database's integrity and\n"
@@ -20,17 +18,24 @@ const char cmd_fsck_help[] =
     "there is any. Interrupted writes (temp files a killed process left) are not\n"
     "problems; 'cairn gc' removes them.\n"
     "\n"
-    "  --repair   first repair the store, keeping every chunk that can still be\n"
-    "             read: rebuild a missing or damaged pack index by scanning its\n"
-    "             pack; leave damaged or corrupt chunks out of the index, so that\n"
-    "             adding the file again stores them anew (the stat cache is\n"
-    "             cleared for that); write changed packs anew, durably, and move\n"
-    "             the old files to .cairn/store/damaged/ (nothing is deleted).\n"
-    "             Prints each change ('repaired: ...') and each version that\n"
-    "             cannot be restored ('lost: ...': re-add its files and commit,\n"
-    "             or pull it from a remote), then checks the repository as\n"
-    "             without --repair; the exit status is that check's.\n"
-    "  --json     one JSON object: clean, problems (and repaired, lost)\n";
+    "--repair first repairs the store, keeping every chunk that can still be\n"
+    "read: it rebuilds a missing or damaged pack index by scanning its pack;\n"
+    "leaves damaged or corrupt chunks out of the index, so that adding the file\n"
+    "again stores them anew (the stat cache is cleared for that); writes changed\n"
+    "packs anew, durably, and moves the old files to .cairn/store/damaged/\n"
+    "(nothing is deleted). It prints each change ('repaired: ...') and each\n"
+    "version that cannot be restored ('lost: ...': re-add its files and commit,\n"
+    "or pull it from a remote), then checks the repository as without --repair;\n"
+    "the exit status is that check's.\n";
+
+enum { FSCK_REPAIR, FSCK_JSON };
+const struct cli_opt cmd_fsck_opts[] = {
+    [FSCK_REPAIR] = { CLI_OPT_FLAG, "repair", 0, NULL,
+                      "first repair the store, then check it (see above)", 0 },
+    [FSCK_JSON] = { CLI_OPT_FLAG, "json", 0, NULL,
+                    "one JSON object: clean, problems (and repaired, lost)", 0 },
+    CLI_OPTS_END,
+};
 
 struct fsck_out {
     int json;
@@ -69,16 +74,14 @@ int cmd_fsck(int argc, char **argv)
     struct cairn_repo *repo = NULL;
     struct fsck_out o = { 0 };
     struct cairn_repo_repair_stats rs;
-    int n, rc, repair = 0;
+    struct cli_parsed args;
+    int n, rc, repair;
 
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--json"))
-            o.json = 1;
-        else if (!strcmp(argv[i], "--repair"))
-            repair = 1;
-        else
-            return cli_usage("fsck", "unknown argument '%s'", argv[i]);
-    }
+    if ((rc = cli_opt_parse(&args, "fsck", cmd_fsck_opts, argc, argv)) != 0)
+        return rc;
+    o.json = args.v[FSCK_JSON].count > 0;
+    repair = args.v[FSCK_REPAIR].count > 0;
+    cli_parsed_release(&args);
     if ((rc = cli_open_repo(&repo)) != 0)
         return rc;
     if (o.json) {

@@ -1,37 +1,38 @@
 /* cairn gc [--dry-run]: remove what no version or stage references. */
 #include <jansson.h>
 #include <stdio.h>
-#include <string.h>
 
 #include "cairn/repo.h"
 #include "cli.h"
+#include "opt.h"
 
 const char cmd_gc_summary[] = "remove chunks no version or stage needs";
 const char cmd_gc_help[] =
-    "usage: cairn gc [--dry-run] [--json]\n"
-    "\n"
     "Remove every chunk that no version and no staged file references (keeping\n"
     "delta bases that live chunks need), rewrite packs that are partly dead, and\n"
     "delete temp files that killed processes left. Safe while other cairn\n"
-    "commands run: it takes the repository lock exclusively, they wait.\n"
-    "\n"
-    "  --dry-run   report what would be removed, remove nothing\n"
-    "  --json      print the statistics as JSON\n";
+    "commands run: it takes the repository lock exclusively, they wait.\n";
+
+enum { GC_DRY_RUN, GC_JSON };
+const struct cli_opt cmd_gc_opts[] = {
+    [GC_DRY_RUN] = { CLI_OPT_FLAG, "dry-run", 0, NULL,
+                     "report what would be removed, remove nothing", 0 },
+    [GC_JSON] = { CLI_OPT_FLAG, "json", 0, NULL, "print the statistics as JSON", 0 },
+    CLI_OPTS_END,
+};
 
 int cmd_gc(int argc, char **argv)
 {
     struct cairn_repo *repo = NULL;
     struct cairn_repo_gc_stats st = { 0 };
-    int dry = 0, json = 0, error, rc;
+    struct cli_parsed args;
+    int dry, json, error, rc;
 
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--dry-run"))
-            dry = 1;
-        else if (!strcmp(argv[i], "--json"))
-            json = 1;
-        else
-            return cli_usage("gc", "unknown argument '%s'", argv[i]);
-    }
+    if ((rc = cli_opt_parse(&args, "gc", cmd_gc_opts, argc, argv)) != 0)
+        return rc;
+    dry = args.v[GC_DRY_RUN].count > 0;
+    json = args.v[GC_JSON].count > 0;
+    cli_parsed_release(&args);
     if ((rc = cli_open_repo(&repo)) != 0)
         return rc;
     error = cairn_repo_gc(repo, dry, &st);

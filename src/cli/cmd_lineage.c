@@ -15,6 +15,7 @@
 #include "cairn/registry.h"
 #include "cairn/repo.h"
 #include "cli.h"
+#include "opt.h"
 #include "print.h"
 #include "util/buf.h"
 #include "util/hash.h"
@@ -23,16 +24,21 @@
 
 const char cmd_lineage_summary[] = "show where a version came from: parents, datasets";
 const char cmd_lineage_help[] =
-    "usage: cairn lineage REF [--json | --dot]\n"
-    "\n"
     "Show the lineage of version REF upward as a tree: its parent version, the\n"
     "datasets it was trained or evaluated on (commit --data), versions it was\n"
     "derived from (quantize, prune), each with author, host, time and code\n"
     "commit (marked dirty when the working tree had changes), and their own\n"
-    "lineage in turn. A version reached twice is expanded once.\n"
-    "\n"
-    "  --json   nested JSON (see docs/cli-json.md)\n"
-    "  --dot    a Graphviz digraph: 'cairn lineage m --dot | dot -Tsvg > m.svg'\n";
+    "lineage in turn. A version reached twice is expanded once. --json and --dot\n"
+    "cannot be combined. Draw the --dot graph with\n"
+    "'cairn lineage m --dot | dot -Tsvg > m.svg'.\n";
+
+enum { LINEAGE_REF, LINEAGE_JSON, LINEAGE_DOT };
+const struct cli_opt cmd_lineage_opts[] = {
+    [LINEAGE_REF] = { CLI_OPT_ARG, "REF", 0, NULL, "the version", CLI_OPT_REQUIRED },
+    [LINEAGE_JSON] = { CLI_OPT_FLAG, "json", 0, NULL, "nested JSON (see docs/cli-json.md)", 0 },
+    [LINEAGE_DOT] = { CLI_OPT_FLAG, "dot", 0, NULL, "a Graphviz digraph (see above)", 0 },
+    CLI_OPTS_END,
+};
 
 struct edge {
     char kind[16];
@@ -238,30 +244,22 @@ int cmd_lineage(int argc, char **argv)
     struct cairn_repo *repo = NULL;
     struct cairn_version v;
     struct walk w;
-    const char *ref = NULL;
-    int json = 0, dot = 0, error = 0, rc, have_v = 0;
+    struct cli_parsed args;
+    int json, dot, error = 0, rc, have_v = 0;
 
     memset(&w, 0, sizeof(w));
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--json"))
-            json = 1;
-        else if (!strcmp(argv[i], "--dot"))
-            dot = 1;
-        else if (argv[i][0] == '-')
-            return cli_usage("lineage", "unknown option '%s'", argv[i]);
-        else if (!ref)
-            ref = argv[i];
-        else
-            return cli_usage("lineage", "too many arguments");
-    }
-    if (!ref)
-        return cli_usage("lineage", "which version? give a REF");
-    if (json && dot)
-        return cli_usage("lineage", "--json and --dot cannot be combined");
-    if ((rc = cli_open_repo(&repo)) != 0)
+    if ((rc = cli_opt_parse(&args, "lineage", cmd_lineage_opts, argc, argv)) != 0)
         return rc;
+    json = args.v[LINEAGE_JSON].count > 0;
+    dot = args.v[LINEAGE_DOT].count > 0;
+    if (json && dot) {
+        rc = cli_usage("lineage", "--json and --dot cannot be combined");
+        goto done;
+    }
+    if ((rc = cli_open_repo(&repo)) != 0)
+        goto done;
     w.repo = repo;
-    if ((error = cairn_repo_resolve(repo, ref, &v)) < 0)
+    if ((error = cairn_repo_resolve(repo, args.v[LINEAGE_REF].str, &v)) < 0)
         goto done;
     have_v = 1;
     seen(&w, &v.id);
@@ -293,5 +291,6 @@ done:
         cairn_version_release(&v);
     free(w.seen);
     cairn_repo_free(repo);
-    return error < 0 ? cli_fail(error) : EXIT_OK;
+    cli_parsed_release(&args);
+    return error < 0 ? cli_fail(error) : rc;
 }

@@ -1,5 +1,4 @@
 /* cairn log [NAME] [-n N] [--metrics a,b] [--json]: versions, newest first. */
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,18 +7,24 @@
 #include "cairn/registry.h"
 #include "cairn/repo.h"
 #include "cli.h"
+#include "opt.h"
 #include "print.h"
 
 const char cmd_log_summary[] = "list versions, newest first";
 const char cmd_log_help[] =
-    "usage: cairn log [NAME] [-n N] [--metrics NAME,NAME...] [--json]\n"
-    "\n"
     "List the versions of NAME (or of every model and dataset), newest first:\n"
-    "version, id, date, author, size, bytes it added to the store, message.\n"
-    "\n"
-    "  -n N              show at most N versions\n"
-    "  --metrics LIST    add a column per metric (comma-separated names)\n"
-    "  --json            an array of version objects (see docs/cli-json.md)\n";
+    "version, id, date, author, size, bytes it added to the store, message.\n";
+
+enum { LOG_NAME, LOG_MAX, LOG_METRICS, LOG_JSON };
+const struct cli_opt cmd_log_opts[] = {
+    [LOG_NAME] = { CLI_OPT_ARG, "NAME", 0, NULL, "the model or dataset (default: all)", 0 },
+    [LOG_MAX] = { CLI_OPT_STRING, "max-count", 'n', "N", "show at most N versions", 0 },
+    [LOG_METRICS] = { CLI_OPT_STRING, "metrics", 0, "LIST",
+                      "add a column per metric (comma-separated names)", 0 },
+    [LOG_JSON] = { CLI_OPT_FLAG, "json", 0, NULL,
+                   "an array of version objects (see docs/cli-json.md)", 0 },
+    CLI_OPTS_END,
+};
 
 struct log_state {
     struct cairn_repo *repo;
@@ -59,49 +64,38 @@ static int print_version(const struct cairn_version *v, void *payload)
 
 int cmd_log(int argc, char **argv)
 {
-    static const struct option opts[] = { { "json", no_argument, NULL, 'j' },
-                                          { "metrics", required_argument, NULL, 'M' },
-                                          { NULL, 0, NULL, 0 } };
     struct log_state s = { 0 };
     struct cairn_repo *repo = NULL;
-    const char *model = NULL;
+    struct cli_parsed args;
+    const char *model = NULL, *n;
     char *mlist = NULL;
     long limit = 0;
-    int c, error, rc;
+    int error, rc;
 
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "n:", opts, NULL)) != -1) {
-        switch (c) {
-        case 'n':
-            if ((limit = cli_parse_count(optarg)) <= 0 || limit > 1000000000)
-                return cli_usage("log", "-n takes a positive number, not '%s'", optarg);
-            break;
-        case 'j':
-            s.json = 1;
-            break;
-        case 'M':
-            mlist = optarg;
-            break;
-        default:
-            return cli_usage("log", "unknown option '%s'", argv[optind - 1]);
-        }
+    if ((rc = cli_opt_parse(&args, "log", cmd_log_opts, argc, argv)) != 0)
+        return rc;
+    s.json = args.v[LOG_JSON].count > 0;
+    model = args.v[LOG_NAME].str;
+    if ((n = args.v[LOG_MAX].str) && ((limit = cli_parse_count(n)) <= 0 || limit > 1000000000)) {
+        rc = cli_usage("log", "-n takes a positive number, not '%s'", n);
+        goto done;
     }
-    if (optind < argc - 1)
-        return cli_usage("log", "too many arguments");
-    if (optind == argc - 1) {
-        model = argv[optind];
-        if (cairn_name_valid(model, "model name") < 0)
-            return cli_fail(CAIRN_EINVALID);
+    if (model && cairn_name_valid(model, "model name") < 0) {
+        rc = cli_fail(CAIRN_EINVALID);
+        goto done;
+    }
+    if (args.v[LOG_METRICS].str && !(mlist = strdup(args.v[LOG_METRICS].str))) {
+        rc = cli_fail(cairn_error_set(CAIRN_ENOMEM, "out of memory"));
+        goto done;
     }
     if ((rc = cli_open_repo(&repo)) != 0)
-        return rc;
+        goto done;
     s.repo = repo;
     if (model) {
         struct cairn_model_info m;
         if ((error = cairn_registry_model_get(cairn_repo_registry(repo), model, &m)) < 0) {
-            cairn_repo_free(repo);
-            return cli_fail(error);
+            rc = cli_fail(error);
+            goto done;
         }
     }
     if (mlist) {
@@ -120,12 +114,16 @@ int cmd_log(int argc, char **argv)
     }
     error = cairn_registry_version_list(cairn_repo_registry(repo), model, (int)limit, print_version,
                                         &s);
-    cairn_repo_free(repo);
-    if (error < 0) {
-        json_decref(s.arr);
-        return cli_fail(error);
-    }
-    if (s.json)
+    if (error < 0)
+        rc = cli_fail(error);
+    else if (s.json) {
         cli_print_json(s.arr);
-    return EXIT_OK;
+        s.arr = NULL;
+    }
+done:
+    json_decref(s.arr);
+    free(mlist);
+    cairn_repo_free(repo);
+    cli_parsed_release(&args);
+    return rc;
 }

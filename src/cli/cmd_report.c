@@ -4,7 +4,6 @@
  * of the alias and how it ended) and its delivery metrics. The library
  * (lib/registry/sqlite_report.c) reads and computes; this file only prints.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,13 +15,12 @@
 #include "cairn/repo.h"
 #include "cairn/report.h"
 #include "cli.h"
+#include "opt.h"
 #include "util/fs.h"
 #include "util/hash.h"
 
 const char cmd_report_summary[] = "release history and delivery metrics of a model";
 const char cmd_report_help[] =
-    "usage: cairn report [NAME] [--alias ALIAS] [--json]\n"
-    "\n"
     "For model NAME (or every model), print:\n"
     "  versions   each version, when it was committed, its latest gate result\n"
     "             and when it first reached ALIAS (its lead time)\n"
@@ -35,10 +33,17 @@ const char cmd_report_help[] =
     "             aborted or undone by `cairn rollback`, over all changes), time\n"
     "             to restore (from a rollout's first breach, the analysis that\n"
     "             failed, else from the change taking traffic, to the rollback;\n"
-    "             median), and the success rate of changes per day\n"
-    "\n"
-    "  --alias ALIAS   the alias deliveries go to (default production)\n"
-    "  --json          {\"alias\", \"models\": [report...]} (docs/cli-json.md)\n";
+    "             median), and the success rate of changes per day\n";
+
+enum { REPORT_NAME, REPORT_ALIAS, REPORT_JSON };
+const struct cli_opt cmd_report_opts[] = {
+    [REPORT_NAME] = { CLI_OPT_ARG, "NAME", 0, NULL, "the model (default: every model)", 0 },
+    [REPORT_ALIAS] = { CLI_OPT_STRING, "alias", 0, "ALIAS",
+                       "the alias deliveries go to (default production)", 0 },
+    [REPORT_JSON] = { CLI_OPT_FLAG, "json", 0, NULL,
+                      "{\"alias\", \"models\": [report...]} (docs/cli-json.md)", 0 },
+    CLI_OPTS_END,
+};
 
 static const char *fmt_dur(char *buf, size_t cap, double s)
 {
@@ -288,34 +293,19 @@ static int each_model(const struct cairn_model_info *m, void *payload)
 
 int cmd_report(int argc, char **argv)
 {
-    static const struct option opts[] = { { "alias", required_argument, NULL, 'a' },
-                                          { "json", no_argument, NULL, 'j' },
-                                          { NULL, 0, NULL, 0 } };
     struct report_state s;
     struct cairn_repo *repo = NULL;
-    const char *name = NULL;
-    int c, rc, error;
+    struct cli_parsed args;
+    const char *name;
+    int rc, error;
 
     memset(&s, 0, sizeof(s));
-    s.alias = "production";
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'a':
-            s.alias = optarg;
-            break;
-        case 'j':
-            s.json = 1;
-            break;
-        default:
-            return cli_usage("report", "unknown option or missing value '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc)
-        name = argv[optind++];
-    if (optind < argc)
-        return cli_usage("report", "too many arguments");
+    if ((rc = cli_opt_parse(&args, "report", cmd_report_opts, argc, argv)) != 0)
+        return rc;
+    name = args.v[REPORT_NAME].str;
+    s.alias = args.v[REPORT_ALIAS].str ? args.v[REPORT_ALIAS].str : "production";
+    s.json = args.v[REPORT_JSON].count > 0;
+    cli_parsed_release(&args);
     if ((name && cairn_name_valid(name, "model name") < 0) ||
         cairn_name_valid(s.alias, "alias") < 0)
         return cli_fail(CAIRN_EINVALID);

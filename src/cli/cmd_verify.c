@@ -2,52 +2,47 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "cairn/gate.h"
 #include "cairn/repo.h"
 #include "cli.h"
+#include "opt.h"
 #include "util/hash.h"
 
 const char cmd_verify_summary[] = "check that a version is signed by a trusted key";
 const char cmd_verify_help[] =
-    "usage: cairn verify REF [--json]\n"
-    "\n"
     "Check the signatures of version REF against the public keys in\n"
     ".cairn/trusted_keys/. Exits 0 when a trusted key's signature verifies,\n"
     "and 3 when the version is not signed, is signed only by untrusted keys,\n"
     "or has a signature by a trusted key that does not verify (a damaged or\n"
     "forged signature fails the check even next to a good one).\n"
-    "\n"
-    "  --json   print {\"model\",\"version\",\"id\",\"status\",\"detail\"}; status is\n"
-    "           valid, missing, untrusted or invalid\n";
+    "With --json, status is valid, missing, untrusted or invalid.\n";
+
+enum { VERIFY_REF, VERIFY_JSON };
+const struct cli_opt cmd_verify_opts[] = {
+    [VERIFY_REF] = { CLI_OPT_ARG, "REF", 0, NULL, "the version to check", CLI_OPT_REQUIRED },
+    [VERIFY_JSON] = { CLI_OPT_FLAG, "json", 0, NULL,
+                      "print {\"model\",\"version\",\"id\",\"status\",\"detail\"}", 0 },
+    CLI_OPTS_END,
+};
 
 int cmd_verify(int argc, char **argv)
 {
     struct cairn_repo *repo = NULL;
     struct cairn_version v;
     enum cairn_sig_status st = CAIRN_SIG_MISSING;
-    const char *ref = NULL;
-    bool json = false, have_v = false;
+    struct cli_parsed args;
+    bool json, have_v = false;
     char *detail = NULL;
     int error = 0, rc;
     char sid[16], hex[CAIRN_OID_HEXSZ + 1];
 
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--json"))
-            json = true;
-        else if (argv[i][0] == '-')
-            return cli_usage("verify", "unknown option '%s'", argv[i]);
-        else if (!ref)
-            ref = argv[i];
-        else
-            return cli_usage("verify", "give one version to verify");
-    }
-    if (!ref)
-        return cli_usage("verify", "give a version to verify: REF");
-    if ((rc = cli_open_repo(&repo)) != 0)
+    if ((rc = cli_opt_parse(&args, "verify", cmd_verify_opts, argc, argv)) != 0)
         return rc;
-    if ((error = cairn_repo_resolve(repo, ref, &v)) < 0)
+    json = args.v[VERIFY_JSON].count > 0;
+    if ((rc = cli_open_repo(&repo)) != 0)
+        goto done;
+    if ((error = cairn_repo_resolve(repo, args.v[VERIFY_REF].str, &v)) < 0)
         goto done;
     have_v = true;
     if ((error = cairn_signature_status(&st, &detail, cairn_repo_cairndir(repo), &v.id)) < 0)
@@ -72,7 +67,10 @@ done:
     if (have_v)
         cairn_version_release(&v);
     cairn_repo_free(repo);
+    cli_parsed_release(&args);
     if (error < 0)
         return cli_fail(error);
+    if (rc)
+        return rc;
     return st == CAIRN_SIG_VALID ? EXIT_OK : EXIT_CHECK;
 }

@@ -72,3 +72,23 @@ bats_require_minimum_version 1.5.0
     assert_failure 2
     [[ $stderr == *"unknown option '--bogus'"* ]]
 }
+
+@test "init and version --json; '--' ends options; help takes one command" {
+    run cairn init --json r
+    assert_success
+    [ "$(jq -r .dir <<<"$output")" = "$(cd r && pwd -P)" ]
+    [ "$(jq -r .cairn_dir <<<"$output")" = "$(cd r && pwd -P)/.cairn" ]
+    [ -d r/.cairn ]
+    run cairn init -- --json
+    assert_success
+    [ -d ./--json/.cairn ]
+    run -2 cairn init a b
+    assert_output "cairn: unexpected argument 'b' (see 'cairn init --help')"
+    run cairn version --json
+    assert_success
+    [ "cairn $(jq -r .version <<<"$output")" = "$(cairn --version)" ]
+    run -2 cairn version extra
+    assert_output "cairn: unexpected argument 'extra' (see 'cairn version --help')"
+    run -2 cairn help log extra
+    assert_output "cairn: unexpected argument 'extra' (see 'cairn help --help')"
+}

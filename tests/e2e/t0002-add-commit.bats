@@ -191,3 +191,42 @@ setup() {
     run -2 cairn add
     assert_output "cairn: missing PATH (one or more) (see 'cairn add --help')"
 }
+
+@test "commit and log take options anywhere; '--' ends them; usage errors name the option" {
+    cairn init r >/dev/null && cd r
+    make_file f.bin 10K 1
+    cairn add f.bin >/dev/null
+    run cairn commit m --json -m one
+    assert_success
+    [ "$(jq -r .ref <<<"$output")" = m@v1 ]
+    make_file f.bin 10K 2
+    cairn add f.bin >/dev/null
+    run cairn commit -m two -- m
+    assert_success
+    assert_output --partial "[m v2 "
+    run cairn log m -n 1
+    assert_success
+    local page="$output"
+    [ "$(wc -l <<<"$page")" -eq 1 ]
+    [[ $page == "m@v2 "* ]]
+    run cairn log -n 1 m
+    [ "$output" = "$page" ]
+    run cairn log --max-count=1 -- m
+    [ "$output" = "$page" ]
+    run -2 cairn log -- -n
+    assert_output --partial "invalid model name '-n'"
+    run -2 cairn commit -m three -- m -m
+    assert_output "cairn: unexpected argument '-m' (see 'cairn commit --help')"
+    run -2 cairn commit m -m
+    assert_output "cairn: --message needs a value (MSG) (see 'cairn commit --help')"
+    run -2 cairn commit m
+    assert_output "cairn: a message is required (-m MSG) (see 'cairn commit --help')"
+    run -2 cairn commit -m three
+    assert_output "cairn: missing NAME (see 'cairn commit --help')"
+    run -2 cairn log -n
+    assert_output "cairn: --max-count needs a value (N) (see 'cairn log --help')"
+    run -2 cairn log m -n 0
+    assert_output "cairn: -n takes a positive number, not '0' (see 'cairn log --help')"
+    run cairn log m
+    [ "$(wc -l <<<"$output")" -eq 2 ]
+}

@@ -106,3 +106,24 @@ setup() {
     assert_failure 2
     assert_output --partial "already a tag"
 }
+
+@test "tag --json names the version; options anywhere; usage errors" {
+    run cairn tag --json bert@v2 paper
+    assert_success
+    [ "$(jq -r .model <<<"$output")" = bert ]
+    [ "$(jq -r .tag <<<"$output")" = paper ]
+    [ "$(jq -r .ref <<<"$output")" = bert@paper ]
+    [ "$(jq -r .version <<<"$output")" = 2 ]
+    [ "$(jq -r .id <<<"$output")" = "$(cairn show bert@v2 --json | jq -r .id)" ]
+    run cairn tag bert@v1 first --json
+    assert_success
+    [ "$(jq -r .ref <<<"$output")" = bert@first ]
+    run cairn show bert@paper --json
+    [ "$(jq -r .number <<<"$output")" = 2 ]
+    run -2 cairn tag bert@v1
+    assert_output "cairn: missing TAG (see 'cairn tag --help')"
+    run -2 cairn tag bert@v1 -- --json
+    assert_output --partial "invalid tag '--json'"
+    run -2 cairn tag bert@v1 v4
+    assert_output --partial "looks like a version number"
+}

@@ -49,9 +49,19 @@ setup() {
     fi
 }
 
+@test "lineage takes options before REF; '--' ends them" {
+    run cairn lineage --json bert@v1
+    assert_success
+    [ "$(jq -r .ref <<<"$output")" = bert@v1 ]
+    run -2 cairn lineage -- --json
+    assert_output --partial "'--json'"
+}
+
 @test "lineage bad input" {
     run cairn lineage
     assert_failure 2
+    run -2 cairn lineage --dot
+    assert_output "cairn: missing REF (see 'cairn lineage --help')"
     run cairn lineage bert --json --dot
     assert_failure 2
     run cairn lineage nosuch

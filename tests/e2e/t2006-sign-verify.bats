@@ -72,3 +72,42 @@ PY
     assert_failure
     cmp k.key k.key.orig
 }
+
+@test "keygen, sign and verify --json; options anywhere; usage errors" {
+    run cairn keygen --json --trust
+    assert_success
+    local id
+    id=$(jq -r .key_id <<<"$output")
+    [[ $id =~ ^[0-9a-f]{16}$ ]]
+    [ "$(jq -r .secret_key <<<"$output")" = "$HOME/.config/cairn/signing.key" ]
+    [ "$(jq -r .public_key <<<"$output")" = "$HOME/.config/cairn/signing.pub" ]
+    [ "$(jq -r .trusted <<<"$output")" = "$(pwd -P)/.cairn/trusted_keys/$id.pub" ]
+    [ -f ".cairn/trusted_keys/$id.pub" ]
+    run cairn keygen --key other.key --json
+    assert_success
+    [ "$(jq -r .secret_key <<<"$output")" = other.key ]
+    [ "$(jq -r .public_key <<<"$output")" = other.pub ]
+    [ "$(jq -r .trusted <<<"$output")" = null ]
+    run --separate-stderr cairn sign bert --json --key other.key
+    assert_success
+    [ "$(jq -r .status <<<"$output")" = untrusted ]
+    [[ $stderr == *"is not trusted"* ]]
+    run cairn sign --json bert
+    assert_success
+    [ "$(jq -r .model <<<"$output")" = bert ]
+    [ "$(jq -r .version <<<"$output")" = 1 ]
+    [ "$(jq -r .id <<<"$output")" = "$(cairn show bert --json | jq -r .id)" ]
+    [ "$(jq -r .key <<<"$output")" = "$id" ]
+    [ "$(jq -r .status <<<"$output")" = valid ]
+    run cairn verify --json bert
+    assert_success
+    [ "$(jq -r .detail <<<"$output")" = "key $id" ]
+    run -2 cairn sign bert --key
+    assert_output "cairn: --key needs a value (PATH) (see 'cairn sign --help')"
+    run -2 cairn keygen --key=
+    assert_output "cairn: --key needs a path (see 'cairn keygen --help')"
+    run -2 cairn verify
+    assert_output "cairn: missing REF (see 'cairn verify --help')"
+    run -2 cairn verify bert extra
+    assert_output "cairn: unexpected argument 'extra' (see 'cairn verify --help')"
+}

@@ -81,4 +81,17 @@ teardown() {
     assert_failure 1
     run cairn report 'Bad Name'
     assert_failure 2
+    run -2 cairn report digits --alias
+    assert_output "cairn: --alias needs a value (ALIAS) (see 'cairn report --help')"
+    run -2 cairn report digits extra
+    assert_output "cairn: unexpected argument 'extra' (see 'cairn report --help')"
+}
+
+@test "report takes options anywhere" {
+    run cairn report digits --json --alias production
+    assert_success
+    echo "$output" | jq -e '.alias == "production" and .models[0].model == "digits"'
+    run cairn report --alias=staging -- digits
+    assert_success
+    assert_line --index 0 "report digits (deliveries to @staging)"
 }
