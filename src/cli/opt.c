@@ -127,11 +127,21 @@ int cli_opt_parse(struct cli_parsed *out, const char *cmd, const struct cli_opt 
         }
         rc = take_value(&out->v[k], &opts[k], cmd, value);
     }
-    /* Positionals to the ARG entries, in order; a REPEAT entry takes the rest. */
+    /*
+     * Positionals to the ARG entries, in order; a REPEAT entry takes the
+     * rest. A required option missing is reported in table order too.
+     */
     for (int k = 0; k < nopts && !rc; k++) {
         struct cli_optval *v = &out->v[k];
-        if (opts[k].type != CLI_OPT_ARG)
+        if (opts[k].type != CLI_OPT_ARG) {
+            if (!v->count && (opts[k].flags & CLI_OPT_REQUIRED))
+                rc = cli_usage(cmd, "missing --%s%s%s", opts[k].name,
+                               opts[k].type == CLI_OPT_FLAG ? "" : " ",
+                               opts[k].type == CLI_OPT_FLAG
+                                   ? ""
+                                   : (opts[k].value_name ? opts[k].value_name : "VALUE"));
             continue;
+        }
         while (next < npos && (v->count == 0 || (opts[k].flags & CLI_OPT_REPEAT))) {
             if (!v->str)
                 v->str = pos[next];
@@ -186,8 +196,10 @@ void cli_opt_print_usage(FILE *f, const char *cmd, const struct cli_opt *opts)
             else if (o->type == CLI_OPT_ARG)
                 fprintf(f, " [%s]", label);
             else
-                fprintf(f, " [--%s%s%s]%s", o->name, o->type == CLI_OPT_FLAG ? "" : " ",
+                fprintf(f, " %s--%s%s%s%s%s", o->flags & CLI_OPT_REQUIRED ? "" : "[", o->name,
+                        o->type == CLI_OPT_FLAG ? "" : " ",
                         o->type == CLI_OPT_FLAG ? "" : (o->value_name ? o->value_name : "VALUE"),
+                        o->flags & CLI_OPT_REQUIRED ? "" : "]",
                         o->type == CLI_OPT_LIST ? "..." : "");
         }
     fputc('\n', f);

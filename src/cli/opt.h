@@ -9,8 +9,10 @@
  * Rules: options may come anywhere among the arguments; "--" ends them
  * (everything after is an argument, even "--json"); "--name=value" and
  * "--name value" are the same; "-x value" for a short alias; a flag given
- * twice counts twice. Errors are usage errors (exit 2) with one line on
- * stderr that says what is wrong and points to --help.
+ * twice counts twice; an option flagged CLI_OPT_REQUIRED must be given
+ * (and shows without brackets in the usage line). Errors are usage errors
+ * (exit 2) with one line on stderr that says what is wrong and points to
+ * --help.
  */
 #ifndef CAIRN_CLI_OPT_H
 #define CAIRN_CLI_OPT_H
@@ -28,7 +30,7 @@ enum cli_opt_type {
 };
 
 enum {
-    CLI_OPT_REQUIRED = 1, /* an ARG that must be given */
+    CLI_OPT_REQUIRED = 1, /* an ARG or option that must be given */
     CLI_OPT_REPEAT = 2,   /* an ARG that takes every remaining argument ("PATH...") */
     CLI_OPT_HIDDEN = 4,   /* parsed but left out of usage and completion */
 };

@@ -106,6 +106,33 @@ static void test_too_many(void **state)
     assert_string_equal(last, "unexpected argument 'b'");
 }
 
+/* A required option: no brackets in the usage line, "missing" when absent. */
+static void test_required_option(void **state)
+{
+    static const struct cli_opt req[] = {
+        { CLI_OPT_ARG, "REF", 0, NULL, NULL, CLI_OPT_REQUIRED },
+        { CLI_OPT_STRING, "policy", 0, "FILE", NULL, CLI_OPT_REQUIRED },
+        { CLI_OPT_FLAG, "json", 0, NULL, NULL, 0 },
+        CLI_OPTS_END,
+    };
+    char buf[128] = "";
+    FILE *f = fmemopen(buf, sizeof(buf), "w");
+    struct cli_parsed p;
+    const char *none[] = { "t" }, *noopt[] = { "t", "r", "--json" },
+               *ok[] = { "t", "--policy=x", "r" };
+    (void)state;
+    cli_opt_print_usage(f, "t", req);
+    fclose(f);
+    assert_string_equal(buf, "usage: cairn t REF --policy FILE [--json]\n");
+    assert_int_equal(cli_opt_parse(&p, "t", req, 1, (char **)none), EXIT_USAGE);
+    assert_string_equal(last, "missing REF"); /* the table's order */
+    assert_int_equal(cli_opt_parse(&p, "t", req, 3, (char **)noopt), EXIT_USAGE);
+    assert_string_equal(last, "missing --policy FILE");
+    assert_int_equal(cli_opt_parse(&p, "t", req, 3, (char **)ok), 0);
+    assert_string_equal(p.v[1].str, "x");
+    cli_parsed_release(&p);
+}
+
 static void test_usage(void **state)
 {
     char buf[512] = "";
@@ -121,9 +148,8 @@ static void test_usage(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_anywhere),
-        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_too_many),
+        cmocka_unit_test(test_anywhere), cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_too_many), cmocka_unit_test(test_required_option),
         cmocka_unit_test(test_usage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
