@@ -81,4 +81,36 @@ void cli_parsed_release(struct cli_parsed *p);
 void cli_opt_print_usage(FILE *f, const char *cmd, const struct cli_opt *opts);
 void cli_opt_print_options(FILE *f, const struct cli_opt *opts);
 
+/*
+ * A command made of subcommands ("cairn data validate ...") declares one
+ * table per subcommand in an array ending with CLI_SUBCOMMANDS_END; the
+ * command dispatches on its first argument and parses the rest against
+ * that subcommand's table.
+ */
+struct cli_subcommand {
+    const char *name;                  /* "validate" */
+    int (*run)(int argc, char **argv); /* argv[0] is the subcommand */
+    const char *summary;               /* one line, heads its option list in --help */
+    const struct cli_opt *opts;        /* its table */
+};
+
+#define CLI_SUBCOMMANDS_END    \
+    {                          \
+        NULL, NULL, NULL, NULL \
+    }
+
+/*
+ * Run the subcommand named by argv[1] with argv + 1; a missing or unknown
+ * one is a usage error naming every subcommand.
+ */
+int cli_subcommand_run(const char *cmd, const struct cli_subcommand *subs, int argc, char **argv);
+
+/*
+ * --help of a command with subcommands: one usage line per subcommand
+ * ("usage: cairn CMD SUB ..." then "       cairn CMD SUB ..."), and per
+ * subcommand its summary and option list.
+ */
+void cli_opt_print_sub_usage(FILE *f, const char *cmd, const struct cli_subcommand *subs);
+void cli_opt_print_sub_options(FILE *f, const struct cli_subcommand *subs);
+
 #endif
