@@ -16,12 +16,14 @@
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_CHECK = 3 };
 
 struct cli_opt;
+struct cli_subcommand;
 struct cli_command {
     const char *name;
     int (*run)(int argc, char **argv);
-    const char *summary;        /* one line for `cairn help` */
-    const char *help;           /* the page for `cairn CMD --help` (prose only with opts) */
-    const struct cli_opt *opts; /* the option table (opt.h), or NULL */
+    const char *summary;               /* one line for `cairn help` */
+    const char *help;                  /* the page for `cairn CMD --help` (prose only with opts) */
+    const struct cli_opt *opts;        /* the option table (opt.h), or NULL */
+    const struct cli_subcommand *subs; /* or one table per subcommand (opt.h), or NULL */
 };
 
 extern const struct cli_command cli_commands[];

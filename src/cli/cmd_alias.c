@@ -10,27 +10,17 @@
 #include "cairn/release.h"
 #include "cairn/repo.h"
 #include "cli.h"
+#include "opt.h"
 #include "print.h"
 #include "util/hash.h"
 
 const char cmd_alias_summary[] = "set, list and show the history of aliases (NAME@ALIAS)";
 const char cmd_alias_help[] =
-    "usage: cairn alias set NAME ALIAS REF [--reason TEXT] [--json]\n"
-    "       cairn alias list [NAME] [--json]\n"
-    "       cairn alias history NAME ALIAS [--json]\n"
-    "\n"
     "An alias is a mutable name for one version of a model (production,\n"
     "staging, champion); NAME@ALIAS resolves to it wherever a REF is taken.\n"
     "Every change is kept in the alias history with who made it, when, the\n"
     "version before and after, and the reason, and is written to the audit log.\n"
-    "\n"
-    "  set       point ALIAS of model NAME at REF (a version of NAME). Aliases\n"
-    "            guarded by a gate should be moved with 'cairn promote'.\n"
-    "  list      aliases of NAME (or of every model) and where they point\n"
-    "  history   every change of NAME@ALIAS, oldest first\n"
-    "\n"
-    "  --reason TEXT   why (kept in the history and the audit log)\n"
-    "  --json          machine-readable (see docs/cli-json.md)\n";
+    "Aliases guarded by a gate should be moved with 'cairn promote'.\n";
 
 struct list_ctx {
     json_t *arr;
@@ -93,110 +83,135 @@ static int history_one(const struct cairn_alias_event *e, void *payload)
     return 0;
 }
 
-static int alias_set(struct cairn_repo *repo, char **args, int nargs, const char *reason, int json)
+enum { SET_NAME, SET_ALIAS, SET_REF, SET_REASON, SET_JSON };
+static const struct cli_opt set_opts[] = {
+    [SET_NAME] = { CLI_OPT_ARG, "NAME", 0, NULL, "the model", CLI_OPT_REQUIRED },
+    [SET_ALIAS] = { CLI_OPT_ARG, "ALIAS", 0, NULL, "the alias to point", CLI_OPT_REQUIRED },
+    [SET_REF] = { CLI_OPT_ARG, "REF", 0, NULL, "a version of NAME", CLI_OPT_REQUIRED },
+    [SET_REASON] = { CLI_OPT_STRING, "reason", 0, "TEXT",
+                     "why (kept in the history and the audit log)", 0 },
+    [SET_JSON] = { CLI_OPT_FLAG, "json", 0, NULL, "machine-readable (see docs/cli-json.md)", 0 },
+    CLI_OPTS_END,
+};
+
+enum { LIST_NAME, LIST_JSON };
+static const struct cli_opt list_opts[] = {
+    [LIST_NAME] = { CLI_OPT_ARG, "NAME", 0, NULL, "only this model's aliases", 0 },
+    [LIST_JSON] = { CLI_OPT_FLAG, "json", 0, NULL, "machine-readable (see docs/cli-json.md)", 0 },
+    CLI_OPTS_END,
+};
+
+enum { HISTORY_NAME, HISTORY_ALIAS, HISTORY_JSON };
+static const struct cli_opt history_opts[] = {
+    [HISTORY_NAME] = { CLI_OPT_ARG, "NAME", 0, NULL, "the model", CLI_OPT_REQUIRED },
+    [HISTORY_ALIAS] = { CLI_OPT_ARG, "ALIAS", 0, NULL, "the alias", CLI_OPT_REQUIRED },
+    [HISTORY_JSON] = { CLI_OPT_FLAG, "json", 0, NULL, "machine-readable (see docs/cli-json.md)",
+                       0 },
+    CLI_OPTS_END,
+};
+
+static int alias_set(int argc, char **argv);
+static int alias_list(int argc, char **argv);
+static int alias_history(int argc, char **argv);
+
+const struct cli_subcommand cmd_alias_subs[] = {
+    { "set", alias_set, "point ALIAS of model NAME at REF (a version of NAME)", set_opts },
+    { "list", alias_list, "aliases of NAME (or of every model) and where they point", list_opts },
+    { "history", alias_history, "every change of NAME@ALIAS, oldest first", history_opts },
+    CLI_SUBCOMMANDS_END,
+};
+
+static int alias_set(int argc, char **argv)
 {
+    struct cairn_repo *repo = NULL;
+    struct cli_parsed a;
     struct cairn_version v;
+    const char *name, *alias, *ref, *reason;
     cairn_oid old;
-    int error, has_old, moved;
+    int error = 0, rc, has_old, moved, have_v = 0;
     char sid[16];
 
-    if (nargs != 3)
-        return cli_usage("alias", "alias set takes NAME ALIAS REF");
-    if (cairn_name_valid(args[0], "model name") < 0 ||
-        cairn_repo_alias_valid(repo, args[0], args[1]) < 0)
-        return cli_fail(CAIRN_EINVALID);
-    if ((error = cairn_repo_resolve(repo, args[2], &v)) < 0)
-        return cli_fail(error);
-    if (strcmp(v.model, args[0])) {
-        cli_error("'%s' is a version of '%s', not of '%s'", args[2], v.model, args[0]);
-        cairn_version_release(&v);
-        return EXIT_USAGE;
+    if ((rc = cli_opt_parse(&a, "alias", set_opts, argc, argv)) != 0)
+        return rc;
+    name = a.v[SET_NAME].str;
+    alias = a.v[SET_ALIAS].str;
+    ref = a.v[SET_REF].str;
+    reason = a.v[SET_REASON].str;
+    if (reason && !*reason) {
+        rc = cli_usage("alias", "--reason needs a text");
+        goto done;
     }
-    has_old = cairn_registry_alias_get(cairn_repo_registry(repo), v.model, args[1], &old) == 0;
+    if ((rc = cli_open_repo(&repo)) != 0)
+        goto done;
+    if (cairn_name_valid(name, "model name") < 0 || cairn_repo_alias_valid(repo, name, alias) < 0) {
+        error = CAIRN_EINVALID;
+        goto done;
+    }
+    if ((error = cairn_repo_resolve(repo, ref, &v)) < 0)
+        goto done;
+    have_v = 1;
+    if (strcmp(v.model, name)) {
+        cli_error("'%s' is a version of '%s', not of '%s'", ref, v.model, name);
+        rc = EXIT_USAGE;
+        goto done;
+    }
+    has_old = cairn_registry_alias_get(cairn_repo_registry(repo), v.model, alias, &old) == 0;
     cairn_error_clear();
-    if ((moved = cairn_repo_alias_set(repo, &v, args[1], reason)) < 0) {
-        cairn_version_release(&v);
-        return cli_fail(moved);
+    if ((moved = cairn_repo_alias_set(repo, &v, alias, reason)) < 0) {
+        error = moved;
+        goto done;
     }
-    if (json) {
+    if (a.v[SET_JSON].count) {
         json_t *o = json_object();
         json_object_set_new(o, "model", json_string(v.model));
-        json_object_set_new(o, "alias", json_string(args[1]));
+        json_object_set_new(o, "alias", json_string(alias));
         json_object_set_new(o, "id", cli_oid_json(&v.id));
         json_object_set_new(o, "version", json_integer(v.number));
         json_object_set_new(o, "from", has_old ? cli_oid_json(&old) : json_null());
         json_object_set_new(o, "changed", json_boolean(moved));
         cli_print_json(o);
     } else if (moved) {
-        printf("%s@%s -> %s@v%d (%s)\n", v.model, args[1], v.model, v.number,
+        printf("%s@%s -> %s@v%d (%s)\n", v.model, alias, v.model, v.number,
                cli_short_id(sid, &v.id));
     } else {
-        printf("%s@%s already points to %s@v%d\n", v.model, args[1], v.model, v.number);
+        printf("%s@%s already points to %s@v%d\n", v.model, alias, v.model, v.number);
     }
-    cairn_version_release(&v);
-    return EXIT_OK;
+done:
+    if (have_v)
+        cairn_version_release(&v);
+    cairn_repo_free(repo);
+    cli_parsed_release(&a);
+    return error < 0 ? cli_fail(error) : rc;
 }
 
-int cmd_alias(int argc, char **argv)
+/*
+ * list and history: the aliases of NAME (every model's without one), or
+ * every change of NAME@ALIAS, as a table or a JSON array.
+ */
+static int alias_show(const char *name, const char *alias, int json)
 {
     struct cairn_repo *repo = NULL;
     struct cairn_model_info m;
     struct list_ctx ctx = { NULL, 0 };
-    const char *reason = NULL, *sub;
-    char *args[8];
-    int nargs = 0, json = 0, rc, error = 0;
+    int rc, error = 0;
 
-    if (argc < 2)
-        return cli_usage("alias", "give a subcommand: set, list or history");
-    sub = argv[1];
-    for (int i = 2; i < argc; i++) {
-        if (!strcmp(argv[i], "--json"))
-            json = 1;
-        else if (!strcmp(argv[i], "--reason") && i + 1 < argc)
-            reason = argv[++i];
-        else if (!strncmp(argv[i], "--reason=", 9))
-            reason = argv[i] + 9;
-        else if (argv[i][0] == '-' && argv[i][1])
-            return cli_usage("alias", "unknown option '%s'", argv[i]);
-        else if (nargs < 8)
-            args[nargs++] = argv[i];
-        else
-            return cli_usage("alias", "too many arguments");
-    }
-    if (strcmp(sub, "set") && strcmp(sub, "list") && strcmp(sub, "history"))
-        return cli_usage("alias", "unknown subcommand '%s' (use set, list or history)", sub);
-    if (reason && strcmp(sub, "set"))
-        return cli_usage("alias", "--reason is only for 'alias set'");
-    if (!strcmp(sub, "list") && nargs > 1)
-        return cli_usage("alias", "alias list takes at most a model NAME");
-    if (!strcmp(sub, "history") && nargs != 2)
-        return cli_usage("alias", "alias history takes NAME ALIAS");
-    if (reason && !*reason)
-        return cli_usage("alias", "--reason needs a text");
     if ((rc = cli_open_repo(&repo)) != 0)
         return rc;
-    if (!strcmp(sub, "set")) {
-        rc = alias_set(repo, args, nargs, reason, json);
-        goto done;
-    }
-    if (nargs >= 1 &&
-        (error = cairn_registry_model_get(cairn_repo_registry(repo), args[0], &m)) < 0)
+    if (name && (error = cairn_registry_model_get(cairn_repo_registry(repo), name, &m)) < 0)
         goto done;
     if (json)
         ctx.arr = json_array();
-    if (!strcmp(sub, "list")) {
-        error = cairn_registry_alias_list(cairn_repo_registry(repo), nargs ? args[0] : NULL,
-                                          list_one, &ctx);
+    if (!alias) {
+        error = cairn_registry_alias_list(cairn_repo_registry(repo), name, list_one, &ctx);
         if (!error && !json && !ctx.n)
             printf("no aliases\n");
     } else {
-        if ((error = cairn_name_valid(args[1], "alias")) < 0)
+        if ((error = cairn_name_valid(alias, "alias")) < 0)
             goto done;
-        error = cairn_registry_alias_history(cairn_repo_registry(repo), args[0], args[1],
-                                             history_one, &ctx);
-        if (!error && !ctx.n) {
-            error = cairn_error_set(CAIRN_ENOTFOUND, "'%s' has no alias '%s'", args[0], args[1]);
-        }
+        error =
+            cairn_registry_alias_history(cairn_repo_registry(repo), name, alias, history_one, &ctx);
+        if (!error && !ctx.n)
+            error = cairn_error_set(CAIRN_ENOTFOUND, "'%s' has no alias '%s'", name, alias);
     }
     if (!error && json) {
         cli_print_json(ctx.arr);
@@ -206,4 +221,31 @@ done:
     json_decref(ctx.arr);
     cairn_repo_free(repo);
     return error < 0 ? cli_fail(error) : rc;
+}
+
+static int alias_list(int argc, char **argv)
+{
+    struct cli_parsed a;
+    int rc;
+    if ((rc = cli_opt_parse(&a, "alias", list_opts, argc, argv)) != 0)
+        return rc;
+    rc = alias_show(a.v[LIST_NAME].str, NULL, a.v[LIST_JSON].count > 0);
+    cli_parsed_release(&a);
+    return rc;
+}
+
+static int alias_history(int argc, char **argv)
+{
+    struct cli_parsed a;
+    int rc;
+    if ((rc = cli_opt_parse(&a, "alias", history_opts, argc, argv)) != 0)
+        return rc;
+    rc = alias_show(a.v[HISTORY_NAME].str, a.v[HISTORY_ALIAS].str, a.v[HISTORY_JSON].count > 0);
+    cli_parsed_release(&a);
+    return rc;
+}
+
+int cmd_alias(int argc, char **argv)
+{
+    return cli_subcommand_run("alias", cmd_alias_subs, argc, argv);
 }

@@ -5,7 +5,6 @@
  * directory path (refs never contain '/'). Exit 3 when validation fails or
  * drift exceeds the thresholds.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include "cairn/registry.h"
 #include "cairn/repo.h"
 #include "cli.h"
+#include "opt.h"
 #include "serve/http.h"
 #include "serve_api.h"
 #include "util/buf.h"
@@ -23,13 +23,6 @@
 
 const char cmd_data_summary[] = "validate a dataset against a schema, or measure drift";
 const char cmd_data_help[] =
-    "usage: cairn data validate REF --schema FILE [--json]\n"
-    "       cairn data drift REF1 REF2 [--thresholds FILE] [--schema FILE] [--psi X]\n"
-    "                        [--ks-statistic X] [--ks-pvalue X] [--chi2-pvalue X]\n"
-    "                        [--cramers-v X] [--json]\n"
-    "       cairn data drift REF --live MODEL [--server URL] [--label-column NAME]\n"
-    "                        [thresholds and --json as above]\n"
-    "\n"
     "A dataset is a CSV/TSV file with a header row, or a directory of them.\n"
     "REF names a dataset version; an argument containing '/' is read as a path.\n"
     "\n"
@@ -42,17 +35,12 @@ const char cmd_data_help[] =
     "          categories. Exit 3 when a column drifts beyond the thresholds\n"
     "          (defaults psi 0.2, ks-statistic 0.1 with ks-pvalue 0.01,\n"
     "          cramers-v 0.1 with chi2-pvalue 0.01; a negative value disables).\n"
-    "          With --live, the current side is the window of inputs `cairn serve`\n"
-    "          keeps for MODEL (token from CAIRN_TOKEN, read role).\n"
+    "          With --live MODEL instead of REF2, the current side is the window\n"
+    "          of inputs `cairn serve` keeps for MODEL (token from CAIRN_TOKEN,\n"
+    "          read role).\n"
     "\n"
-    "  --schema FILE      the YAML schema (drift: optional, fixes column types)\n"
-    "  --thresholds FILE  YAML with psi, ks_statistic, ks_pvalue, chi2_pvalue,\n"
-    "                     cramers_v, ignore: [columns]; flags override it\n"
-    "  --json             print the report as JSON (docs/data.md)\n"
-    "  --live MODEL       compare with the live input window of MODEL\n"
-    "  --server URL       the daemon (default $CAIRN_SERVER, else http://127.0.0.1:8080)\n"
-    "  --label-column C   the reference's label, not an input (default label)\n"
-    "\n"
+    "The --thresholds file is YAML with psi, ks_statistic, ks_pvalue,\n"
+    "chi2_pvalue, cramers_v and ignore: [columns]; the flags override it.\n"
     "See docs/data.md for the schema format and the statistics.\n";
 
 struct dataset {
@@ -139,45 +127,44 @@ done:
     return error;
 }
 
+enum { VALIDATE_REF, VALIDATE_SCHEMA, VALIDATE_JSON };
+static const struct cli_opt validate_opts[] = {
+    [VALIDATE_REF] = { CLI_OPT_ARG, "REF", 0, NULL, "the dataset version, or a path",
+                       CLI_OPT_REQUIRED },
+    [VALIDATE_SCHEMA] = { CLI_OPT_STRING, "schema", 0, "FILE", "the YAML schema",
+                          CLI_OPT_REQUIRED },
+    [VALIDATE_JSON] = { CLI_OPT_FLAG, "json", 0, NULL, "print the report as JSON (docs/data.md)",
+                        0 },
+    CLI_OPTS_END,
+};
+
 static int run_validate(int argc, char **argv)
 {
-    static const struct option opts[] = { { "schema", required_argument, NULL, 's' },
-                                          { "json", no_argument, NULL, 'j' },
-                                          { NULL, 0, NULL, 0 } };
     struct cairn_repo *repo = NULL;
     struct cairn_data_schema *schema = NULL;
     struct cairn_data_report *rep = NULL;
     struct dataset d = { 0 };
-    const char *schema_path = NULL;
-    int c, json = 0, rc = EXIT_OK, error;
+    struct cli_parsed args;
+    const char *schema_path, *ref;
+    int json, rc = EXIT_OK, error;
 
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c == 's')
-            schema_path = optarg;
-        else if (c == 'j')
-            json = 1;
-        else
-            return cli_usage("data", "unknown option or missing value '%s'", argv[optind - 1]);
-    }
-    if (optind != argc - 1)
-        return cli_usage("data",
-                         optind >= argc ? "which dataset? give a REF" : "too many arguments");
-    if (!schema_path)
-        return cli_usage("data", "validate needs --schema FILE");
+    if ((rc = cli_opt_parse(&args, "data", validate_opts, argc, argv)) != 0)
+        return rc;
+    ref = args.v[VALIDATE_REF].str;
+    schema_path = args.v[VALIDATE_SCHEMA].str;
+    json = args.v[VALIDATE_JSON].count > 0;
     if ((error = cairn_data_schema_load(&schema, schema_path)) < 0) {
         rc = error == CAIRN_EINVALID ? (cli_fail(error), EXIT_USAGE) : cli_fail(error);
         goto done;
     }
-    if ((rc = dataset_get(&d, &repo, argv[optind])) != 0)
+    if ((rc = dataset_get(&d, &repo, ref)) != 0)
         goto done;
     if ((error = cairn_data_validate(&rep, d.path, schema)) < 0) {
         rc = cli_fail(error);
         goto done;
     }
     /* A dataset version (not a plain path) keeps its verdict for gates. */
-    if (d.tmp && (error = record_validation(repo, argv[optind], schema_path, rep)) < 0) {
+    if (d.tmp && (error = record_validation(repo, ref, schema_path, rep)) < 0) {
         rc = cli_fail(error);
         goto done;
     }
@@ -198,7 +185,7 @@ static int run_validate(int argc, char **argv)
         size_t nfailed = 0;
         for (size_t i = 0; i < rep->nchecks; i++)
             nfailed += !rep->checks[i].passed;
-        printf("%s: %zu file%s, %llu rows, %zu checks: %s\n", argv[optind], rep->nfiles,
+        printf("%s: %zu file%s, %llu rows, %zu checks: %s\n", ref, rep->nfiles,
                rep->nfiles == 1 ? "" : "s", (unsigned long long)rep->rows, rep->nchecks,
                rep->passed ? "passed" : "FAILED");
         if (nfailed)
@@ -233,6 +220,7 @@ done:
     cairn_data_schema_free(schema);
     dataset_release(&d);
     cairn_repo_free(repo);
+    cli_parsed_release(&args);
     return rc;
 }
 
@@ -395,82 +383,77 @@ static void print_drift(const struct cairn_drift_report *rep, const char *a, con
         printf("note: %s\n", rep->notes[i]);
 }
 
+enum {
+    DRIFT_REF1,
+    DRIFT_REF2,
+    DRIFT_THRESHOLDS,
+    DRIFT_SCHEMA,
+    DRIFT_PSI, /* the five thresholds in the order of struct cairn_drift_thresholds */
+    DRIFT_KS_STATISTIC,
+    DRIFT_KS_PVALUE,
+    DRIFT_CHI2_PVALUE,
+    DRIFT_CRAMERS_V,
+    DRIFT_LIVE,
+    DRIFT_SERVER,
+    DRIFT_LABEL,
+    DRIFT_JSON
+};
+static const struct cli_opt drift_opts[] = {
+    [DRIFT_REF1] = { CLI_OPT_ARG, "REF1", 0, NULL, "the reference dataset", CLI_OPT_REQUIRED },
+    [DRIFT_REF2] = { CLI_OPT_ARG, "REF2", 0, NULL, "the current dataset (not with --live)", 0 },
+    [DRIFT_THRESHOLDS] = { CLI_OPT_STRING, "thresholds", 0, "FILE",
+                           "YAML thresholds; the flags below override it", 0 },
+    [DRIFT_SCHEMA] = { CLI_OPT_STRING, "schema", 0, "FILE",
+                       "a YAML schema (optional, fixes column types)", 0 },
+    [DRIFT_PSI] = { CLI_OPT_STRING, "psi", 0, "X", "population stability index threshold", 0 },
+    [DRIFT_KS_STATISTIC] = { CLI_OPT_STRING, "ks-statistic", 0, "X",
+                             "Kolmogorov-Smirnov statistic threshold", 0 },
+    [DRIFT_KS_PVALUE] = { CLI_OPT_STRING, "ks-pvalue", 0, "X", "Kolmogorov-Smirnov p-value", 0 },
+    [DRIFT_CHI2_PVALUE] = { CLI_OPT_STRING, "chi2-pvalue", 0, "X", "chi-square p-value", 0 },
+    [DRIFT_CRAMERS_V] = { CLI_OPT_STRING, "cramers-v", 0, "X", "Cramer's V threshold", 0 },
+    [DRIFT_LIVE] = { CLI_OPT_STRING, "live", 0, "MODEL",
+                     "compare with the live input window of MODEL", 0 },
+    [DRIFT_SERVER] = { CLI_OPT_STRING, "server", 0, "URL",
+                       "the daemon (default $CAIRN_SERVER, else http://127.0.0.1:8080)", 0 },
+    [DRIFT_LABEL] = { CLI_OPT_STRING, "label-column", 0, "C",
+                      "the reference's label, not an input (default label)", 0 },
+    [DRIFT_JSON] = { CLI_OPT_FLAG, "json", 0, NULL, "print the report as JSON (docs/data.md)", 0 },
+    CLI_OPTS_END,
+};
+
 static int run_drift(int argc, char **argv)
 {
-    static const struct option opts[] = { { "schema", required_argument, NULL, 's' },
-                                          { "thresholds", required_argument, NULL, 't' },
-                                          { "psi", required_argument, NULL, 'p' },
-                                          { "ks-statistic", required_argument, NULL, 'k' },
-                                          { "ks-pvalue", required_argument, NULL, 'K' },
-                                          { "chi2-pvalue", required_argument, NULL, 'c' },
-                                          { "cramers-v", required_argument, NULL, 'v' },
-                                          { "json", no_argument, NULL, 'j' },
-                                          { "live", required_argument, NULL, 'L' },
-                                          { "server", required_argument, NULL, 'S' },
-                                          { "label-column", required_argument, NULL, 'l' },
-                                          { NULL, 0, NULL, 0 } };
     struct cairn_repo *repo = NULL;
     struct cairn_data_schema *schema = NULL;
     struct cairn_drift_report *rep = NULL;
-    const char *live = NULL, *server = NULL, *label = "label";
+    const char *live, *server, *label, *ref1, *ref2;
     char live_name[96];
     uint64_t live_rows = 0;
     struct cairn_drift_thresholds t;
     struct dataset a = { 0 }, b = { 0 };
-    const char *schema_path = NULL, *thr_path = NULL;
-    const char *flag_val[5] = { NULL };
-    static const char *const flag_name[5] = { "psi", "ks-statistic", "ks-pvalue", "chi2-pvalue",
-                                              "cramers-v" };
-    int c, json = 0, rc = EXIT_OK, error;
+    struct cli_parsed args;
+    const char *schema_path, *thr_path;
+    int json, rc = EXIT_OK, error;
 
     cairn_drift_thresholds_init(&t);
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 's':
-            schema_path = optarg;
-            break;
-        case 't':
-            thr_path = optarg;
-            break;
-        case 'p':
-            flag_val[0] = optarg;
-            break;
-        case 'k':
-            flag_val[1] = optarg;
-            break;
-        case 'K':
-            flag_val[2] = optarg;
-            break;
-        case 'c':
-            flag_val[3] = optarg;
-            break;
-        case 'v':
-            flag_val[4] = optarg;
-            break;
-        case 'j':
-            json = 1;
-            break;
-        case 'L':
-            live = optarg;
-            break;
-        case 'S':
-            server = optarg;
-            break;
-        case 'l':
-            label = optarg;
-            break;
-        default:
-            return cli_usage("data", "unknown option or missing value '%s'", argv[optind - 1]);
-        }
-    }
-    if (live && argc - optind != 1)
-        return cli_usage("data", "drift --live compares one dataset with the window: give REF");
-    if (!live && argc - optind != 2)
-        return cli_usage("data", "drift compares two datasets: give REF1 REF2");
-    if (!live && (server || strcmp(label, "label")))
-        return cli_usage("data", "--server and --label-column go with --live MODEL");
+    if ((rc = cli_opt_parse(&args, "data", drift_opts, argc, argv)) != 0)
+        goto done;
+    ref1 = args.v[DRIFT_REF1].str;
+    ref2 = args.v[DRIFT_REF2].str;
+    schema_path = args.v[DRIFT_SCHEMA].str;
+    thr_path = args.v[DRIFT_THRESHOLDS].str;
+    live = args.v[DRIFT_LIVE].str;
+    server = args.v[DRIFT_SERVER].str;
+    label = args.v[DRIFT_LABEL].count ? args.v[DRIFT_LABEL].str : "label";
+    json = args.v[DRIFT_JSON].count > 0;
+    if (live && ref2)
+        rc = cli_usage("data", "drift --live compares one dataset with the window: give REF");
+    else if (!live && !ref2)
+        rc = cli_usage("data", "drift compares two datasets: give REF1 REF2");
+    else if (!live && (server || args.v[DRIFT_LABEL].count))
+        rc = cli_usage("data", "--server and --label-column go with --live MODEL");
+    if (rc)
+        goto done;
     if (thr_path && (error = cairn_drift_thresholds_load(&t, thr_path)) < 0) {
         rc = error == CAIRN_EINVALID ? (cli_fail(error), EXIT_USAGE) : cli_fail(error);
         goto done;
@@ -478,14 +461,16 @@ static int run_drift(int argc, char **argv)
     {
         double *fields[5] = { &t.psi, &t.ks_statistic, &t.ks_pvalue, &t.chi2_pvalue, &t.cramers_v };
         for (int i = 0; i < 5; i++)
-            if (flag_val[i] && (rc = parse_threshold(fields[i], flag_name[i], flag_val[i])) != 0)
+            if (args.v[DRIFT_PSI + i].count &&
+                (rc = parse_threshold(fields[i], drift_opts[DRIFT_PSI + i].name,
+                                      args.v[DRIFT_PSI + i].str)) != 0)
                 goto done;
     }
     if (schema_path && (error = cairn_data_schema_load(&schema, schema_path)) < 0) {
         rc = error == CAIRN_EINVALID ? (cli_fail(error), EXIT_USAGE) : cli_fail(error);
         goto done;
     }
-    if ((rc = dataset_get(&a, &repo, argv[optind])) != 0)
+    if ((rc = dataset_get(&a, &repo, ref1)) != 0)
         goto done;
     if (live) {
         /* The label is an answer, not an input: the window never has it. */
@@ -501,7 +486,7 @@ static int run_drift(int argc, char **argv)
         if ((rc = live_get(&b, &live_rows, cli_api_server(server), live, &a, label)) != 0)
             goto done;
         snprintf(live_name, sizeof(live_name), "%s (live)", live);
-    } else if ((rc = dataset_get(&b, &repo, argv[optind + 1])) != 0) {
+    } else if ((rc = dataset_get(&b, &repo, ref2)) != 0) {
         goto done;
     }
     if ((error = cairn_data_drift(&rep, a.path, b.path, &t, schema)) < 0) {
@@ -517,7 +502,7 @@ static int run_drift(int argc, char **argv)
         puts(s);
         free(s);
     } else {
-        print_drift(rep, argv[optind], live ? live_name : argv[optind + 1]);
+        print_drift(rep, ref1, live ? live_name : ref2);
     }
     if (rep->drifted)
         rc = EXIT_CHECK;
@@ -528,16 +513,17 @@ done:
     dataset_release(&a);
     dataset_release(&b);
     cairn_repo_free(repo);
+    cli_parsed_release(&args);
     return rc;
 }
 
+const struct cli_subcommand cmd_data_subs[] = {
+    { "validate", run_validate, "check a dataset against a schema", validate_opts },
+    { "drift", run_drift, "compare a dataset with a reference, or with live inputs", drift_opts },
+    CLI_SUBCOMMANDS_END,
+};
+
 int cmd_data(int argc, char **argv)
 {
-    if (argc < 2)
-        return cli_usage("data", "give a subcommand: validate or drift");
-    if (strcmp(argv[1], "validate") == 0)
-        return run_validate(argc - 1, argv + 1);
-    if (strcmp(argv[1], "drift") == 0)
-        return run_drift(argc - 1, argv + 1);
-    return cli_usage("data", "unknown subcommand '%s' (expected validate or drift)", argv[1]);
+    return cli_subcommand_run("data", cmd_data_subs, argc, argv);
 }

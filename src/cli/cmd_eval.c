@@ -19,6 +19,7 @@
 #include "cairn/release.h"
 #include "cairn/repo.h"
 #include "cli.h"
+#include "opt.h"
 #include "print.h"
 #include "util/buf.h"
 #include "util/fs.h"
@@ -28,14 +29,12 @@
 
 const char cmd_eval_summary[] = "run an evaluation command on a version; record its metrics";
 const char cmd_eval_help[] =
-    "usage: cairn eval REF --cmd 'COMMAND' [--data REF] [--record] [--timeout SECONDS]\n"
-    "                  [--json]\n"
-    "       cairn eval REF --endpoint URL --data REF [--perturb gaussian:S] [--batch N]\n"
-    "                  [--concurrency N] [--label-column C] [--record] [--json]\n"
+    "Two forms: 'cairn eval REF --cmd COMMAND [--data REF]' runs a command of\n"
+    "yours; 'cairn eval REF --endpoint URL --data REF' scores a served model.\n"
     "\n"
-    "Check out version REF into a temporary directory (and the dataset version\n"
-    "--data REF into another), then run COMMAND with /bin/sh in the current\n"
-    "directory with these variables set:\n"
+    "With --cmd, check out version REF into a temporary directory (and the\n"
+    "dataset version --data REF into another), then run COMMAND with /bin/sh in\n"
+    "the current directory with these variables set:\n"
     "\n"
     "  CAIRN_MODEL_DIR   the version's files\n"
     "  CAIRN_DATA_DIR    the dataset's files (only with --data)\n"
@@ -47,25 +46,49 @@ const char cmd_eval_help[] =
     "is an error (exit 1) and nothing is recorded. The temporary directories\n"
     "are removed afterwards.\n"
     "\n"
-    "  --cmd COMMAND       the evaluation command (required)\n"
-    "  --data REF          a dataset version to check out for the command\n"
-    "  --record            store the metrics on the version (source \"eval\")\n"
-    "  --timeout SECONDS   kill the command after this long (default 3600; 0: none)\n"
-    "  --json              print {\"ref\",\"id\",\"metrics\",\"recorded\",\"elapsed\"}\n"
-    "\n"
     "With --endpoint, the dataset's CSV rows (a label column, every other column a\n"
     "feature; docs/eval.md) are sent to the Open Inference Protocol v2 server at\n"
     "URL (http://HOST:PORT, the model being REF's name, or .../v2/models/NAME) and\n"
     "scored: accuracy, precision/recall/F1 (macro and f1_class_K), latency\n"
     "p50/p95/p99, throughput; --json adds the confusion matrix as \"report\". If any\n"
-    "request fails the figures are shown but not recorded (exit 1).\n"
-    "\n"
-    "  --endpoint URL      the OIP v2 server\n"
-    "  --perturb gaussian:S  also score inputs with N(0, S * std) noise per feature\n"
-    "                      (robust_accuracy)\n"
-    "  --batch N           rows per request (default 32)\n"
-    "  --concurrency N     requests in flight (default 4)\n"
-    "  --label-column C    the label column (default: label)\n";
+    "request fails the figures are shown but not recorded (exit 1). --perturb\n"
+    "gaussian:S also scores inputs with N(0, S * std) noise per feature\n"
+    "(robust_accuracy).\n";
+
+enum {
+    EVAL_REF,
+    EVAL_CMD,
+    EVAL_DATA,
+    EVAL_RECORD,
+    EVAL_TIMEOUT,
+    EVAL_JSON,
+    EVAL_ENDPOINT,
+    EVAL_PERTURB,
+    EVAL_BATCH,
+    EVAL_CONCURRENCY,
+    EVAL_LABEL
+};
+const struct cli_opt cmd_eval_opts[] = {
+    [EVAL_REF] = { CLI_OPT_ARG, "REF", 0, NULL, "the version to evaluate", CLI_OPT_REQUIRED },
+    [EVAL_CMD] = { CLI_OPT_STRING, "cmd", 0, "COMMAND", "the evaluation command", 0 },
+    [EVAL_DATA] = { CLI_OPT_STRING, "data", 0, "REF",
+                    "a dataset version to check out for the command", 0 },
+    [EVAL_RECORD] = { CLI_OPT_FLAG, "record", 0, NULL,
+                      "store the metrics on the version (source \"eval\")", 0 },
+    [EVAL_TIMEOUT] = { CLI_OPT_STRING, "timeout", 0, "SECONDS",
+                       "kill the command after this long (default 3600; 0: none)", 0 },
+    [EVAL_JSON] = { CLI_OPT_FLAG, "json", 0, NULL,
+                    "print {\"ref\",\"id\",\"metrics\",\"recorded\",\"elapsed\"}", 0 },
+    [EVAL_ENDPOINT] = { CLI_OPT_STRING, "endpoint", 0, "URL", "the OIP v2 server", 0 },
+    [EVAL_PERTURB] = { CLI_OPT_STRING, "perturb", 0, "gaussian:S",
+                       "also score inputs with gaussian noise (robust_accuracy)", 0 },
+    [EVAL_BATCH] = { CLI_OPT_STRING, "batch", 0, "N", "rows per request (default 32)", 0 },
+    [EVAL_CONCURRENCY] = { CLI_OPT_STRING, "concurrency", 0, "N", "requests in flight (default 4)",
+                           0 },
+    [EVAL_LABEL] = { CLI_OPT_STRING, "label-column", 0, "C", "the label column (default: label)",
+                     0 },
+    CLI_OPTS_END,
+};
 
 /* A version checked out into a private temporary directory. */
 static int checkout_tmp(char **dir, struct cairn_repo *repo, const struct cairn_version *v,
@@ -108,6 +131,28 @@ static void print_metrics(const struct cairn_values *m)
     }
 }
 
+/* The numeric options of both forms; EXIT_OK or a usage error. */
+static int eval_opts(struct cairn_evalep_opts *ep, long *timeout, const struct cli_parsed *a)
+{
+    long n;
+
+    if (a->v[EVAL_TIMEOUT].count && (*timeout = cli_parse_count(a->v[EVAL_TIMEOUT].str)) < 0)
+        return cli_usage("eval", "--timeout takes whole seconds, not '%s'", a->v[EVAL_TIMEOUT].str);
+    if (a->v[EVAL_PERTURB].count &&
+        cairn_evalep_parse_perturb(&ep->perturb_sigma, a->v[EVAL_PERTURB].str) < 0)
+        return cli_usage("eval", "%s", cairn_error_last());
+    for (int k = EVAL_BATCH; k <= EVAL_CONCURRENCY; k++) {
+        if (!a->v[k].count)
+            continue;
+        if ((n = cli_parse_count(a->v[k].str)) <= 0)
+            return cli_usage("eval", "--%s takes a whole number above 0", cmd_eval_opts[k].name);
+        *(k == EVAL_BATCH ? &ep->batch_size : &ep->concurrency) = (size_t)n;
+    }
+    if (a->v[EVAL_LABEL].count)
+        ep->label_column = a->v[EVAL_LABEL].str;
+    return EXIT_OK;
+}
+
 int cmd_eval(int argc, char **argv)
 {
     struct cairn_repo *repo = NULL;
@@ -116,62 +161,37 @@ int cmd_eval(int argc, char **argv)
     struct cairn_evalcmd_opts eo;
     struct cairn_buf env[4] = { CAIRN_BUF_INIT, CAIRN_BUF_INIT, CAIRN_BUF_INIT, CAIRN_BUF_INIT };
     const char *envp[5] = { NULL };
-    const char *ref = NULL, *cmd = NULL, *data = NULL, *endpoint = NULL;
+    const char *ref, *cmd, *data, *endpoint;
     struct cairn_evalep_opts ep;
     struct cairn_evalep_result *epr = NULL;
     char *report = NULL;
-    long n;
+    struct cli_parsed args;
     char *model_dir = NULL, *data_dir = NULL, hex[CAIRN_OID_HEXSZ + 1], sid[16];
-    int record = 0, json = 0, error = 0, rc = EXIT_OK, have_v = 0, have_d = 0, nenv = 0;
+    int record, json, error = 0, rc = EXIT_OK, have_v = 0, have_d = 0, nenv = 0;
     long timeout = DEFAULT_TIMEOUT_S;
     double t0;
 
     cairn_values_init(&m);
     memset(&eo, 0, sizeof(eo));
     cairn_evalep_opts_init(&ep);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--cmd") && i + 1 < argc)
-            cmd = argv[++i];
-        else if (!strncmp(a, "--cmd=", 6))
-            cmd = a + 6;
-        else if (!strcmp(a, "--data") && i + 1 < argc)
-            data = argv[++i];
-        else if (!strncmp(a, "--data=", 7))
-            data = a + 7;
-        else if (!strcmp(a, "--timeout") && i + 1 < argc) {
-            if ((timeout = cli_parse_count(argv[++i])) < 0)
-                return cli_usage("eval", "--timeout takes whole seconds, not '%s'", argv[i]);
-        } else if (!strcmp(a, "--record"))
-            record = 1;
-        else if (!strcmp(a, "--json"))
-            json = 1;
-        else if (!strcmp(a, "--endpoint") && i + 1 < argc)
-            endpoint = argv[++i];
-        else if (!strcmp(a, "--perturb") && i + 1 < argc) {
-            if ((error = cairn_evalep_parse_perturb(&ep.perturb_sigma, argv[++i])) < 0)
-                return cli_usage("eval", "%s", cairn_error_last());
-        } else if ((!strcmp(a, "--batch") || !strcmp(a, "--concurrency")) && i + 1 < argc) {
-            if ((n = cli_parse_count(argv[++i])) <= 0)
-                return cli_usage("eval", "%s takes a whole number above 0", a);
-            *(a[2] == 'b' ? &ep.batch_size : &ep.concurrency) = (size_t)n;
-        } else if (!strcmp(a, "--label-column") && i + 1 < argc)
-            ep.label_column = argv[++i];
-        else if (a[0] == '-')
-            return cli_usage("eval", "unknown option '%s'", a);
-        else if (!ref)
-            ref = a;
-        else
-            return cli_usage("eval", "too many arguments");
-    }
-    if (!ref)
-        return cli_usage("eval", "which version? give a REF");
+    if ((rc = cli_opt_parse(&args, "eval", cmd_eval_opts, argc, argv)) != 0)
+        return rc;
+    if ((rc = eval_opts(&ep, &timeout, &args)) != 0)
+        goto done;
+    ref = args.v[EVAL_REF].str;
+    cmd = args.v[EVAL_CMD].str;
+    data = args.v[EVAL_DATA].str;
+    endpoint = args.v[EVAL_ENDPOINT].str;
+    record = args.v[EVAL_RECORD].count > 0;
+    json = args.v[EVAL_JSON].count > 0;
     if (endpoint && cmd)
-        return cli_usage("eval", "give --cmd or --endpoint, not both");
-    if (endpoint && !data)
-        return cli_usage("eval", "--endpoint needs the dataset: --data REF");
-    if (!endpoint && (!cmd || !*cmd))
-        return cli_usage("eval", "give the evaluation command with --cmd 'COMMAND'");
+        rc = cli_usage("eval", "give --cmd or --endpoint, not both");
+    else if (endpoint && !data)
+        rc = cli_usage("eval", "--endpoint needs the dataset: --data REF");
+    else if (!endpoint && (!cmd || !*cmd))
+        rc = cli_usage("eval", "give the evaluation command with --cmd 'COMMAND'");
+    if (rc)
+        goto done;
     if ((rc = cli_open_repo(&repo)) != 0)
         goto done;
     if ((error = cairn_repo_resolve(repo, ref, &v)) < 0)
@@ -292,5 +312,6 @@ done:
     if (have_v)
         cairn_version_release(&v);
     cairn_repo_free(repo);
+    cli_parsed_release(&args);
     return error < 0 ? cli_fail(error) : rc;
 }

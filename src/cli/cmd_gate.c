@@ -14,13 +14,12 @@
 #include "cairn/release.h"
 #include "cairn/repo.h"
 #include "cli.h"
+#include "opt.h"
 #include "print.h"
 #include "util/hash.h"
 
 const char cmd_gate_summary[] = "run a gate policy against a version and store the result";
 const char cmd_gate_help[] =
-    "usage: cairn gate REF --policy FILE [--json]\n"
-    "\n"
     "Evaluate the checks of the YAML policy FILE against version REF and print\n"
     "each with its value, bound and verdict. Check kinds (docs/gates.md):\n"
     "\n"
@@ -39,10 +38,17 @@ const char cmd_gate_help[] =
     "alias's policy.\n"
     "\n"
     "Exit status: 0 every check passed, 3 a check failed, 1 a check could not\n"
-    "be evaluated, 2 a malformed policy (the message names file:line:col).\n"
-    "\n"
-    "  --policy FILE   the gate policy (required)\n"
-    "  --json          the stored result JSON plus ref, policy_name and gate_id\n";
+    "be evaluated, 2 a malformed policy (the message names file:line:col).\n";
+
+enum { GATE_REF, GATE_POLICY, GATE_JSON };
+const struct cli_opt cmd_gate_opts[] = {
+    [GATE_REF] = { CLI_OPT_ARG, "REF", 0, NULL, "the version to check", CLI_OPT_REQUIRED },
+    [GATE_POLICY] = { CLI_OPT_STRING, "policy", 0, "FILE", "the gate policy (required)",
+                      CLI_OPT_REQUIRED },
+    [GATE_JSON] = { CLI_OPT_FLAG, "json", 0, NULL,
+                    "the stored result JSON plus ref, policy_name and gate_id", 0 },
+    CLI_OPTS_END,
+};
 
 static void print_result(const struct cairn_version *v, const struct cairn_gate_result *res,
                          const char *policy)
@@ -70,27 +76,19 @@ int cmd_gate(int argc, char **argv)
     struct cairn_version v;
     const char *ref = NULL, *policy = NULL;
     char hex[CAIRN_OID_HEXSZ + 1], *text = NULL;
-    int json = 0, error = 0, rc = EXIT_OK, have_v = 0;
+    struct cli_parsed args;
+    int json, error = 0, rc = EXIT_OK, have_v = 0;
     int64_t id = 0;
 
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--json"))
-            json = 1;
-        else if (!strcmp(argv[i], "--policy") && i + 1 < argc)
-            policy = argv[++i];
-        else if (!strncmp(argv[i], "--policy=", 9))
-            policy = argv[i] + 9;
-        else if (argv[i][0] == '-')
-            return cli_usage("gate", "unknown option '%s'", argv[i]);
-        else if (!ref)
-            ref = argv[i];
-        else
-            return cli_usage("gate", "too many arguments");
+    if ((rc = cli_opt_parse(&args, "gate", cmd_gate_opts, argc, argv)) != 0)
+        return rc;
+    ref = args.v[GATE_REF].str;
+    policy = args.v[GATE_POLICY].str;
+    json = args.v[GATE_JSON].count > 0;
+    if (!*policy) {
+        rc = cli_usage("gate", "give the policy file with --policy FILE");
+        goto done;
     }
-    if (!ref)
-        return cli_usage("gate", "which version? give a REF");
-    if (!policy || !*policy)
-        return cli_usage("gate", "give the policy file with --policy FILE");
     if ((rc = cli_open_repo(&repo)) != 0)
         goto done;
     if ((error = cairn_policy_load_file(&p, policy)) < 0)
@@ -132,5 +130,6 @@ done:
     if (have_v)
         cairn_version_release(&v);
     cairn_repo_free(repo);
+    cli_parsed_release(&args);
     return error < 0 ? cli_fail(error) : rc;
 }

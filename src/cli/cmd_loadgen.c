@@ -4,7 +4,6 @@
  * The work is in lib/serve/loadgen.c; this file parses options, stops early
  * on SIGINT/SIGTERM, and prints the summary per served version.
  */
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,35 +12,56 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "opt.h"
 #include "serve/loadgen.h"
 
 const char cmd_loadgen_summary[] = "send OIP v2 traffic at a set rate, with delayed labels";
 const char cmd_loadgen_help[] =
-    "usage: cairn loadgen --url URL [--model NAME] --data FILE.csv --rate R --duration S\n"
-    "                     [--feedback-delay S] [--feedback-url URL] [--sticky-header H]\n"
-    "                     [--concurrency N] [--label-column C] [--json]\n"
-    "\n"
     "Send one OIP v2 inference request per row of the dataset (cycling through\n"
     "the rows) to POST /v2/models/NAME/infer at a fixed rate for a fixed time,\n"
     "open-loop: requests go out on schedule whatever the server does. Each\n"
     "answer's X-Cairn-Version and X-Request-Id are read; with --feedback-delay\n"
     "the row's label is posted as {\"request_id\": ID, \"label\": L} that many\n"
-    "seconds later. Prints requests, errors by status, latency p50/p99 and\n"
-    "accuracy against the labels per served version (docs/eval.md).\n"
-    "\n"
-    "  --url URL           http://HOST:PORT (with --model) or .../v2/models/NAME\n"
-    "  --model NAME        model name\n"
-    "  --data PATH         CSV/TSV file or directory with a label column\n"
-    "  --label-column C    label column name (default: label)\n"
-    "  --rate R            requests per second\n"
-    "  --duration S        seconds to send for; the run then stops by itself\n"
-    "  --feedback-delay S  post each label S seconds after its answer\n"
-    "  --feedback-url URL  where to post (default: URL's host + /api/v1/feedback);\n"
-    "                      Authorization: Bearer $CAIRN_TOKEN when that is set\n"
-    "  --sticky-header H   send header H: user-K, K cycling over 100 keys\n"
-    "  --concurrency N     requests in flight at most (default 256); a request due\n"
-    "                      while N are in flight is skipped and counted\n"
-    "  --json              print the report as JSON\n";
+    "seconds later (with Authorization: Bearer $CAIRN_TOKEN when that is set).\n"
+    "A request due while --concurrency requests are in flight is skipped and\n"
+    "counted. Prints requests, errors by status, latency p50/p99 and accuracy\n"
+    "against the labels per served version (docs/eval.md).\n";
+
+enum {
+    LG_URL,
+    LG_MODEL,
+    LG_DATA,
+    LG_LABEL,
+    LG_RATE,
+    LG_DURATION,
+    LG_FB_DELAY,
+    LG_FB_URL,
+    LG_STICKY,
+    LG_CONCURRENCY,
+    LG_JSON
+};
+const struct cli_opt cmd_loadgen_opts[] = {
+    [LG_URL] = { CLI_OPT_STRING, "url", 0, "URL",
+                 "http://HOST:PORT (with --model) or .../v2/models/NAME", CLI_OPT_REQUIRED },
+    [LG_MODEL] = { CLI_OPT_STRING, "model", 0, "NAME", "model name", 0 },
+    [LG_DATA] = { CLI_OPT_STRING, "data", 0, "PATH",
+                  "CSV/TSV file or directory with a label column", CLI_OPT_REQUIRED },
+    [LG_LABEL] = { CLI_OPT_STRING, "label-column", 0, "C", "label column name (default: label)",
+                   0 },
+    [LG_RATE] = { CLI_OPT_STRING, "rate", 0, "R", "requests per second", CLI_OPT_REQUIRED },
+    [LG_DURATION] = { CLI_OPT_STRING, "duration", 0, "S",
+                      "seconds to send for; the run then stops by itself", CLI_OPT_REQUIRED },
+    [LG_FB_DELAY] = { CLI_OPT_STRING, "feedback-delay", 0, "S",
+                      "post each label S seconds after its answer", 0 },
+    [LG_FB_URL] = { CLI_OPT_STRING, "feedback-url", 0, "URL",
+                    "where to post (default: URL's host + /api/v1/feedback)", 0 },
+    [LG_STICKY] = { CLI_OPT_STRING, "sticky-header", 0, "H",
+                    "send header H: user-K, K cycling over 100 keys", 0 },
+    [LG_CONCURRENCY] = { CLI_OPT_STRING, "concurrency", 0, "N",
+                         "requests in flight at most (default 256)", 0 },
+    [LG_JSON] = { CLI_OPT_FLAG, "json", 0, NULL, "print the report as JSON", 0 },
+    CLI_OPTS_END,
+};
 
 static volatile sig_atomic_t stop_flag;
 
@@ -102,83 +122,54 @@ static void print_report(const struct cairn_loadgen_report *r)
         printf("first feedback error: %s\n", r->fb_first_error);
 }
 
+/* The options into `o`; EXIT_OK or a usage error. */
+static int loadgen_opts(struct cairn_loadgen_opts *o, const struct cli_parsed *a)
+{
+    long n;
+
+    o->url = a->v[LG_URL].str;
+    o->model = a->v[LG_MODEL].str;
+    o->data_path = a->v[LG_DATA].str;
+    if (a->v[LG_LABEL].count)
+        o->label_column = a->v[LG_LABEL].str;
+    if (parse_seconds(&o->rate, a->v[LG_RATE].str) < 0 || o->rate <= 0)
+        return cli_usage("loadgen", "--rate takes a number above 0");
+    if (parse_seconds(&o->duration_s, a->v[LG_DURATION].str) < 0 || o->duration_s <= 0)
+        return cli_usage("loadgen", "--duration takes seconds above 0");
+    if (a->v[LG_FB_DELAY].count) {
+        if (parse_seconds(&o->feedback_delay_s, a->v[LG_FB_DELAY].str) < 0)
+            return cli_usage("loadgen", "--feedback-delay takes seconds");
+        o->feedback = true;
+    }
+    if (a->v[LG_FB_URL].count) {
+        o->feedback_url = a->v[LG_FB_URL].str;
+        o->feedback = true;
+    }
+    o->sticky_header = a->v[LG_STICKY].str;
+    if (a->v[LG_CONCURRENCY].count) {
+        if ((n = cli_parse_count(a->v[LG_CONCURRENCY].str)) <= 0)
+            return cli_usage("loadgen", "--concurrency takes a whole number above 0");
+        o->concurrency = (size_t)n;
+    }
+    return EXIT_OK;
+}
+
 int cmd_loadgen(int argc, char **argv)
 {
-    static const struct option opts[] = { { "url", required_argument, NULL, 'u' },
-                                          { "model", required_argument, NULL, 'm' },
-                                          { "data", required_argument, NULL, 'd' },
-                                          { "label-column", required_argument, NULL, 'c' },
-                                          { "rate", required_argument, NULL, 'r' },
-                                          { "duration", required_argument, NULL, 'D' },
-                                          { "feedback-delay", required_argument, NULL, 'f' },
-                                          { "feedback-url", required_argument, NULL, 'F' },
-                                          { "sticky-header", required_argument, NULL, 's' },
-                                          { "concurrency", required_argument, NULL, 'n' },
-                                          { "json", no_argument, NULL, 'j' },
-                                          { NULL, 0, NULL, 0 } };
     struct cairn_loadgen_opts o;
     struct cairn_loadgen_report *r = NULL;
     struct sigaction sa, old_int, old_term;
-    bool json = false, have_rate = false, have_duration = false;
+    struct cli_parsed args;
+    bool json;
     const char *token;
-    long n;
-    int c, error;
+    int error, rc;
 
     cairn_loadgen_opts_init(&o);
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'u':
-            o.url = optarg;
-            break;
-        case 'm':
-            o.model = optarg;
-            break;
-        case 'd':
-            o.data_path = optarg;
-            break;
-        case 'c':
-            o.label_column = optarg;
-            break;
-        case 'r':
-            if (parse_seconds(&o.rate, optarg) < 0 || o.rate <= 0)
-                return cli_usage("loadgen", "--rate takes a number above 0");
-            have_rate = true;
-            break;
-        case 'D':
-            if (parse_seconds(&o.duration_s, optarg) < 0 || o.duration_s <= 0)
-                return cli_usage("loadgen", "--duration takes seconds above 0");
-            have_duration = true;
-            break;
-        case 'f':
-            if (parse_seconds(&o.feedback_delay_s, optarg) < 0)
-                return cli_usage("loadgen", "--feedback-delay takes seconds");
-            o.feedback = true;
-            break;
-        case 'F':
-            o.feedback_url = optarg;
-            o.feedback = true;
-            break;
-        case 's':
-            o.sticky_header = optarg;
-            break;
-        case 'n':
-            if ((n = cli_parse_count(optarg)) <= 0)
-                return cli_usage("loadgen", "--concurrency takes a whole number above 0");
-            o.concurrency = (size_t)n;
-            break;
-        case 'j':
-            json = true;
-            break;
-        default:
-            return cli_usage("loadgen", "unknown option or missing value '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind != argc)
-        return cli_usage("loadgen", "unexpected argument '%s'", argv[optind]);
-    if (!o.url || !o.data_path || !have_rate || !have_duration)
-        return cli_usage("loadgen", "--url, --data, --rate and --duration are required");
+    if ((rc = cli_opt_parse(&args, "loadgen", cmd_loadgen_opts, argc, argv)) != 0)
+        return rc;
+    json = args.v[LG_JSON].count > 0;
+    if ((rc = loadgen_opts(&o, &args)) != 0)
+        goto done;
     token = getenv("CAIRN_TOKEN");
     if (token && *token)
         o.token = token;
@@ -192,20 +183,21 @@ int cmd_loadgen(int argc, char **argv)
     error = cairn_loadgen_run(&r, &o);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
-    if (error < 0)
-        return cli_fail(error);
-    if (json) {
+    if (error < 0) {
+        rc = cli_fail(error);
+    } else if (json) {
         char *s = NULL;
         json_error_t jerr;
-        if ((error = cairn_loadgen_report_json(&s, r)) < 0) {
-            cairn_loadgen_report_free(r);
-            return cli_fail(error);
-        }
-        cli_print_json(json_loads(s, 0, &jerr));
+        if ((error = cairn_loadgen_report_json(&s, r)) < 0)
+            rc = cli_fail(error);
+        else
+            cli_print_json(json_loads(s, 0, &jerr));
         free(s);
     } else {
         print_report(r);
     }
     cairn_loadgen_report_free(r);
-    return EXIT_OK;
+done:
+    cli_parsed_release(&args);
+    return rc;
 }

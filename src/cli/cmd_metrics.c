@@ -13,6 +13,7 @@
 #include "cairn/registry.h"
 #include "cairn/repo.h"
 #include "cli.h"
+#include "opt.h"
 #include "print.h"
 #include "util/buf.h"
 #include "util/hash.h"
@@ -22,15 +23,21 @@
 
 const char cmd_metrics_summary[] = "compare metrics across the versions of a model";
 const char cmd_metrics_help[] =
-    "usage: cairn metrics NAME [--metric NAME,NAME...] [--json]\n"
-    "\n"
     "Show the metrics of every version of model NAME, oldest first: a row per\n"
     "version, a column per metric (all metrics any version has, or those\n"
     "given with --metric). Metrics recorded at commit and by 'eval --record'\n"
-    "are both shown; '-' means the version has no such metric.\n"
-    "\n"
-    "  --metric LIST   only these metrics, in this order (comma-separated)\n"
-    "  --json          machine-readable (see docs/cli-json.md)\n";
+    "are both shown; '-' means the version has no such metric.\n";
+
+enum { METRICS_NAME, METRICS_METRIC, METRICS_METRICS, METRICS_JSON };
+const struct cli_opt cmd_metrics_opts[] = {
+    [METRICS_NAME] = { CLI_OPT_ARG, "NAME", 0, NULL, "the model", CLI_OPT_REQUIRED },
+    [METRICS_METRIC] = { CLI_OPT_STRING, "metric", 0, "LIST",
+                         "only these metrics, in this order (comma-separated)", 0 },
+    [METRICS_METRICS] = { CLI_OPT_STRING, "metrics", 0, "LIST", NULL, CLI_OPT_HIDDEN },
+    [METRICS_JSON] = { CLI_OPT_FLAG, "json", 0, NULL, "machine-readable (see docs/cli-json.md)",
+                       0 },
+    CLI_OPTS_END,
+};
 
 struct row {
     struct cairn_version v;
@@ -97,32 +104,24 @@ int cmd_metrics(int argc, char **argv)
     struct cairn_model_info m;
     struct table t;
     char *cols[MAX_COLUMNS], *list = NULL;
-    const char *name = NULL, *only = NULL;
-    int ncols = 0, json = 0, error = 0, rc = EXIT_OK;
+    const char *name, *only;
+    struct cli_parsed args;
+    int ncols = 0, json, error = 0, rc = EXIT_OK;
 
     memset(&t, 0, sizeof(t));
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--json"))
-            json = 1;
-        else if ((!strcmp(argv[i], "--metric") || !strcmp(argv[i], "--metrics")) && i + 1 < argc)
-            only = argv[++i];
-        else if (!strncmp(argv[i], "--metric=", 9))
-            only = argv[i] + 9;
-        else if (argv[i][0] == '-')
-            return cli_usage("metrics", "unknown option '%s'", argv[i]);
-        else if (!name)
-            name = argv[i];
-        else
-            return cli_usage("metrics", "too many arguments");
-    }
-    if (!name)
-        return cli_usage("metrics", "which model? give a NAME");
-    if (cairn_name_valid(name, "model name") < 0)
-        return cli_fail(CAIRN_EINVALID);
+    if ((rc = cli_opt_parse(&args, "metrics", cmd_metrics_opts, argc, argv)) != 0)
+        return rc;
+    name = args.v[METRICS_NAME].str;
+    only = args.v[METRICS_METRIC].count ? args.v[METRICS_METRIC].str : args.v[METRICS_METRICS].str;
+    json = args.v[METRICS_JSON].count > 0;
+    if ((error = cairn_name_valid(name, "model name")) < 0)
+        goto done;
     if (only) {
         char *save = NULL;
-        if (!(list = strdup(only)))
-            return cli_fail(cairn_error_set(CAIRN_ENOMEM, "out of memory"));
+        if (!(list = strdup(only))) {
+            error = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+            goto done;
+        }
         for (char *p = strtok_r(list, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
             if (!cairn_value_name_valid(p)) {
                 error = cairn_error_set(CAIRN_EINVALID, "invalid metric name '%s'", p);
@@ -212,5 +211,6 @@ done:
         free(cols[i]);
     free(list);
     cairn_repo_free(repo);
+    cli_parsed_release(&args);
     return error < 0 ? cli_fail(error) : rc;
 }

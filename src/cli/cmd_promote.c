@@ -9,13 +9,12 @@
 #include "cairn/release.h"
 #include "cairn/repo.h"
 #include "cli.h"
+#include "opt.h"
 #include "print.h"
 #include "util/hash.h"
 
 const char cmd_promote_summary[] = "move an alias to a version that passed its gate";
 const char cmd_promote_help[] =
-    "usage: cairn promote REF --to ALIAS [--policy FILE] [--force --reason TEXT] [--json]\n"
-    "\n"
     "Point ALIAS of REF's model at REF, if the latest stored gate result for\n"
     "REF under the alias's policy passed (run 'cairn gate REF --policy FILE'\n"
     "first). The alias's policy is set in .cairn/config:\n"
@@ -27,16 +26,27 @@ const char cmd_promote_help[] =
     "gate run against an older text of the file does not count. The change is\n"
     "kept in the alias history and the audit log.\n"
     "\n"
-    "  --to ALIAS      the alias to move (required)\n"
-    "  --policy FILE   require this policy, and store it as the alias's policy\n"
-    "                  when the promotion succeeds\n"
-    "  --force         promote without a passed gate; needs --reason, and the\n"
-    "                  audit log records forced=true with the reason\n"
-    "  --reason TEXT   why (kept in the alias history and the audit log)\n"
-    "  --json          print the outcome as JSON (see docs/cli-json.md)\n"
+    "--policy FILE is stored as the alias's policy when the promotion\n"
+    "succeeds. --force needs --reason, and the audit log records forced=true\n"
+    "with the reason.\n"
     "\n"
     "Exit status: 0 promoted, 3 refused (no passed gate), 2 usage (no policy\n"
     "for the alias, bad names), 1 runtime errors.\n";
+
+enum { PROMOTE_REF, PROMOTE_TO, PROMOTE_POLICY, PROMOTE_FORCE, PROMOTE_REASON, PROMOTE_JSON };
+const struct cli_opt cmd_promote_opts[] = {
+    [PROMOTE_REF] = { CLI_OPT_ARG, "REF", 0, NULL, "the version to promote", CLI_OPT_REQUIRED },
+    [PROMOTE_TO] = { CLI_OPT_STRING, "to", 0, "ALIAS", "the alias to move (required)",
+                     CLI_OPT_REQUIRED },
+    [PROMOTE_POLICY] = { CLI_OPT_STRING, "policy", 0, "FILE", "require this policy", 0 },
+    [PROMOTE_FORCE] = { CLI_OPT_FLAG, "force", 0, NULL,
+                        "promote without a passed gate (needs --reason)", 0 },
+    [PROMOTE_REASON] = { CLI_OPT_STRING, "reason", 0, "TEXT",
+                         "why (kept in the alias history and the audit log)", 0 },
+    [PROMOTE_JSON] = { CLI_OPT_FLAG, "json", 0, NULL,
+                       "print the outcome as JSON (see docs/cli-json.md)", 0 },
+    CLI_OPTS_END,
+};
 
 int cmd_promote(int argc, char **argv)
 {
@@ -45,45 +55,29 @@ int cmd_promote(int argc, char **argv)
     struct cairn_promote_result res;
     struct cairn_version v;
     const char *ref = NULL;
+    struct cli_parsed args;
     char sid[16];
-    int json = 0, error = 0, rc = EXIT_OK, have_v = 0;
+    int json, error = 0, rc = EXIT_OK, have_v = 0;
 
     memset(&po, 0, sizeof(po));
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--json"))
-            json = 1;
-        else if (!strcmp(a, "--force"))
-            po.force = 1;
-        else if (!strcmp(a, "--to") && i + 1 < argc)
-            po.alias = argv[++i];
-        else if (!strncmp(a, "--to=", 5))
-            po.alias = a + 5;
-        else if (!strcmp(a, "--policy") && i + 1 < argc)
-            po.policy = argv[++i];
-        else if (!strncmp(a, "--policy=", 9))
-            po.policy = a + 9;
-        else if (!strcmp(a, "--reason") && i + 1 < argc)
-            po.reason = argv[++i];
-        else if (!strncmp(a, "--reason=", 9))
-            po.reason = a + 9;
-        else if (a[0] == '-')
-            return cli_usage("promote", "unknown option '%s'", a);
-        else if (!ref)
-            ref = a;
-        else
-            return cli_usage("promote", "too many arguments");
-    }
-    if (!ref)
-        return cli_usage("promote", "which version? give a REF");
-    if (!po.alias)
-        return cli_usage("promote", "give the alias to move with --to ALIAS");
+    if ((rc = cli_opt_parse(&args, "promote", cmd_promote_opts, argc, argv)) != 0)
+        return rc;
+    ref = args.v[PROMOTE_REF].str;
+    po.alias = args.v[PROMOTE_TO].str;
+    po.policy = args.v[PROMOTE_POLICY].str;
+    po.force = args.v[PROMOTE_FORCE].count > 0;
+    po.reason = args.v[PROMOTE_REASON].str;
+    json = args.v[PROMOTE_JSON].count > 0;
     if (po.force && (!po.reason || !*po.reason))
-        return cli_usage("promote", "--force needs --reason TEXT");
-    if (po.reason && !*po.reason)
-        return cli_usage("promote", "--reason needs a text");
-    if (cairn_name_valid(po.alias, "alias") < 0)
-        return cli_fail(CAIRN_EINVALID);
+        rc = cli_usage("promote", "--force needs --reason TEXT");
+    else if (po.reason && !*po.reason)
+        rc = cli_usage("promote", "--reason needs a text");
+    if (rc)
+        goto done;
+    if (cairn_name_valid(po.alias, "alias") < 0) {
+        rc = cli_fail(CAIRN_EINVALID);
+        goto done;
+    }
     if ((rc = cli_open_repo(&repo)) != 0)
         goto done;
     if ((error = cairn_repo_resolve(repo, ref, &v)) < 0)
@@ -120,5 +114,6 @@ done:
     if (have_v)
         cairn_version_release(&v);
     cairn_repo_free(repo);
+    cli_parsed_release(&args);
     return error < 0 ? cli_fail(error) : rc;
 }

@@ -4,17 +4,15 @@
  * derived from REF. The work is cairn_model_derive() (lib/model/derive.c);
  * printing is shared with quantize.
  */
-#include <getopt.h>
 #include <stdio.h>
 
 #include "cairn/model.h"
 #include "cli.h"
 #include "derive.h"
+#include "opt.h"
 
 const char cmd_prune_summary[] = "derive a version with the smallest weights zeroed";
 const char cmd_prune_help[] =
-    "usage: cairn prune REF --sparsity F [--structured] [-m MSG] [--json]\n"
-    "\n"
     "Check out REF, zero a share F (strictly between 0 and 1) of the weights of\n"
     "every *.safetensors and *.gguf file by magnitude and commit the result as\n"
     "a new version of the same model: its parent is REF, a lineage edge\n"
@@ -33,58 +31,44 @@ const char cmd_prune_help[] =
     "Prints the raw size before and after, the bytes the new version added to\n"
     "the store, and per tensor the largest absolute error introduced.\n"
     "\n"
-    "  --sparsity F         share of weights (or rows) to zero, 0 < F < 1 (required)\n"
-    "  --structured         zero whole output rows instead of single weights\n"
-    "  -m, --message MSG    the version's message (default \"prune REF to sparsity F\")\n"
-    "  --json               print the result as JSON (docs/compression.md)\n"
-    "\n"
     "Exit status: 2 for F outside (0, 1) or a version without a *.safetensors or\n"
     "*.gguf file.\n";
 
+enum { PRUNE_REF, PRUNE_SPARSITY, PRUNE_STRUCTURED, PRUNE_MESSAGE, PRUNE_JSON };
+const struct cli_opt cmd_prune_opts[] = {
+    [PRUNE_REF] = { CLI_OPT_ARG, "REF", 0, NULL, "the version to prune", CLI_OPT_REQUIRED },
+    [PRUNE_SPARSITY] = { CLI_OPT_STRING, "sparsity", 0, "F",
+                         "share of weights (or rows) to zero, 0 < F < 1 (required)",
+                         CLI_OPT_REQUIRED },
+    [PRUNE_STRUCTURED] = { CLI_OPT_FLAG, "structured", 0, NULL,
+                           "zero whole output rows instead of single weights", 0 },
+    [PRUNE_MESSAGE] = { CLI_OPT_STRING, "message", 'm', "MSG",
+                        "the version's message (default \"prune REF to sparsity F\")", 0 },
+    [PRUNE_JSON] = { CLI_OPT_FLAG, "json", 0, NULL,
+                     "print the result as JSON (docs/compression.md)", 0 },
+    CLI_OPTS_END,
+};
+
 int cmd_prune(int argc, char **argv)
 {
-    static const struct option opts[] = { { "sparsity", required_argument, NULL, 's' },
-                                          { "structured", no_argument, NULL, 'S' },
-                                          { "message", required_argument, NULL, 'm' },
-                                          { "json", no_argument, NULL, 'j' },
-                                          { NULL, 0, NULL, 0 } };
     struct cairn_transform_opts t;
-    const char *sparsity = NULL, *msg = NULL;
-    int c, json = 0, structured = 0;
+    struct cli_parsed args;
+    const char *sparsity;
+    int rc;
 
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "m:", opts, NULL)) != -1) {
-        switch (c) {
-        case 's':
-            sparsity = optarg;
-            break;
-        case 'S':
-            structured = 1;
-            break;
-        case 'm':
-            msg = optarg;
-            break;
-        case 'j':
-            json = 1;
-            break;
-        default:
-            if (optopt && optopt != '?')
-                return cli_usage("prune", "option '%s' needs a value", argv[optind - 1]);
-            return cli_usage("prune", "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind != argc - 1)
-        return cli_usage("prune",
-                         optind >= argc ? "which version? give a REF" : "too many arguments");
-    if (!sparsity)
-        return cli_usage("prune", "a sparsity is required (--sparsity F, 0 < F < 1)");
-    if (cairn_transform_opts_prune(&t, sparsity, structured) < 0)
-        return cli_usage("prune", "%s", cairn_error_last());
-    if (!(t.sparsity > 0.0 && t.sparsity < 1.0))
-        return cli_usage("prune",
-                         "sparsity '%s' is outside (0, 1): give a share strictly between "
-                         "0 and 1",
-                         sparsity);
-    return cli_derive_run(argv[optind], &t, msg, json);
+    if ((rc = cli_opt_parse(&args, "prune", cmd_prune_opts, argc, argv)) != 0)
+        return rc;
+    sparsity = args.v[PRUNE_SPARSITY].str;
+    if (cairn_transform_opts_prune(&t, sparsity, args.v[PRUNE_STRUCTURED].count > 0) < 0)
+        rc = cli_usage("prune", "%s", cairn_error_last());
+    else if (!(t.sparsity > 0.0 && t.sparsity < 1.0))
+        rc = cli_usage("prune",
+                       "sparsity '%s' is outside (0, 1): give a share strictly between "
+                       "0 and 1",
+                       sparsity);
+    else
+        rc = cli_derive_run(args.v[PRUNE_REF].str, &t, args.v[PRUNE_MESSAGE].str,
+                            args.v[PRUNE_JSON].count > 0);
+    cli_parsed_release(&args);
+    return rc;
 }

@@ -1,6 +1,5 @@
 /* cairn pull [REMOTE] [REF...] [--include GLOB]...: fetch versions and only the chunks they need.
  */
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,11 +9,10 @@
 #include "cairn/remote.h"
 #include "cairn/repo.h"
 #include "cli.h"
+#include "opt.h"
 
 const char cmd_pull_summary[] = "fetch versions from a remote (only the chunks needed)";
 const char cmd_pull_help[] =
-    "usage: cairn pull [REMOTE] [REF...] [--include GLOB]... [--json]\n"
-    "\n"
     "Fetch version records from REMOTE (default: 'origin', or the only\n"
     "remote), then only the chunks the selected versions need, with ranged\n"
     "reads from the remote's packs; every chunk is verified before it is\n"
@@ -22,10 +20,22 @@ const char cmd_pull_help[] =
     "number), NAME@TAG, NAME@ALIAS or an id prefix; none means everything.\n"
     "A version keeps the remote's number vN when it is free here.\n"
     "Remote aliases are recorded as REMOTE/ALIAS; a local alias follows when\n"
-    "it was unset or still at the remote's previous value.\n"
-    "\n"
-    "  --include GLOB  only the chunks of paths matching GLOB (as in checkout)\n"
-    "  --json          print what was fetched\n";
+    "it was unset or still at the remote's previous value.\n";
+
+enum { PULL_REMOTE, PULL_REFS, PULL_INCLUDE, PULL_JSON };
+const struct cli_opt cmd_pull_opts[] = {
+    [PULL_REMOTE] = { CLI_OPT_ARG, "REMOTE", 0, NULL, "a configured remote (else the first REF)",
+                      0 },
+    [PULL_REFS] = { CLI_OPT_ARG, "REF", 0, NULL, "versions or models to fetch (none: everything)",
+                    CLI_OPT_REPEAT },
+    [PULL_INCLUDE] = { CLI_OPT_LIST, "include", 0, "GLOB",
+                       "only the chunks of paths matching GLOB (as in checkout)", 0 },
+    [PULL_JSON] = { CLI_OPT_FLAG, "json", 0, NULL, "print what was fetched", 0 },
+    CLI_OPTS_END,
+};
+
+int cli_remote_refs(const char **remote, const char ***refs, size_t *nrefs, struct cairn_repo *repo,
+                    const struct cli_optval *first, const struct cli_optval *rest);
 
 int cli_pull_print(const struct cairn_pull_stats *st, int json, double seconds);
 
@@ -58,57 +68,34 @@ int cli_pull_print(const struct cairn_pull_stats *st, int json, double seconds)
 
 int cmd_pull(int argc, char **argv)
 {
-    static const struct option opts[] = { { "include", required_argument, NULL, 'i' },
-                                          { "json", no_argument, NULL, 'j' },
-                                          { NULL, 0, NULL, 0 } };
     struct cairn_pull_opts po = { 0 };
     struct cairn_pull_stats st;
-    struct cairn_remote_config cfg;
     struct cairn_repo *repo = NULL;
     struct cli_progress *pb;
-    const char **inc = calloc((size_t)argc + 1, sizeof(*inc));
-    int c, json = 0, error, rc;
+    struct cli_parsed args;
+    const char **refs = NULL;
+    int error, rc;
     double t0;
 
-    if (!inc)
-        return cli_fail(cairn_error_set(CAIRN_ENOMEM, "out of memory"));
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'i':
-            inc[po.ninclude++] = optarg;
-            break;
-        case 'j':
-            json = 1;
-            break;
-        default:
-            free(inc);
-            return cli_usage("pull", "unknown option or missing value '%s'", argv[optind - 1]);
-        }
-    }
-    po.include = inc;
-    if ((rc = cli_open_repo(&repo)) != 0) {
-        free(inc);
+    if ((rc = cli_opt_parse(&args, "pull", cmd_pull_opts, argc, argv)) != 0)
         return rc;
-    }
-    if (optind < argc &&
-        cairn_registry_remote_get(cairn_repo_registry(repo), argv[optind], &cfg) == 0) {
-        cairn_remote_config_release(&cfg);
-        po.remote = argv[optind++];
-    }
-    cairn_error_clear();
-    po.refs = (const char *const *)argv + optind;
-    po.nrefs = (size_t)(argc - optind);
+    po.include = args.v[PULL_INCLUDE].items;
+    po.ninclude = args.v[PULL_INCLUDE].nitems;
+    if ((rc = cli_open_repo(&repo)) != 0 ||
+        (rc = cli_remote_refs(&po.remote, &refs, &po.nrefs, repo, &args.v[PULL_REMOTE],
+                              &args.v[PULL_REFS])) != 0)
+        goto done;
+    po.refs = refs;
     pb = cli_progress_start("pull", 0);
     po.progress = cli_progress_cb;
     po.progress_payload = pb;
     t0 = cli_now();
     error = cairn_pull(repo, &po, &st);
     cli_progress_finish(pb);
+    rc = error < 0 ? cli_fail(error) : cli_pull_print(&st, args.v[PULL_JSON].count, cli_now() - t0);
+done:
     cairn_repo_free(repo);
-    free(inc);
-    if (error < 0)
-        return cli_fail(error);
-    return cli_pull_print(&st, json, cli_now() - t0);
+    free(refs);
+    cli_parsed_release(&args);
+    return rc;
 }

@@ -10,14 +10,17 @@
 /*
  * A command that declares its options as a table (opt.h) defines
  * cmd_NAME_opts; its --help is then the usage line and option list made
- * from the table around the prose of cmd_NAME_help. The weak declaration
- * makes the table optional while the commands move to it.
+ * from the table around the prose of cmd_NAME_help; a command made of
+ * subcommands defines cmd_NAME_subs instead (a table per subcommand). The
+ * weak declarations make the tables optional while the commands move to
+ * them.
  */
-#define CMD(name)                             \
-    extern int cmd_##name(int, char **);      \
-    extern const char cmd_##name##_summary[]; \
-    extern const char cmd_##name##_help[];    \
-    extern const struct cli_opt cmd_##name##_opts[] __attribute__((weak));
+#define CMD(name)                                                          \
+    extern int cmd_##name(int, char **);                                   \
+    extern const char cmd_##name##_summary[];                              \
+    extern const char cmd_##name##_help[];                                 \
+    extern const struct cli_opt cmd_##name##_opts[] __attribute__((weak)); \
+    extern const struct cli_subcommand cmd_##name##_subs[] __attribute__((weak));
 CMD(add)
 CMD(alias)
 CMD(audit)
@@ -59,7 +62,7 @@ CMD(version)
 
 /* Braced macro bodies: clang-format 14 would split this one over four lines. */
 /* clang-format off */
-#define ROWN(str, name) { str, cmd_##name, cmd_##name##_summary, cmd_##name##_help, cmd_##name##_opts }
+#define ROWN(str, name) { str, cmd_##name, cmd_##name##_summary, cmd_##name##_help, cmd_##name##_opts, cmd_##name##_subs }
 /* clang-format on */
 #define ROW(name) ROWN(#name, name)
 /* One row per line, sorted: clang-format would pack them. */
@@ -102,7 +105,7 @@ const struct cli_command cli_commands[] = {
     ROW(token),
     ROW(verify),
     ROW(version),
-    { NULL, NULL, NULL, NULL, NULL },
+    { NULL, NULL, NULL, NULL, NULL, NULL },
 };
 /* clang-format on */
 #undef ROW

@@ -127,11 +127,21 @@ int cli_opt_parse(struct cli_parsed *out, const char *cmd, const struct cli_opt 
         }
         rc = take_value(&out->v[k], &opts[k], cmd, value);
     }
-    /* Positionals to the ARG entries, in order; a REPEAT entry takes the rest. */
+    /*
+     * Positionals to the ARG entries, in order; a REPEAT entry takes the
+     * rest. A required option missing is reported in table order too.
+     */
     for (int k = 0; k < nopts && !rc; k++) {
         struct cli_optval *v = &out->v[k];
-        if (opts[k].type != CLI_OPT_ARG)
+        if (opts[k].type != CLI_OPT_ARG) {
+            if (!v->count && (opts[k].flags & CLI_OPT_REQUIRED))
+                rc = cli_usage(cmd, "missing --%s%s%s", opts[k].name,
+                               opts[k].type == CLI_OPT_FLAG ? "" : " ",
+                               opts[k].type == CLI_OPT_FLAG
+                                   ? ""
+                                   : (opts[k].value_name ? opts[k].value_name : "VALUE"));
             continue;
+        }
         while (next < npos && (v->count == 0 || (opts[k].flags & CLI_OPT_REPEAT))) {
             if (!v->str)
                 v->str = pos[next];
@@ -172,9 +182,11 @@ static int opt_label(char *buf, size_t cap, const struct cli_opt *o)
                     o->type == CLI_OPT_FLAG ? "" : (o->value_name ? o->value_name : "VALUE"));
 }
 
-void cli_opt_print_usage(FILE *f, const char *cmd, const struct cli_opt *opts)
+/* One usage line: "LEADcairn CMD[ SUB] ARGS [--opt VALUE]...". */
+static void usage_line(FILE *f, const char *lead, const char *cmd, const char *sub,
+                       const struct cli_opt *opts)
 {
-    fprintf(f, "usage: cairn %s", cmd);
+    fprintf(f, "%scairn %s%s%s", lead, cmd, sub ? " " : "", sub ? sub : "");
     for (int pass = 0; pass < 2; pass++)
         for (const struct cli_opt *o = opts; o->type != CLI_OPT_END; o++) {
             char label[96];
@@ -186,11 +198,18 @@ void cli_opt_print_usage(FILE *f, const char *cmd, const struct cli_opt *opts)
             else if (o->type == CLI_OPT_ARG)
                 fprintf(f, " [%s]", label);
             else
-                fprintf(f, " [--%s%s%s]%s", o->name, o->type == CLI_OPT_FLAG ? "" : " ",
+                fprintf(f, " %s--%s%s%s%s%s", o->flags & CLI_OPT_REQUIRED ? "" : "[", o->name,
+                        o->type == CLI_OPT_FLAG ? "" : " ",
                         o->type == CLI_OPT_FLAG ? "" : (o->value_name ? o->value_name : "VALUE"),
+                        o->flags & CLI_OPT_REQUIRED ? "" : "]",
                         o->type == CLI_OPT_LIST ? "..." : "");
         }
     fputc('\n', f);
+}
+
+void cli_opt_print_usage(FILE *f, const char *cmd, const struct cli_opt *opts)
+{
+    usage_line(f, "usage: ", cmd, NULL, opts);
 }
 
 void cli_opt_print_options(FILE *f, const struct cli_opt *opts)
@@ -202,4 +221,41 @@ void cli_opt_print_options(FILE *f, const struct cli_opt *opts)
         opt_label(label, sizeof(label), o);
         fprintf(f, "  %-22s %s\n", label, o->help);
     }
+}
+
+void cli_opt_print_sub_usage(FILE *f, const char *cmd, const struct cli_subcommand *subs)
+{
+    for (const struct cli_subcommand *s = subs; s->name; s++)
+        usage_line(f, s == subs ? "usage: " : "       ", cmd, s->name, s->opts);
+}
+
+void cli_opt_print_sub_options(FILE *f, const struct cli_subcommand *subs)
+{
+    for (const struct cli_subcommand *s = subs; s->name; s++) {
+        fprintf(f, "%s%s: %s\n", s == subs ? "" : "\n", s->name, s->summary);
+        cli_opt_print_options(f, s->opts);
+    }
+}
+
+int cli_subcommand_run(const char *cmd, const struct cli_subcommand *subs, int argc, char **argv)
+{
+    char names[256];
+    size_t n = 0;
+    int count = 0;
+
+    for (const struct cli_subcommand *s = subs; s->name; s++) {
+        if (argc >= 2 && !strcmp(argv[1], s->name))
+            return s->run(argc - 1, argv + 1);
+        count++;
+    }
+    /* "a, b or c" */
+    names[0] = '\0';
+    for (int i = 0; i < count && n < sizeof(names); i++) {
+        int w = snprintf(names + n, sizeof(names) - n, "%s%s",
+                         i == 0 ? "" : (i == count - 1 ? " or " : ", "), subs[i].name);
+        n += w > 0 ? (size_t)w : 0;
+    }
+    if (argc < 2)
+        return cli_usage(cmd, "give a subcommand: %s", names);
+    return cli_usage(cmd, "unknown subcommand '%s' (expected %s)", argv[1], names);
 }

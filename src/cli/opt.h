@@ -9,8 +9,10 @@
  * Rules: options may come anywhere among the arguments; "--" ends them
  * (everything after is an argument, even "--json"); "--name=value" and
  * "--name value" are the same; "-x value" for a short alias; a flag given
- * twice counts twice. Errors are usage errors (exit 2) with one line on
- * stderr that says what is wrong and points to --help.
+ * twice counts twice; an option flagged CLI_OPT_REQUIRED must be given
+ * (and shows without brackets in the usage line). Errors are usage errors
+ * (exit 2) with one line on stderr that says what is wrong and points to
+ * --help.
  */
 #ifndef CAIRN_CLI_OPT_H
 #define CAIRN_CLI_OPT_H
@@ -28,7 +30,7 @@ enum cli_opt_type {
 };
 
 enum {
-    CLI_OPT_REQUIRED = 1, /* an ARG that must be given */
+    CLI_OPT_REQUIRED = 1, /* an ARG or option that must be given */
     CLI_OPT_REPEAT = 2,   /* an ARG that takes every remaining argument ("PATH...") */
     CLI_OPT_HIDDEN = 4,   /* parsed but left out of usage and completion */
 };
@@ -78,5 +80,37 @@ void cli_parsed_release(struct cli_parsed *p);
  */
 void cli_opt_print_usage(FILE *f, const char *cmd, const struct cli_opt *opts);
 void cli_opt_print_options(FILE *f, const struct cli_opt *opts);
+
+/*
+ * A command made of subcommands ("cairn data validate ...") declares one
+ * table per subcommand in an array ending with CLI_SUBCOMMANDS_END; the
+ * command dispatches on its first argument and parses the rest against
+ * that subcommand's table.
+ */
+struct cli_subcommand {
+    const char *name;                  /* "validate" */
+    int (*run)(int argc, char **argv); /* argv[0] is the subcommand */
+    const char *summary;               /* one line, heads its option list in --help */
+    const struct cli_opt *opts;        /* its table */
+};
+
+#define CLI_SUBCOMMANDS_END    \
+    {                          \
+        NULL, NULL, NULL, NULL \
+    }
+
+/*
+ * Run the subcommand named by argv[1] with argv + 1; a missing or unknown
+ * one is a usage error naming every subcommand.
+ */
+int cli_subcommand_run(const char *cmd, const struct cli_subcommand *subs, int argc, char **argv);
+
+/*
+ * --help of a command with subcommands: one usage line per subcommand
+ * ("usage: cairn CMD SUB ..." then "       cairn CMD SUB ..."), and per
+ * subcommand its summary and option list.
+ */
+void cli_opt_print_sub_usage(FILE *f, const char *cmd, const struct cli_subcommand *subs);
+void cli_opt_print_sub_options(FILE *f, const struct cli_subcommand *subs);
 
 #endif

@@ -80,6 +80,12 @@ int cli_print_help(const char *name)
 
 void cli_print_command_help(const struct cli_command *cmd)
 {
+    if (cmd->subs) {
+        cli_opt_print_sub_usage(stdout, cmd->name, cmd->subs);
+        printf("\n%s\n", cmd->help);
+        cli_opt_print_sub_options(stdout, cmd->subs);
+        return;
+    }
     if (!cmd->opts) {
         fputs(cmd->help, stdout);
         return;

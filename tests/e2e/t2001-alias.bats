@@ -127,3 +127,31 @@ setup() {
     run -2 cairn tag bert@v1 v4
     assert_output --partial "looks like a version number"
 }
+
+@test "alias: options anywhere, '--' ends them, a missing value is a usage error" {
+    run --separate-stderr cairn alias set --json bert --reason=first production bert@v1
+    assert_success
+    jq -e '.changed and .version == 1 and .from == null' <<<"$output"
+    run --separate-stderr cairn alias history --json bert production
+    assert_success
+    jq -e 'length == 1 and .[0].reason == "first"' <<<"$output"
+    run --separate-stderr cairn alias list --json bert
+    assert_success
+    jq -e '.[0].ref == "bert@v1"' <<<"$output"
+    # After '--' "--json" is the model NAME.
+    run -1 --separate-stderr cairn alias list -- --json
+    assert_equal "$output" ""
+    [[ $stderr == *"'--json'"* ]]
+    run -2 --separate-stderr cairn alias set bert production bert@v2 --reason
+    assert_equal "$stderr" "cairn: --reason needs a value (TEXT) (see 'cairn alias --help')"
+    run -2 --separate-stderr cairn alias history bert
+    assert_equal "$stderr" "cairn: missing ALIAS (see 'cairn alias --help')"
+    run -2 --separate-stderr cairn alias
+    assert_equal "$stderr" "cairn: give a subcommand: set, list or history (see 'cairn alias --help')"
+    # --help shows every subcommand's usage and options.
+    run cairn alias --help
+    assert_line "usage: cairn alias set NAME ALIAS REF [--reason TEXT] [--json]"
+    assert_line "       cairn alias list [NAME] [--json]"
+    assert_line "       cairn alias history NAME ALIAS [--json]"
+    assert_line --regexp '^  --reason TEXT +why'
+}

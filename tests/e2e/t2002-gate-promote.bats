@@ -237,3 +237,27 @@ YAML
     assert_failure 3
     assert_output --partial "failed its latest validation"
 }
+
+@test "gate and promote: options anywhere, '--' ends them, missing values are usage errors" {
+    commit_model bert 0.913
+    # Options before the REF.
+    run --separate-stderr cairn gate --json --policy regress.yaml bert@v2
+    assert_success
+    jq -e '.verdict == "pass" and .ref == "bert@v2" and (.gate_id | type) == "number"' <<<"$output"
+    run --separate-stderr cairn promote --to=production --json bert@v2 --policy regress.yaml
+    assert_success
+    jq -e '.changed and .version == 2 and .alias == "production" and (.forced | not)' <<<"$output"
+    # After '--' "--json" is the REF.
+    run -2 --separate-stderr cairn gate --policy regress.yaml -- --json
+    assert_equal "$stderr" "cairn: invalid ref '--json': use NAME, NAME@vN, NAME@ALIAS, NAME@TAG or an id prefix of 7+ hex digits"
+    run -2 --separate-stderr cairn gate bert --policy
+    assert_equal "$stderr" "cairn: --policy needs a value (FILE) (see 'cairn gate --help')"
+    run -2 --separate-stderr cairn gate bert
+    assert_equal "$stderr" "cairn: missing --policy FILE (see 'cairn gate --help')"
+    run -2 --separate-stderr cairn promote bert --to
+    assert_equal "$stderr" "cairn: --to needs a value (ALIAS) (see 'cairn promote --help')"
+    run -2 --separate-stderr cairn promote bert --to production --force
+    assert_equal "$stderr" "cairn: --force needs --reason TEXT (see 'cairn promote --help')"
+    run cairn gate --help
+    assert_line "usage: cairn gate REF --policy FILE [--json]"
+}

@@ -114,3 +114,21 @@ SH
     run cairn eval bert --cmd true --bogus
     assert_failure 2
 }
+
+@test "eval: options anywhere, '--' ends them, missing values are usage errors" {
+    run --separate-stderr cairn eval --json --cmd 'echo "{\"n\": 1}"' bert --record
+    assert_success
+    jq -e '.ref == "bert@v1" and .metrics.n == 1 and .recorded' <<<"$output"
+    # After '--' "--json" is the REF.
+    run -2 --separate-stderr cairn eval --cmd true -- --json
+    assert_equal "$output" ""
+    assert_equal "$stderr" "cairn: invalid ref '--json': use NAME, NAME@vN, NAME@ALIAS, NAME@TAG or an id prefix of 7+ hex digits"
+    run -2 --separate-stderr cairn eval bert --cmd
+    assert_equal "$stderr" "cairn: --cmd needs a value (COMMAND) (see 'cairn eval --help')"
+    run -2 --separate-stderr cairn eval bert --cmd true --timeout soon
+    assert_equal "$stderr" "cairn: --timeout takes whole seconds, not 'soon' (see 'cairn eval --help')"
+    run -2 --separate-stderr cairn eval bert --endpoint http://127.0.0.1:9 --data digits --batch 0
+    assert_equal "$stderr" "cairn: --batch takes a whole number above 0 (see 'cairn eval --help')"
+    run -2 --separate-stderr cairn eval
+    assert_equal "$stderr" "cairn: missing REF (see 'cairn eval --help')"
+}

@@ -94,3 +94,19 @@ setup() {
     run cairn metrics bert --bogus
     assert_failure 2
 }
+
+@test "metrics: options anywhere, '--' ends them, a missing value is a usage error" {
+    run --separate-stderr cairn metrics --json --metric=loss bert
+    assert_success
+    jq -e '.model == "bert" and .metrics == ["loss"] and (.versions | length) == 2' <<<"$output"
+    # The old spelling --metrics still works.
+    run --separate-stderr cairn metrics bert --metrics accuracy --json
+    assert_success
+    jq -e '.metrics == ["accuracy"]' <<<"$output"
+    # After '--' "--json" is the model NAME.
+    run -2 --separate-stderr cairn metrics -- --json
+    assert_equal "$output" ""
+    [[ $stderr == *"'--json'"* ]]
+    run -2 --separate-stderr cairn metrics bert --metric
+    assert_equal "$stderr" "cairn: --metric needs a value (LIST) (see 'cairn metrics --help')"
+}

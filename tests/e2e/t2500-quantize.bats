@@ -319,3 +319,25 @@ EOF
     [ "$(cairn log digits --json | jq length)" = 1 ]
     [ "$(cairn log docs --json | jq length)" = 1 ]
 }
+
+@test "prune: options anywhere, '--' ends them, missing values are usage errors" {
+    cp "$BATS_FILE_TMPDIR/model/model.safetensors" .
+    cairn add model.safetensors >/dev/null
+    cairn commit digits -m "fp32" >/dev/null
+    run --separate-stderr cairn prune --json --sparsity 0.5 -m "half zeros" digits --structured
+    assert_success
+    jq -e '.files[0].report.tensors | map(select(.action == "pruned")) | length > 0' <<<"$output"
+    [ "$(cairn show digits@v2 --json | jq -r .message)" = "half zeros" ]
+    [ "$(cairn show digits@v2 --json | jq -r '.params["derived.structured"]')" = true ]
+    # After '--' "--json" is the REF.
+    run -2 --separate-stderr cairn prune --sparsity 0.5 -- --json
+    assert_equal "$output" ""
+    [[ $stderr == *"'--json'"* ]]
+    run -2 --separate-stderr cairn prune digits --sparsity
+    assert_equal "$stderr" "cairn: --sparsity needs a value (F) (see 'cairn prune --help')"
+    run -2 --separate-stderr cairn prune digits
+    assert_equal "$stderr" "cairn: missing --sparsity F (see 'cairn prune --help')"
+    run -2 --separate-stderr cairn prune digits --sparsity 1.5
+    assert_equal "$stderr" "cairn: sparsity '1.5' is not a number between 0 and 1 (see 'cairn prune --help')"
+    [ "$(cairn log digits --json | jq length)" = 2 ]
+}

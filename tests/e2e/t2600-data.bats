@@ -109,3 +109,32 @@ YAML
     [ "$(jq .drifted <<<"$output")" = true ]
     [ "$(jq -r '.columns[] | select(.name == "x") | .drifted' <<<"$output")" = true ]
 }
+
+@test "data: options anywhere, '--' ends them, missing values are usage errors" {
+    gen_csv train.csv 300 0
+    mkdir sub && cp train.csv sub/
+    run --separate-stderr cairn data validate --json --schema schema.yaml ./sub
+    assert_success
+    jq -e '.passed and .rows == 300' <<<"$output"
+    run --separate-stderr cairn data drift --json ./sub --psi 0.5 ./train.csv
+    assert_success
+    jq -e '.drifted == false and .rows_ref == 300 and .rows_cur == 300' <<<"$output"
+    # After '--' "--json" is a dataset argument (here: an extra one).
+    run -2 --separate-stderr cairn data validate --schema schema.yaml ./sub -- --json
+    assert_equal "$output" ""
+    assert_equal "$stderr" "cairn: unexpected argument '--json' (see 'cairn data --help')"
+    run -2 --separate-stderr cairn data validate ./sub --schema
+    assert_equal "$stderr" "cairn: --schema needs a value (FILE) (see 'cairn data --help')"
+    run -2 --separate-stderr cairn data validate ./sub
+    assert_equal "$stderr" "cairn: missing --schema FILE (see 'cairn data --help')"
+    run -2 --separate-stderr cairn data drift ./sub ./train.csv --psi abc
+    assert_equal "$stderr" "cairn: --psi wants a number, not 'abc' (see 'cairn data --help')"
+    run -2 --separate-stderr cairn data drift ./sub
+    assert_equal "$stderr" "cairn: drift compares two datasets: give REF1 REF2 (see 'cairn data --help')"
+    run -2 --separate-stderr cairn data frobnicate
+    assert_equal "$stderr" "cairn: unknown subcommand 'frobnicate' (expected validate or drift) (see 'cairn data --help')"
+    run cairn data --help
+    assert_line "usage: cairn data validate REF --schema FILE [--json]"
+    assert_line --regexp '^       cairn data drift REF1 \[REF2\] .*\[--live MODEL\].*\[--json\]$'
+    assert_line --regexp '^  --cramers-v X +'
+}

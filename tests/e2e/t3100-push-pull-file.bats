@@ -233,3 +233,28 @@ PY
     run -1 cairn clone "$REMOTE" c
     assert_output --partial "is corrupt: its record does not hash to its id"
 }
+
+@test "push and pull: options anywhere, '--' ends them, a missing value is a usage error" {
+    make_origin
+    cd a
+    run --separate-stderr cairn push origin m --json
+    assert_success
+    [ "$(jq -r .versions_sent <<<"$output")" = 1 ]
+    # After '--' "--json" is a REF, not the option.
+    run -2 --separate-stderr cairn push origin -- --json
+    assert_equal "$output" ""
+    assert_equal "$stderr" "cairn: invalid ref '--json': use NAME, NAME@vN, NAME@ALIAS, NAME@TAG or an id prefix of 7+ hex digits"
+    run -2 --separate-stderr cairn push --force=yes
+    assert_equal "$stderr" "cairn: --force takes no value (see 'cairn push --help')"
+    cd ..
+    cairn init c >/dev/null
+    cd c
+    cairn remote add origin "$REMOTE" >/dev/null
+    run --separate-stderr cairn pull origin m --include extra --json
+    assert_success
+    jq -e '.versions_new == 1 and .bytes_received < 1000000' <<<"$output"
+    run -1 --separate-stderr cairn pull origin -- --include
+    assert_equal "$stderr" "cairn: '--include' is not on remote 'origin'"
+    run -2 --separate-stderr cairn pull origin m --include
+    assert_equal "$stderr" "cairn: --include needs a value (GLOB) (see 'cairn pull --help')"
+}

@@ -133,6 +133,21 @@ trainer_accuracy() {
         --data nosuch.csv --rate 5 --duration 1
     assert_failure 1
     assert_equal "$stderr" "cairn: cannot open 'nosuch.csv': No such file or directory"
+    # No positional arguments: after '--' "--json" is one, and refused.
+    run --separate-stderr cairn loadgen --url "$URL" --model digits \
+        --data "$BATS_FILE_TMPDIR/test/test.csv" --rate 5 --duration 1 -- --json
+    assert_failure 2
+    assert_equal "$stderr" "cairn: unexpected argument '--json' (see 'cairn loadgen --help')"
+    run --separate-stderr cairn loadgen --url "$URL" --data x.csv --duration 1 --rate
+    assert_failure 2
+    assert_equal "$stderr" "cairn: --rate needs a value (R) (see 'cairn loadgen --help')"
+    run --separate-stderr cairn loadgen --url "$URL" --data x.csv --rate 5
+    assert_failure 2
+    assert_equal "$stderr" "cairn: missing --duration S (see 'cairn loadgen --help')"
+    run --separate-stderr cairn loadgen --url "$URL" --data x.csv --rate 5 --duration 1 \
+        --concurrency 0
+    assert_failure 2
+    assert_equal "$stderr" "cairn: --concurrency takes a whole number above 0 (see 'cairn loadgen --help')"
 }
 
 @test "cairn eval --endpoint records the metrics on the version; partial runs record nothing" {

@@ -2,7 +2,8 @@
  * Unit tests for the table-driven option parser (src/cli/opt.c): options
  * anywhere, "--" ending them, --name=value, short aliases, repeatable
  * lists, counts, positionals (required, optional, repeated), and each
- * usage error with its message; the usage line made from the table.
+ * usage error with its message; the usage line made from the table;
+ * subcommands (dispatch, their usage lines and option lists).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -106,6 +107,33 @@ static void test_too_many(void **state)
     assert_string_equal(last, "unexpected argument 'b'");
 }
 
+/* A required option: no brackets in the usage line, "missing" when absent. */
+static void test_required_option(void **state)
+{
+    static const struct cli_opt req[] = {
+        { CLI_OPT_ARG, "REF", 0, NULL, NULL, CLI_OPT_REQUIRED },
+        { CLI_OPT_STRING, "policy", 0, "FILE", NULL, CLI_OPT_REQUIRED },
+        { CLI_OPT_FLAG, "json", 0, NULL, NULL, 0 },
+        CLI_OPTS_END,
+    };
+    char buf[128] = "";
+    FILE *f = fmemopen(buf, sizeof(buf), "w");
+    struct cli_parsed p;
+    const char *none[] = { "t" }, *noopt[] = { "t", "r", "--json" },
+               *ok[] = { "t", "--policy=x", "r" };
+    (void)state;
+    cli_opt_print_usage(f, "t", req);
+    fclose(f);
+    assert_string_equal(buf, "usage: cairn t REF --policy FILE [--json]\n");
+    assert_int_equal(cli_opt_parse(&p, "t", req, 1, (char **)none), EXIT_USAGE);
+    assert_string_equal(last, "missing REF"); /* the table's order */
+    assert_int_equal(cli_opt_parse(&p, "t", req, 3, (char **)noopt), EXIT_USAGE);
+    assert_string_equal(last, "missing --policy FILE");
+    assert_int_equal(cli_opt_parse(&p, "t", req, 3, (char **)ok), 0);
+    assert_string_equal(p.v[1].str, "x");
+    cli_parsed_release(&p);
+}
+
 static void test_usage(void **state)
 {
     char buf[512] = "";
@@ -118,13 +146,77 @@ static void test_usage(void **state)
                         " [--data REF]...\n");
 }
 
+/* Subcommands: dispatch on the first argument, usage lines and option lists. */
+static const char *ran;
+static int ran_argc;
+static int run_a(int argc, char **argv)
+{
+    ran = argv[0];
+    ran_argc = argc;
+    return 0;
+}
+
+static const struct cli_opt sub_a[] = {
+    { CLI_OPT_ARG, "NAME", 0, NULL, "the model", CLI_OPT_REQUIRED },
+    { CLI_OPT_FLAG, "json", 0, NULL, "JSON", 0 },
+    CLI_OPTS_END,
+};
+static const struct cli_opt sub_b[] = {
+    { CLI_OPT_STRING, "reason", 0, "TEXT", "why", 0 },
+    CLI_OPTS_END,
+};
+static const struct cli_subcommand subs[] = {
+    { "set", run_a, "set one", sub_a },
+    { "list", run_a, "list them", sub_b },
+    { "history", run_a, "show changes", sub_b },
+    CLI_SUBCOMMANDS_END,
+};
+
+static void test_subcommands(void **state)
+{
+    const char *ok[] = { "t", "list", "x", "--json" }, *none[] = { "t" },
+               *bad[] = { "t", "rename" };
+    (void)state;
+    assert_int_equal(cli_subcommand_run("t", subs, 4, (char **)ok), 0);
+    assert_string_equal(ran, "list");
+    assert_int_equal(ran_argc, 3);
+    last[0] = '\0';
+    assert_int_equal(cli_subcommand_run("t", subs, 1, (char **)none), EXIT_USAGE);
+    assert_string_equal(last, "give a subcommand: set, list or history");
+    assert_int_equal(cli_subcommand_run("t", subs, 2, (char **)bad), EXIT_USAGE);
+    assert_string_equal(last, "unknown subcommand 'rename' (expected set, list or history)");
+}
+
+static void test_sub_help(void **state)
+{
+    char buf[512] = "";
+    FILE *f = fmemopen(buf, sizeof(buf), "w");
+    (void)state;
+    cli_opt_print_sub_usage(f, "t", subs);
+    cli_opt_print_sub_options(f, subs);
+    fclose(f);
+    assert_string_equal(buf,
+                        "usage: cairn t set NAME [--json]\n"
+                        "       cairn t list [--reason TEXT]\n"
+                        "       cairn t history [--reason TEXT]\n"
+                        "set: set one\n"
+                        "  NAME                   the model\n"
+                        "  --json                 JSON\n"
+                        "\n"
+                        "list: list them\n"
+                        "  --reason TEXT          why\n"
+                        "\n"
+                        "history: show changes\n"
+                        "  --reason TEXT          why\n");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_anywhere),
-        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_too_many),
-        cmocka_unit_test(test_usage),
+        cmocka_unit_test(test_anywhere), cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_too_many), cmocka_unit_test(test_required_option),
+        cmocka_unit_test(test_usage),    cmocka_unit_test(test_subcommands),
+        cmocka_unit_test(test_sub_help),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
