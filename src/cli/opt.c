@@ -182,27 +182,43 @@ static int opt_label(char *buf, size_t cap, const struct cli_opt *o)
                     o->type == CLI_OPT_FLAG ? "" : (o->value_name ? o->value_name : "VALUE"));
 }
 
-/* One usage line: "LEADcairn CMD[ SUB] ARGS [--opt VALUE]...". */
+/* One word of a usage line: "REF", "[PATH...]", "--to ALIAS", "[--json]", "[--data REF]...". */
+static void usage_word(char *buf, size_t cap, const struct cli_opt *o)
+{
+    int req = (o->flags & CLI_OPT_REQUIRED) != 0;
+    char label[96];
+
+    if (o->type == CLI_OPT_ARG) {
+        opt_label(label, sizeof(label), o);
+        snprintf(buf, cap, req ? "%s" : "[%s]", label);
+        return;
+    }
+    snprintf(label, sizeof(label), "--%s%s%s", o->name, o->type == CLI_OPT_FLAG ? "" : " ",
+             o->type == CLI_OPT_FLAG ? "" : (o->value_name ? o->value_name : "VALUE"));
+    snprintf(buf, cap, req ? "%s%s" : "[%s]%s", label, o->type == CLI_OPT_LIST ? "..." : "");
+}
+
+/*
+ * One usage line: "LEADcairn CMD[ SUB] ARGS [--opt VALUE]...", arguments
+ * first, wrapped at 80 columns with continuation lines under the first
+ * argument.
+ */
 static void usage_line(FILE *f, const char *lead, const char *cmd, const char *sub,
                        const struct cli_opt *opts)
 {
-    fprintf(f, "%scairn %s%s%s", lead, cmd, sub ? " " : "", sub ? sub : "");
+    int col = fprintf(f, "%scairn %s%s%s", lead, cmd, sub ? " " : "", sub ? sub : "");
+    int indent = col + 1;
+
     for (int pass = 0; pass < 2; pass++)
         for (const struct cli_opt *o = opts; o->type != CLI_OPT_END; o++) {
-            char label[96];
+            char word[160];
             if ((o->flags & CLI_OPT_HIDDEN) || (pass == 0) != (o->type == CLI_OPT_ARG))
                 continue;
-            opt_label(label, sizeof(label), o);
-            if (o->type == CLI_OPT_ARG && (o->flags & CLI_OPT_REQUIRED))
-                fprintf(f, " %s", label);
-            else if (o->type == CLI_OPT_ARG)
-                fprintf(f, " [%s]", label);
+            usage_word(word, sizeof(word), o);
+            if (col + 1 + (int)strlen(word) > 80 && col > indent)
+                col = fprintf(f, "\n%*s%s", indent, "", word) - 1;
             else
-                fprintf(f, " %s--%s%s%s%s%s", o->flags & CLI_OPT_REQUIRED ? "" : "[", o->name,
-                        o->type == CLI_OPT_FLAG ? "" : " ",
-                        o->type == CLI_OPT_FLAG ? "" : (o->value_name ? o->value_name : "VALUE"),
-                        o->flags & CLI_OPT_REQUIRED ? "" : "]",
-                        o->type == CLI_OPT_LIST ? "..." : "");
+                col += fprintf(f, " %s", word);
         }
     fputc('\n', f);
 }

@@ -134,6 +134,27 @@ static void test_required_option(void **state)
     cli_parsed_release(&p);
 }
 
+static void test_usage_wraps(void **state)
+{
+    static const struct cli_opt many[] = {
+        { CLI_OPT_ARG, "REF", 0, NULL, NULL, CLI_OPT_REQUIRED },
+        { CLI_OPT_STRING, "first-long-option", 0, "VALUE", NULL, 0 },
+        { CLI_OPT_STRING, "second-long-option", 0, "VALUE", NULL, CLI_OPT_REQUIRED },
+        { CLI_OPT_LIST, "third-long-option", 0, "VALUE", NULL, 0 },
+        CLI_OPTS_END,
+    };
+    char buf[512] = "";
+    FILE *f = fmemopen(buf, sizeof(buf), "w");
+    (void)state;
+    cli_opt_print_usage(f, "cmd", many);
+    fclose(f);
+    /* 76 columns fit; the next word would pass 80. */
+    assert_string_equal(
+        buf,
+        "usage: cairn cmd REF [--first-long-option VALUE] --second-long-option VALUE\n"
+        "                 [--third-long-option VALUE]...\n");
+}
+
 static void test_usage(void **state)
 {
     char buf[512] = "";
@@ -213,10 +234,10 @@ static void test_sub_help(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_anywhere), cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_too_many), cmocka_unit_test(test_required_option),
-        cmocka_unit_test(test_usage),    cmocka_unit_test(test_subcommands),
-        cmocka_unit_test(test_sub_help),
+        cmocka_unit_test(test_anywhere),    cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_too_many),    cmocka_unit_test(test_required_option),
+        cmocka_unit_test(test_usage),       cmocka_unit_test(test_usage_wraps),
+        cmocka_unit_test(test_subcommands), cmocka_unit_test(test_sub_help),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
