@@ -27,6 +27,7 @@ CMD(audit)
 CMD(checkout)
 CMD(clone)
 CMD(commit)
+CMD(completion)
 CMD(data)
 CMD(diff)
 CMD(eval)
@@ -74,6 +75,7 @@ const struct cli_command cli_commands[] = {
     ROW(checkout),
     ROW(clone),
     ROW(commit),
+    ROW(completion),
     ROW(data),
     ROW(diff),
     ROW(eval),
