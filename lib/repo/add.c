@@ -680,7 +680,7 @@ static int collect(struct add_state *s, const char *abs, const struct stat *st)
     f->path = cairn_buf_detach(&rel, NULL);
     f->e.path = f->path;
     f->e.size = (uint64_t)st->st_size;
-    f->e.mode = (st->st_mode & 0100) ? 0755 : 0644;
+    f->e.mode = (st->st_mode & 0111) ? 0755 : 0644; /* the only two modes a tree holds */
     f->st.size = (uint64_t)st->st_size;
     f->st.mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
     f->st.ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;

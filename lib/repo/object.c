@@ -336,6 +336,12 @@ int cairn_tree_decode(struct cairn_tree *out, const void *data, size_t len)
             goto fail;
         }
         memcpy(digest.id, p, CAIRN_OID_RAWSZ);
+        if (mode != 0644 && mode != 0755) { /* regular files only: no setuid, no 0777 */
+            error = cairn_error_set(CAIRN_ECORRUPT, "damaged manifest: mode %llo of '%s'",
+                                    (unsigned long long)mode, path);
+            free(path);
+            goto fail;
+        }
         error = cairn_tree_add(out, &cap, path, (uint32_t)mode, size, &file, &digest);
         free(path);
         if (error < 0)
