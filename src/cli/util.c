@@ -12,14 +12,35 @@
 
 #include "cairn/repo.h"
 #include "cli.h"
+#include "print.h"
 #include "util/hash.h"
+
+/*
+ * Messages name paths, tensors and refs that may come from a file or a
+ * remote: control characters in them are quoted (print.h), so that an
+ * error never moves the cursor, rewrites the line or fakes a second one.
+ */
+static void put_quoted(const char *fmt, va_list ap)
+{
+    char small[1024], *big = NULL;
+    va_list copy;
+    int n;
+
+    va_copy(copy, ap);
+    n = vsnprintf(small, sizeof(small), fmt, ap);
+    if (n >= (int)sizeof(small) && (big = malloc((size_t)n + 1)))
+        vsnprintf(big, (size_t)n + 1, fmt, copy);
+    va_end(copy);
+    fputs(cli_esc(big ? big : n < 0 ? "" : small), stderr);
+    free(big);
+}
 
 void cli_error(const char *fmt, ...)
 {
     va_list ap;
     fputs("cairn: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    put_quoted(fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
 }
@@ -50,7 +71,7 @@ int cli_usage(const char *cmd, const char *fmt, ...)
     va_list ap;
     fputs("cairn: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    put_quoted(fmt, ap);
     va_end(ap);
     if (cmd)
         fprintf(stderr, " (see 'cairn %s --help')\n", cmd);
