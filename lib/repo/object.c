@@ -130,7 +130,7 @@ int cairn_file_object_decode(struct cairn_file_object *out, const void *data, si
         uint64_t kind, nlen, dtype, group;
         memset(&reg, 0, sizeof(reg));
         if (cairn_reader_varint(&r, &kind) < 0 || kind > 1 || cairn_reader_varint(&r, &nlen) < 0 ||
-            nlen > 65536 || cairn_reader_bytes(&r, &p, nlen) < 0) {
+            nlen > CAIRN_TENSOR_NAME_MAX || cairn_reader_bytes(&r, &p, nlen) < 0) {
             error = bad("truncated region");
             goto fail;
         }

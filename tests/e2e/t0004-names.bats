@@ -69,3 +69,20 @@ no_raw_controls() {
     grep -qF 'raw\xff.bin' status.out
     grep -qF 'rl\xe2\x80\xaeo.bin' status.out
 }
+
+@test "a tensor name longer than a manifest can hold: add warns and chunks the file opaquely, commit works" {
+    st_with_names long.safetensors "$(head -c 70000 /dev/zero | tr '\0' n)" 'short'
+    st_with_names max.safetensors "$(head -c 65536 /dev/zero | tr '\0' m)"
+    run --separate-stderr cairn add long.safetensors max.safetensors
+    assert_success
+    [[ $stderr == *"'long.safetensors': damaged safetensors header"*"70000 bytes long (at most 65536)"*"generic chunking"* ]]
+    [[ $stderr != *max.safetensors* ]]
+    run --separate-stderr cairn commit m -m long
+    assert_success
+    cairn checkout m --to out
+    files_equal long.safetensors out/long.safetensors
+    files_equal max.safetensors out/max.safetensors
+    [ "$(cairn show m --tensors --json | jq '[.. | .name? // empty | length] | max')" = 65536 ]
+    run cairn fsck
+    assert_success
+}
