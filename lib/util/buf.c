@@ -247,3 +247,41 @@ int cairn_array_grow(void *ptr, size_t *cap, size_t n, size_t size)
     *cap = c;
     return 0;
 }
+
+int cairn_utf8_valid(const void *data, size_t n)
+{
+    const unsigned char *s = data;
+    size_t i = 0;
+    while (i < n) {
+        unsigned char b = s[i];
+        uint32_t cp;
+        size_t k;
+        if (b == 0)
+            return 0;
+        if (b < 0x80) {
+            i++;
+            continue;
+        }
+        if (b >= 0xc2 && b <= 0xdf) {
+            k = 1, cp = b & 0x1f;
+        } else if (b >= 0xe0 && b <= 0xef) {
+            k = 2, cp = b & 0x0f;
+        } else if (b >= 0xf0 && b <= 0xf4) {
+            k = 3, cp = b & 0x07;
+        } else {
+            return 0;
+        }
+        if (n - i <= k)
+            return 0;
+        for (size_t j = 1; j <= k; j++) {
+            if ((s[i + j] & 0xc0) != 0x80)
+                return 0;
+            cp = cp << 6 | (s[i + j] & 0x3f);
+        }
+        if ((k == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+            (k == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+            return 0;
+        i += k + 1;
+    }
+    return 1;
+}

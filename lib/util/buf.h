@@ -44,6 +44,12 @@ void cairn_buf_clear(struct cairn_buf *b);
 char *cairn_buf_detach(struct cairn_buf *b, size_t *len_out);
 /* A new string formatted as printf would; the caller frees it. NULL when out of memory. */
 char *cairn_buf_strdupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * 1 if the `n` bytes at `data` are strict UTF-8 (no overlongs, surrogates or
+ * code points past U+10FFFF) without NUL, else 0. Used for names that must
+ * survive JSON (tensor names, keys, repository paths).
+ */
+int cairn_utf8_valid(const void *data, size_t n);
 
 /*
  * Growable arrays: make room for element `n` (0-based) of the array *ptr of

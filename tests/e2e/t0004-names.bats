@@ -86,3 +86,33 @@ no_raw_controls() {
     run cairn fsck
     assert_success
 }
+
+@test "add warns for each FIFO, socket or device it skips in a directory" {
+    mkdir -p d/sub
+    echo data > d/a.bin
+    mkfifo d/pipe d/sub/pipe2
+    python3 -c 'import socket; socket.socket(socket.AF_UNIX).bind("d/sock")'
+    run --separate-stderr cairn add d
+    assert_success
+    [[ $stderr == *"warning: skipping named pipe (FIFO) '"*"d/pipe'"* ]]
+    [[ $stderr == *"warning: skipping named pipe (FIFO) '"*"d/sub/pipe2'"* ]]
+    [[ $stderr == *"warning: skipping socket '"*"d/sock'"* ]]
+    cairn commit m -m one
+    [ "$(cairn show m --json | jq -r '.file_list[].path')" = d/a.bin ]
+}
+
+@test "add refuses a file name that is not valid UTF-8, naming it" {
+    mkdir d
+    echo ok > d/good.bin
+    echo bad > "$(printf 'd/caf\xe9.bin')"
+    run --separate-stderr cairn add d
+    assert_failure 2
+    [[ $stderr == *"'d/caf\xe9.bin' is not a valid UTF-8 file name"* ]]
+    run cairn status --json
+    [ "$(jq '[.[] | select(.status == "staged")] | length' <<<"$output")" = 0 ]
+    rm "$(printf 'd/caf\xe9.bin')"
+    echo fine > "$(printf 'd/caf\xc3\xa9.bin')"
+    cairn add d && cairn commit m -m utf8
+    [ "$(cairn show m --json | jq -r '.file_list[].path' | sort | tr '\n' ' ')" = \
+        "$(printf 'd/caf\xc3\xa9.bin d/good.bin ')" ]
+}

@@ -132,12 +132,27 @@ static void test_array_grow(void **state)
     free(v);
 }
 
+static void test_utf8_valid(void **state)
+{
+    (void)state;
+    assert_true(cairn_utf8_valid("", 0));
+    assert_true(cairn_utf8_valid("plain/a.bin", 11));
+    assert_true(cairn_utf8_valid("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14));
+    assert_false(cairn_utf8_valid("caf\xe9", 4));          /* Latin-1 */
+    assert_false(cairn_utf8_valid("\xc0\xaf", 2));         /* overlong '/' */
+    assert_false(cairn_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
+    assert_false(cairn_utf8_valid("\xf4\x90\x80\x80", 4)); /* past U+10FFFF */
+    assert_false(cairn_utf8_valid("\xe2\x82", 2));         /* truncated */
+    assert_false(cairn_utf8_valid("a\0b", 3));             /* NUL */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_put_and_printf),   cmocka_unit_test(test_limit),
         cmocka_unit_test(test_varint_roundtrip), cmocka_unit_test(test_reader_truncated_varint),
         cmocka_unit_test(test_detach),           cmocka_unit_test(test_array_grow),
+        cmocka_unit_test(test_utf8_valid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
