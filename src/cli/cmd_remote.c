@@ -26,6 +26,8 @@ const char cmd_remote_help[] =
     "AWS_SESSION_TOKEN or an ~/.aws/credentials profile (AWS_PROFILE); they are\n"
     "never stored in the repository. The endpoint and region default to\n"
     "CAIRN_S3_ENDPOINT / AWS_ENDPOINT_URL and AWS_REGION when not given here.\n"
+    "A URL or endpoint with credentials in it (http://KEY:SECRET@host) is\n"
+    "refused; one stored by an older cairn is listed with them as ***.\n"
     "\n"
     "  --endpoint URL     S3-compatible endpoint (http://127.0.0.1:8080)\n"
     "  --region R         S3 region (default us-east-1)\n"
@@ -33,6 +35,31 @@ const char cmd_remote_help[] =
     "  --virtual-host     address the bucket in the host name\n"
     "  --concurrency N    parallel transfers (default 8)\n"
     "  --json             (list) machine-readable output\n";
+
+/*
+ * The '@' ending the userinfo (user:password@) of URL's authority, or NULL.
+ * Credentials there would be stored in the registry and printed by list.
+ */
+static const char *userinfo_at(const char *url)
+{
+    const char *p = strstr(url, "://");
+    size_t n;
+    if (!p)
+        return NULL;
+    p += 3;
+    n = strcspn(p, "/?#");
+    return memchr(p, '@', n);
+}
+
+/* URL with any userinfo replaced by "***", in buf (entries stored before it was refused). */
+static const char *redacted(char *buf, size_t cap, const char *url)
+{
+    const char *at = userinfo_at(url);
+    if (!at)
+        return url;
+    snprintf(buf, cap, "%.*s***%s", (int)(strstr(url, "://") + 3 - url), url, at);
+    return buf;
+}
 
 static int remote_add(int argc, char **argv)
 {
@@ -79,6 +106,10 @@ static int remote_add(int argc, char **argv)
         return cli_fail(CAIRN_EINVALID);
     if (cfg.endpoint && strncmp(cfg.endpoint, "http://", 7) && strncmp(cfg.endpoint, "https://", 8))
         return cli_usage("remote", "--endpoint takes an http:// or https:// URL");
+    if ((cfg.endpoint && userinfo_at(cfg.endpoint)) || userinfo_at(argv[optind + 1]))
+        return cli_usage("remote",
+                         "credentials in a URL would be stored in the registry; give them in"
+                         " AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or an AWS_PROFILE instead");
     if ((error = cairn_remote_parse_url(&scheme, &a, &b, argv[optind + 1])) < 0)
         return cli_fail(error);
     free(scheme);
@@ -99,11 +130,14 @@ static int remote_add(int argc, char **argv)
 static int list_cb(const struct cairn_remote_config *c, void *payload)
 {
     json_t *arr = payload;
+    char ub[2048], eb[2048];
+    const char *url = redacted(ub, sizeof(ub), c->url);
+    const char *endpoint = c->endpoint ? redacted(eb, sizeof(eb), c->endpoint) : NULL;
     if (arr) {
         json_t *o = json_object();
         json_object_set_new(o, "name", json_string(c->name));
-        json_object_set_new(o, "url", json_string(c->url));
-        json_object_set_new(o, "endpoint", c->endpoint ? json_string(c->endpoint) : json_null());
+        json_object_set_new(o, "url", json_string(url));
+        json_object_set_new(o, "endpoint", endpoint ? json_string(endpoint) : json_null());
         json_object_set_new(o, "region", c->region ? json_string(c->region) : json_null());
         json_object_set_new(o, "path_style",
                             json_string(c->path_style > 0   ? "path"
@@ -112,9 +146,9 @@ static int list_cb(const struct cairn_remote_config *c, void *payload)
         json_object_set_new(o, "concurrency", json_integer(c->concurrency));
         json_array_append_new(arr, o);
     } else {
-        printf("%-16s %s", c->name, c->url);
-        if (c->endpoint)
-            printf("  endpoint=%s", c->endpoint);
+        printf("%-16s %s", c->name, url);
+        if (endpoint)
+            printf("  endpoint=%s", endpoint);
         if (c->region)
             printf("  region=%s", c->region);
         if (c->concurrency)

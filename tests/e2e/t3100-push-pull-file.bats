@@ -49,6 +49,32 @@ json_field() {
     refute_output --partial "testing"
 }
 
+@test "credentials in a remote URL are refused; old ones are listed redacted; the registry is 0600" {
+    cairn init r >/dev/null
+    cd r
+    [ "$(stat -c %a .cairn/cairn.db)" = 600 ]
+    run --separate-stderr cairn remote add s s3://bucket --endpoint http://AKIAKEY:s3cr3t@127.0.0.1:9
+    assert_failure 2
+    [[ $stderr == *"credentials in a URL"*"AWS_ACCESS_KEY_ID"* ]]
+    [[ $stderr != *s3cr3t* ]]
+    run -2 cairn remote add s s3://AKIAKEY:s3cr3t@bucket/pre
+    run -2 cairn remote add s 'file://user:pw@/tmp/x'
+    # an '@' after the host is not userinfo
+    run cairn remote add ok s3://bucket/pre --endpoint 'http://127.0.0.1:9/path@x'
+    assert_success
+    [ -z "$(sqlite3 .cairn/cairn.db "select name from remotes where name = 's'")" ]
+    # An entry stored by an older cairn is shown without its secret.
+    sqlite3 .cairn/cairn.db "insert into remotes(name, url, endpoint) values('old',
+        's3://bucket', 'http://AKIAKEY:s3cr3t@127.0.0.1:9/')"
+    run cairn remote list
+    assert_success
+    assert_line --regexp '^old +s3://bucket  endpoint=http://\*\*\*@127.0.0.1:9/$'
+    refute_output --partial s3cr3t
+    run cairn remote list --json
+    refute_output --partial s3cr3t
+    [ "$(jq -r '.[] | select(.name == "old") | .endpoint' <<<"$output")" = 'http://***@127.0.0.1:9/' ]
+}
+
 @test "push, clone elsewhere, checkout bit-exact; a second push sends nothing" {
     make_origin
     cd a
