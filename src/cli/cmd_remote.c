@@ -36,25 +36,10 @@ const char cmd_remote_help[] =
     "  --concurrency N    parallel transfers (default 8)\n"
     "  --json             (list) machine-readable output\n";
 
-/*
- * The '@' ending the userinfo (user:password@) of URL's authority, or NULL.
- * Credentials there would be stored in the registry and printed by list.
- */
-static const char *userinfo_at(const char *url)
-{
-    const char *p = strstr(url, "://");
-    size_t n;
-    if (!p)
-        return NULL;
-    p += 3;
-    n = strcspn(p, "/?#");
-    return memchr(p, '@', n);
-}
-
 /* URL with any userinfo replaced by "***", in buf (entries stored before it was refused). */
 static const char *redacted(char *buf, size_t cap, const char *url)
 {
-    const char *at = userinfo_at(url);
+    const char *at = cli_url_userinfo(url);
     if (!at)
         return url;
     snprintf(buf, cap, "%.*s***%s", (int)(strstr(url, "://") + 3 - url), url, at);
@@ -106,10 +91,8 @@ static int remote_add(int argc, char **argv)
         return cli_fail(CAIRN_EINVALID);
     if (cfg.endpoint && strncmp(cfg.endpoint, "http://", 7) && strncmp(cfg.endpoint, "https://", 8))
         return cli_usage("remote", "--endpoint takes an http:// or https:// URL");
-    if ((cfg.endpoint && userinfo_at(cfg.endpoint)) || userinfo_at(argv[optind + 1]))
-        return cli_usage("remote",
-                         "credentials in a URL would be stored in the registry; give them in"
-                         " AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or an AWS_PROFILE instead");
+    if ((cfg.endpoint && cli_url_userinfo(cfg.endpoint)) || cli_url_userinfo(argv[optind + 1]))
+        return cli_usage("remote", "%s", cli_url_userinfo_refusal);
     if ((error = cairn_remote_parse_url(&scheme, &a, &b, argv[optind + 1])) < 0)
         return cli_fail(error);
     free(scheme);

@@ -45,6 +45,21 @@ void cli_error(const char *fmt, ...)
     fputc('\n', stderr);
 }
 
+const char *cli_url_userinfo(const char *url)
+{
+    const char *p = strstr(url, "://");
+    size_t n;
+    if (!p)
+        return NULL;
+    p += 3;
+    n = strcspn(p, "/?#");
+    return memchr(p, '@', n);
+}
+
+const char cli_url_userinfo_refusal[] =
+    "credentials in a URL would be stored in the registry; give them in AWS_ACCESS_KEY_ID and"
+    " AWS_SECRET_ACCESS_KEY or an AWS_PROFILE instead";
+
 int cli_exit_code(int error)
 {
     switch (error) {
