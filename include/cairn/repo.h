@@ -217,7 +217,10 @@ struct cairn_checkout_stats {
 /*
  * Write the files of REF under `target` (created if missing), verifying every
  * chunk; each file is written to a temp name and renamed into place only when
- * complete and verified, so no corrupted or partial file is left.
+ * complete and verified, so no corrupted or partial file is left. Without
+ * opts->force, a regular file in the way whose content the repository does
+ * not keep (not REF's, not staged, in no version) fails the checkout with
+ * CAIRN_EEXISTS before anything is written. Modes are applied under the umask.
  */
 int cairn_repo_checkout(struct cairn_repo *repo, const char *ref, const char *target,
                         const struct cairn_checkout_opts *opts, struct cairn_checkout_stats *out);

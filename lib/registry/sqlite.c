@@ -10,10 +10,12 @@
  * id so prefix lookups are an index range scan.
  */
 #include <assert.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -234,6 +236,20 @@ int cairn_registry_open(struct cairn_registry **out, const char *path, int creat
     if (!r || !(r->path = strdup(path))) {
         free(r);
         return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+    }
+    /*
+     * The registry holds remote settings, tokens' hashes and the audit log:
+     * readable by its owner only. SQLite would create the file 0644 (less
+     * the umask) and gives the -wal and -shm files the database's mode, so
+     * create it empty with 0600 first; an existing file keeps its mode.
+     */
+    if (create) {
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            error = cairn_error_set_errno(CAIRN_ERROR, "cannot create registry '%s'", path);
+            goto done;
+        }
+        close(fd);
     }
     if (sqlite3_open_v2(path, &r->db, flags, NULL) != SQLITE_OK) {
         error = cairn_error_set(CAIRN_ERROR, "cannot open registry '%s': %s", path,

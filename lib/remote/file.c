@@ -7,6 +7,12 @@
  * use pread through a fixed 1 MiB buffer, so memory does not depend on
  * object size. Listing walks the tree and sorts the keys it gathered (S3
  * order), so it holds every matching key name in memory at once.
+ *
+ * A writer killed between creating a temp file and renaming it leaves the
+ * temp file behind. The first put of each session (so: push, never pull)
+ * sweeps the tree once and removes temp files not modified for an hour;
+ * a live writer touches its file as it writes, so only one stalled for
+ * that long can lose it (its rename then fails and the push is retried).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -14,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cairn/common.h"
@@ -23,11 +30,53 @@
 
 #define IO_BLOCK   ((size_t)1 << 20)
 #define TMP_PREFIX ".cairn-tmp."
+#define TMP_GRACE  3600 /* seconds since a temp file's last write before a sweep removes it */
 
 struct file_remote {
     struct cairn_remote base;
     char *root;
+    int swept; /* set (atomically) by the first put */
 };
+
+/* Remove the temp files below `path` last modified before `cutoff`; best effort. */
+static void sweep_dir(struct cairn_buf *path, time_t cutoff, int depth)
+{
+    size_t base = path->len;
+    struct dirent *de;
+    DIR *d;
+
+    if (depth > 64 || !(d = opendir(path->ptr)))
+        return;
+    while ((de = readdir(d))) {
+        struct stat st;
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        path->len = base;
+        if (cairn_buf_printf(path, "/%s", de->d_name) < 0)
+            break;
+        if (lstat(path->ptr, &st) < 0)
+            continue;
+        if (S_ISDIR(st.st_mode))
+            sweep_dir(path, cutoff, depth + 1);
+        else if (S_ISREG(st.st_mode) && !strncmp(de->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) &&
+                 st.st_mtime < cutoff)
+            unlink(path->ptr);
+    }
+    closedir(d);
+    path->len = base;
+    path->ptr[base] = '\0';
+}
+
+static void sweep_once(struct file_remote *f)
+{
+    struct cairn_buf path = CAIRN_BUF_INIT;
+    if (__atomic_exchange_n(&f->swept, 1, __ATOMIC_ACQ_REL))
+        return;
+    if (cairn_buf_puts(&path, f->root) == 0)
+        sweep_dir(&path, time(NULL) - TMP_GRACE, 0);
+    cairn_buf_release(&path);
+    cairn_error_clear();
+}
 
 static int object_path(struct cairn_buf *out, struct file_remote *f, const char *key)
 {
@@ -79,6 +128,7 @@ static int file_put_buf(struct cairn_remote *r, const char *key, const void *dat
 
     if ((error = object_path(&path, f, key)) < 0)
         goto done;
+    sweep_once(f);
     if ((error = open_temp(&fd, &tmp, path.ptr)) < 0)
         goto done;
     if ((error = cairn_fs_write_all(fd, data, len)) < 0) {
@@ -110,6 +160,7 @@ static int file_put_file(struct cairn_remote *r, const char *key, int in, uint64
     }
     if ((error = object_path(&path, f, key)) < 0)
         goto done;
+    sweep_once(f);
     if ((error = open_temp(&fd, &tmp, path.ptr)) < 0)
         goto done;
     while (done_bytes < len) {

@@ -44,6 +44,7 @@
 #include "store/chunker.h"
 #include "store/layout.h"
 #include "util/fs.h"
+#include "util/text.h"
 #include "util/hash.h"
 #include "util/pool.h"
 
@@ -606,6 +607,15 @@ struct add_state {
 
 static int collect(struct add_state *s, const char *abs, const struct stat *st);
 
+static const char *special_type(mode_t m)
+{
+    return S_ISFIFO(m)   ? "named pipe (FIFO)"
+           : S_ISSOCK(m) ? "socket"
+           : S_ISCHR(m)  ? "character device"
+           : S_ISBLK(m)  ? "block device"
+                         : "special file";
+}
+
 static int collect_dir(struct add_state *s, const char *abs)
 {
     struct cairn_buf child = CAIRN_BUF_INIT;
@@ -629,8 +639,10 @@ static int collect_dir(struct add_state *s, const char *abs)
             cairn_warn("skipping symbolic link '%s'", child.ptr);
             continue;
         }
-        if (!S_ISREG(cst.st_mode) && !S_ISDIR(cst.st_mode))
+        if (!S_ISREG(cst.st_mode) && !S_ISDIR(cst.st_mode)) {
+            cairn_warn("skipping %s '%s'", special_type(cst.st_mode), child.ptr);
             continue;
+        }
         error = collect(s, child.ptr, &cst);
     }
     cairn_fs_names_free(names, n);
@@ -660,6 +672,18 @@ static int collect(struct add_state *s, const char *abs, const struct stat *st)
     }
     if (error < 0)
         goto done;
+    /*
+     * Paths are stored and sent as UTF-8 (JSON, remotes): a name in another
+     * encoding would lose its "path" in --json output and be refused by a
+     * remote, so it is refused here, before anything is stored.
+     */
+    if (!cairn_utf8_valid(rel.ptr, rel.len)) {
+        error = cairn_error_set(CAIRN_EINVALID,
+                                "'%s' is not a valid UTF-8 file name; rename it (cairn stores paths"
+                                " as UTF-8)",
+                                rel.ptr);
+        goto done;
+    }
     if ((error = cairn_fs_path_valid(rel.ptr)) < 0)
         goto done;
     for (size_t i = 0; i < s->n; i++)
@@ -680,7 +704,7 @@ static int collect(struct add_state *s, const char *abs, const struct stat *st)
     f->path = cairn_buf_detach(&rel, NULL);
     f->e.path = f->path;
     f->e.size = (uint64_t)st->st_size;
-    f->e.mode = (st->st_mode & 0100) ? 0755 : 0644;
+    f->e.mode = (st->st_mode & 0111) ? 0755 : 0644; /* the only two modes a tree holds */
     f->st.size = (uint64_t)st->st_size;
     f->st.mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
     f->st.ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;

@@ -51,7 +51,33 @@ struct co_state {
     const struct cairn_checkout_opts *opts;
     struct co_job *jobs;
     unsigned njobs;
+    mode_t umask;
 };
+
+/*
+ * The process umask, read without changing it where /proc allows: umask(2)
+ * can only be read by setting it, and another thread creating a file in
+ * between would get the wrong mode.
+ */
+static mode_t current_umask(void)
+{
+    char line[128];
+    unsigned m;
+    mode_t old;
+    FILE *f = fopen("/proc/self/status", "re");
+    if (f) {
+        while (fgets(line, sizeof(line), f)) {
+            if (sscanf(line, "Umask: %o", &m) == 1) {
+                fclose(f);
+                return (mode_t)m & 0777;
+            }
+        }
+        fclose(f);
+    }
+    old = umask(022);
+    umask(old);
+    return old;
+}
 
 static void co_run(void *arg)
 {
@@ -85,8 +111,13 @@ static void co_run(void *arg)
     pthread_mutex_unlock(&s->mu);
 }
 
-/* Open (creating) each directory of `rel`'s parent below `rootfd` without following links. */
-static int open_parent(int rootfd, const char *rel, int *dirfd_out, const char **base_out)
+/*
+ * Open each directory of `rel`'s parent below `rootfd` without following
+ * links, creating missing ones if `create`; without it, returns 1 (and no
+ * fd) when a directory on the way is not there.
+ */
+static int open_parent(int rootfd, const char *rel, int create, int *dirfd_out,
+                       const char **base_out)
 {
     char part[4097];
     const char *p = rel, *slash;
@@ -99,13 +130,15 @@ static int open_parent(int rootfd, const char *rel, int *dirfd_out, const char *
         int next;
         memcpy(part, p, n);
         part[n] = '\0';
-        if (mkdirat(fd, part, 0777) < 0 && errno != EEXIST) {
+        if (create && mkdirat(fd, part, 0777) < 0 && errno != EEXIST) {
             int e = cairn_error_set_errno(CAIRN_ERROR, "cannot create directory for '%s'", rel);
             close(fd);
             return e;
         }
         next = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         close(fd);
+        if (next < 0 && !create)
+            return 1;
         if (next < 0)
             return cairn_error_set_errno(CAIRN_ERROR,
                                          "cannot enter directory for '%s' (a symlink or file in"
@@ -136,6 +169,148 @@ static int included(const struct cairn_checkout_opts *opts, const char *path)
     return 0;
 }
 
+/*
+ * Overwrite protection (git's "your local changes would be overwritten"): a
+ * regular file in the way may be replaced only if nothing is lost, that is
+ * when its content is REF's own or a content the repository keeps for that
+ * path (staged, or in any version). Anything else, whether a tracked file
+ * edited since (status: modified) or an untracked file, stops the checkout
+ * before a byte is written, unless --force. The kept set is read only when
+ * some file in the way differs from REF's content, so a checkout into an
+ * empty or up-to-date directory pays one stat (and, outside the stat cache,
+ * one read) per file.
+ */
+struct kept_entry {
+    char *path;
+    cairn_oid digest;
+    uint64_t size;
+};
+
+struct kept {
+    struct cairn_repo *repo;
+    struct kept_entry *e;
+    size_t n, cap;
+    int loaded;
+};
+
+static int kept_add(struct kept *k, const char *path, const cairn_oid *digest, uint64_t size)
+{
+    int error = CAIRN_ARRAY_GROW(k->e, k->cap, k->n);
+    if (error < 0)
+        return error;
+    if (!(k->e[k->n].path = strdup(path)))
+        return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+    k->e[k->n].digest = *digest;
+    k->e[k->n].size = size;
+    k->n++;
+    return 0;
+}
+
+static int kept_on_stage(const struct cairn_stage_entry *e, void *payload)
+{
+    return kept_add(payload, e->path, &e->digest, e->size);
+}
+
+static int kept_on_version(const struct cairn_version *v, void *payload)
+{
+    struct kept *k = payload;
+    struct cairn_tree t = { 0 };
+    int error = cairn_repo_read_tree(k->repo, &v->tree, &t);
+    for (size_t i = 0; i < t.n && !error; i++)
+        error = kept_add(k, t.entries[i].path, &t.entries[i].digest, t.entries[i].size);
+    cairn_tree_release(&t);
+    return error;
+}
+
+static void kept_release(struct kept *k)
+{
+    for (size_t i = 0; i < k->n; i++)
+        free(k->e[i].path);
+    free(k->e);
+}
+
+/*
+ * 1 if the regular file `base` in `dirfd` (repository path `rel`, lstat `st`)
+ * holds REF's content for it or content the repository keeps, 0 if not.
+ */
+static int in_the_way_kept(struct kept *k, int in_workdir, int dirfd, const char *base,
+                           const char *rel, const struct stat *st, const struct cairn_tree_entry *e)
+{
+    cairn_oid d;
+    int error, fd, hashed = 0;
+
+    if ((uint64_t)st->st_size == e->size && in_workdir &&
+        cairn__statcache_unchanged(k->repo, rel, st, &e->digest))
+        return 1;
+    for (size_t i = 0; i <= k->n; i++) {
+        const cairn_oid *want = i ? &k->e[i - 1].digest : &e->digest;
+        if (i && strcmp(k->e[i - 1].path, rel))
+            continue;
+        if ((uint64_t)st->st_size != (i ? k->e[i - 1].size : e->size))
+            goto next;
+        if (!hashed) {
+            if ((fd = openat(dirfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+                return cairn_error_set_errno(CAIRN_ERROR, "cannot open '%s'", rel);
+            error = cairn__hash_fd(fd, rel, &d);
+            close(fd);
+            if (error < 0)
+                return error;
+            hashed = 1;
+        }
+        if (!cairn_oid_cmp(&d, want))
+            return 1;
+next:
+        if (!i && !k->loaded) {
+            k->loaded = 1;
+            if ((error = cairn_registry_stage_list(k->repo->registry, NULL, kept_on_stage, k)) <
+                    0 ||
+                (error = cairn_registry_version_list(k->repo->registry, NULL, 0, kept_on_version,
+                                                     k)) < 0)
+                return error;
+        }
+    }
+    return 0;
+}
+
+static int check_in_the_way(struct co_state *s, int rootfd, int in_workdir,
+                            const struct cairn_tree *tree)
+{
+    struct kept k = { .repo = s->repo };
+    struct cairn_buf names = CAIRN_BUF_INIT;
+    size_t n = 0;
+    int error = 0;
+
+    for (size_t i = 0; i < tree->n && !error; i++) {
+        const struct cairn_tree_entry *e = &tree->entries[i];
+        const char *base;
+        struct stat st;
+        int dirfd, r;
+        if (!included(s->opts, e->path))
+            continue;
+        if ((r = open_parent(rootfd, e->path, 0, &dirfd, &base)) != 0) {
+            error = r < 0 ? r : 0;
+            continue;
+        }
+        if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+            (r = in_the_way_kept(&k, in_workdir, dirfd, base, e->path, &st, e)) == 0) {
+            if (n++ < 3)
+                error = cairn_buf_printf(&names, "%s'%s'", n > 1 ? ", " : "", e->path);
+        } else if (r < 0) {
+            error = r;
+        }
+        close(dirfd);
+    }
+    if (!error && n)
+        error = cairn_error_set(CAIRN_EEXISTS,
+                                "checkout would overwrite %zu file%s with content the repository"
+                                " does not keep: %s%s; add them, move them away, or use --force"
+                                " to overwrite",
+                                n, n == 1 ? "" : "s", names.ptr, n > 3 ? " and more" : "");
+    cairn_buf_release(&names);
+    kept_release(&k);
+    return error;
+}
+
 static int checkout_file(struct co_state *s, int rootfd, const struct cairn_tree_entry *e)
 {
     struct cairn_file_object f;
@@ -156,7 +331,7 @@ static int checkout_file(struct co_state *s, int rootfd, const struct cairn_tree
                                 e->path);
         goto done;
     }
-    if ((error = open_parent(rootfd, e->path, &dirfd, &base)) < 0)
+    if ((error = open_parent(rootfd, e->path, 1, &dirfd, &base)) < 0)
         goto done;
     if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
         if (S_ISDIR(st.st_mode)) {
@@ -209,7 +384,8 @@ static int checkout_file(struct co_state *s, int rootfd, const struct cairn_tree
         error = cairn_error_set(s->error, "cannot check out '%s': %s", e->path, s->errmsg);
         goto done;
     }
-    if (fchmod(fd, e->mode & 0777) < 0 || close(fd) < 0) {
+    /* Like git: 0644 or 0755 from the tree, narrowed by the umask, never widened. */
+    if (fchmod(fd, e->mode & 0777 & ~s->umask) < 0 || close(fd) < 0) {
         fd = -1;
         error = cairn_error_set_errno(CAIRN_ERROR, "cannot finish '%s'", e->path);
         goto done;
@@ -246,6 +422,7 @@ int cairn_repo_checkout(struct cairn_repo *repo, const char *ref, const char *ta
     pthread_mutex_init(&s.mu, NULL);
     s.repo = repo;
     s.opts = opts;
+    s.umask = current_umask();
     if ((error = cairn_repo_resolve(repo, ref, &v)) < 0)
         goto done;
     if ((error = cairn__repo_lock(repo, 0)) < 0)
@@ -259,6 +436,13 @@ int cairn_repo_checkout(struct cairn_repo *repo, const char *ref, const char *ta
     if (rootfd < 0) {
         error = cairn_error_set_errno(CAIRN_ERROR, "cannot open '%s'", target);
         goto done;
+    }
+    if (!(opts && opts->force)) {
+        struct stat a, b;
+        int in_workdir = fstat(rootfd, &a) == 0 && stat(repo->workdir, &b) == 0 &&
+                         a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+        if ((error = check_in_the_way(&s, rootfd, in_workdir, &tree)) < 0)
+            goto done;
     }
     for (size_t i = 0; i < tree.n; i++)
         if (included(opts, tree.entries[i].path))

@@ -131,7 +131,7 @@ int cairn_file_object_decode(struct cairn_file_object *out, const void *data, si
         uint64_t kind, nlen, dtype, group;
         memset(&reg, 0, sizeof(reg));
         if (cairn_reader_varint(&r, &kind) < 0 || kind > 1 || cairn_reader_varint(&r, &nlen) < 0 ||
-            nlen > 65536 || cairn_reader_bytes(&r, &p, nlen) < 0) {
+            nlen > CAIRN_TENSOR_NAME_MAX || cairn_reader_bytes(&r, &p, nlen) < 0) {
             error = bad("truncated region");
             goto fail;
         }
@@ -338,6 +338,12 @@ int cairn_tree_decode(struct cairn_tree *out, const void *data, size_t len)
             goto fail;
         }
         memcpy(digest.id, p, CAIRN_OID_RAWSZ);
+        if (mode != 0644 && mode != 0755) { /* regular files only: no setuid, no 0777 */
+            error = cairn_error_set(CAIRN_ECORRUPT, "damaged manifest: mode %llo of '%s'",
+                                    (unsigned long long)mode, path);
+            free(path);
+            goto fail;
+        }
         error = cairn_tree_add(out, &cap, path, (uint32_t)mode, size, &file, &digest);
         free(path);
         if (error < 0)

@@ -44,6 +44,18 @@ int cairn__repo_relpath(struct cairn_repo *repo, struct cairn_buf *out, const ch
 int cairn__repo_ingest_dir(struct cairn_repo *repo, const char *dir, struct cairn_tree *out,
                            struct cairn_add_stats *stats);
 
+/* BLAKE3 of everything readable from `fd` (`path` names it in errors). */
+int cairn__hash_fd(int fd, const char *path, cairn_oid *out);
+
+/*
+ * 1 if the stat cache says the workdir file `rel`, whose lstat is `st`, has
+ * content `digest` without reading it (same size, mtime, ctime, inode); 0
+ * when it cannot tell.
+ */
+struct stat;
+int cairn__statcache_unchanged(struct cairn_repo *repo, const char *rel, const struct stat *st,
+                               const cairn_oid *digest);
+
 /* Load a flat JSON or YAML object of numbers, strings and booleans (params, metrics). */
 int cairn__load_kv_file(struct cairn_values *out, const char *path, const char *what);
 

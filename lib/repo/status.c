@@ -89,7 +89,7 @@ static int on_model(const struct cairn_model_info *m, void *payload)
     return error;
 }
 
-static int hash_file(const char *path, cairn_oid *out)
+int cairn__hash_fd(int fd, const char *path, cairn_oid *out)
 {
     /*
      * On the heap, not static _Thread_local: a 1 MiB TLS block is zeroed for
@@ -97,44 +97,55 @@ static int hash_file(const char *path, cairn_oid *out)
      */
     const size_t bufsz = (size_t)1 << 20;
     struct cairn_hasher h;
-    unsigned char *buf;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return cairn_error_set_errno(CAIRN_ERROR, "cannot open '%s'", path);
-    if (!(buf = malloc(bufsz))) {
-        close(fd);
+    unsigned char *buf = malloc(bufsz);
+    if (!buf)
         return cairn_error_set(CAIRN_ENOMEM, "out of memory");
-    }
     cairn_hasher_init(&h);
     for (;;) {
         ssize_t n = cairn_fs_read_full(fd, buf, bufsz);
         if (n < 0) {
-            close(fd);
             free(buf);
+            cairn_error_prefix("cannot read '%s'", path);
             return (int)n;
         }
         if (n == 0)
             break;
         cairn_hasher_update(&h, buf, (size_t)n);
     }
-    close(fd);
     free(buf);
     cairn_hasher_final(&h, out);
     return 0;
+}
+
+static int hash_file(const char *path, cairn_oid *out)
+{
+    int error, fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return cairn_error_set_errno(CAIRN_ERROR, "cannot open '%s'", path);
+    error = cairn__hash_fd(fd, path, out);
+    close(fd);
+    return error;
+}
+
+int cairn__statcache_unchanged(struct cairn_repo *repo, const char *rel, const struct stat *st,
+                               const cairn_oid *digest)
+{
+    struct cairn_stat_entry c;
+    return cairn_registry_statcache_get(repo->registry, rel, &c) == 0 &&
+           c.size == (uint64_t)st->st_size &&
+           c.mtime_ns == (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec &&
+           c.ctime_ns == (int64_t)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec &&
+           c.ino == (uint64_t)st->st_ino && !cairn_oid_cmp(&c.digest, digest);
 }
 
 /* 1 if the file on disk still has `digest`, 0 if it changed. */
 static int unchanged(struct st_state *s, const char *rel, const char *abs, const struct stat *st,
                      const struct known *k)
 {
-    struct cairn_stat_entry c;
     cairn_oid d;
     if ((uint64_t)st->st_size != k->size)
         return 0;
-    if (cairn_registry_statcache_get(s->repo->registry, rel, &c) == 0 && c.size == k->size &&
-        c.mtime_ns == (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec &&
-        c.ctime_ns == (int64_t)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec &&
-        c.ino == (uint64_t)st->st_ino && !cairn_oid_cmp(&c.digest, &k->digest))
+    if (cairn__statcache_unchanged(s->repo, rel, st, &k->digest))
         return 1;
     if (hash_file(abs, &d) < 0)
         return 0;

@@ -17,6 +17,7 @@
 
 #include "store/gguf.h"
 #include "util/buf.h"
+#include "util/text.h"
 
 #define GGUF_DEFAULT_ALIGNMENT 32
 #define GGUF_NAME_MAX          4096
@@ -120,44 +121,6 @@ static int get_str(struct cursor *c, const char **s, uint64_t *n)
     return 0;
 }
 
-/* Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF), no NUL. */
-static int utf8_ok(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned char b = s[i];
-        uint32_t cp;
-        size_t k;
-        if (b == 0)
-            return 0;
-        if (b < 0x80) {
-            i++;
-            continue;
-        }
-        if (b >= 0xc2 && b <= 0xdf) {
-            k = 1, cp = b & 0x1f;
-        } else if (b >= 0xe0 && b <= 0xef) {
-            k = 2, cp = b & 0x0f;
-        } else if (b >= 0xf0 && b <= 0xf4) {
-            k = 3, cp = b & 0x07;
-        } else {
-            return 0;
-        }
-        if (n - i <= k)
-            return 0;
-        for (size_t j = 1; j <= k; j++) {
-            if ((s[i + j] & 0xc0) != 0x80)
-                return 0;
-            cp = cp << 6 | (s[i + j] & 0x3f);
-        }
-        if ((k == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-            (k == 3 && (cp < 0x10000 || cp > 0x10ffff)))
-            return 0;
-        i += k + 1;
-    }
-    return 1;
-}
-
 static int skip_value(struct cursor *c, uint32_t type, int depth);
 
 static int skip_array(struct cursor *c, int depth)
@@ -220,7 +183,7 @@ static int parse_kv(struct cursor *c, uint32_t *alignment, int *seen_alignment)
 
     if ((r = get_str(c, &key, &klen)))
         return r;
-    if (klen > GGUF_NAME_MAX || !utf8_ok((const unsigned char *)key, (size_t)klen))
+    if (klen > GGUF_NAME_MAX || !cairn_utf8_valid(key, (size_t)klen))
         return cairn_error_set(CAIRN_EINVALID, "metadata key is not short UTF-8");
     if ((r = get_u32(c, &type)))
         return r;
@@ -250,7 +213,7 @@ static int parse_tensor_info(struct cursor *c, struct cairn_tensor_table *t, uin
 
     if ((r = get_str(c, &name, &nlen)))
         return r;
-    if (nlen > GGUF_NAME_MAX || !utf8_ok((const unsigned char *)name, (size_t)nlen))
+    if (nlen > GGUF_NAME_MAX || !cairn_utf8_valid(name, (size_t)nlen))
         return cairn_error_set(CAIRN_EINVALID, "tensor name is not short UTF-8");
     memcpy(namebuf, name, (size_t)nlen);
     namebuf[nlen] = '\0';

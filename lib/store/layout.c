@@ -134,6 +134,10 @@ int cairn_tensor_table_add(struct cairn_tensor_table *t, const char *name, int d
     if (rank > CAIRN_TENSOR_MAX_RANK)
         return cairn_error_set(CAIRN_EINVALID, "tensor '%s' has rank %u (at most %d)", name, rank,
                                CAIRN_TENSOR_MAX_RANK);
+    if (strlen(name) > CAIRN_TENSOR_NAME_MAX)
+        return cairn_error_set(CAIRN_EINVALID,
+                               "tensor name '%.40s...' is %zu bytes long (at most %d)", name,
+                               strlen(name), CAIRN_TENSOR_NAME_MAX);
     if ((error = grow((void **)&t->tensors, &t->alloc, t->count, sizeof(*t->tensors))) < 0)
         return error;
     x = &t->tensors[t->count];

@@ -99,6 +99,12 @@ const struct cairn_dtype_info *cairn_dtype_info(int dtype);
 int cairn_dtype_nbytes(uint64_t *out, int dtype, uint64_t nelems);
 
 #define CAIRN_TENSOR_MAX_RANK 8
+/*
+ * Longest tensor name in bytes: the file object (manifest) stores region
+ * names up to this and refuses longer ones when decoding, so the parsers
+ * refuse them too and such a file is chunked as an opaque one.
+ */
+#define CAIRN_TENSOR_NAME_MAX 65536
 
 struct cairn_tensor {
     char *name;                            /* NUL-terminated UTF-8, owned by the table */
@@ -136,7 +142,8 @@ void cairn_tensor_table_init(struct cairn_tensor_table *t);
 void cairn_tensor_table_release(struct cairn_tensor_table *t);
 /*
  * Append a tensor (name copied) with the given geometry and byte range.
- * `rank` must be <= CAIRN_TENSOR_MAX_RANK. Returns 0 or CAIRN_ENOMEM.
+ * Returns 0, CAIRN_ENOMEM, or CAIRN_EINVALID for a rank above
+ * CAIRN_TENSOR_MAX_RANK or a name longer than CAIRN_TENSOR_NAME_MAX.
  */
 int cairn_tensor_table_add(struct cairn_tensor_table *t, const char *name, int dtype, unsigned rank,
                            const uint64_t *shape, uint64_t start, uint64_t end);

@@ -16,13 +16,20 @@ static _Thread_local int errcode;
 static cairn_warn_fn warn_fn;
 static void *warn_payload;
 
+/*
+ * Formats into a local buffer first: an argument may be cairn_error_last()
+ * itself (wrapping the previous message), and vsnprintf with overlapping
+ * source and destination is undefined (it garbled "unsafe path" messages).
+ */
 static void vset(const char *fmt, va_list ap, const char *suffix)
 {
-    int n = vsnprintf(errmsg, sizeof(errmsg), fmt, ap);
+    char tmp[ERRMSG_MAX];
+    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
     if (n < 0)
-        n = 0;
-    if (suffix && (size_t)n < sizeof(errmsg))
-        snprintf(errmsg + n, sizeof(errmsg) - (size_t)n, ": %s", suffix);
+        tmp[n = 0] = '\0';
+    if (suffix && (size_t)n < sizeof(tmp))
+        snprintf(tmp + n, sizeof(tmp) - (size_t)n, ": %s", suffix);
+    memcpy(errmsg, tmp, strlen(tmp) + 1);
 }
 
 int cairn_error_set(int code, const char *fmt, ...)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util/buf.h"
 #include "util/text.h"
 
 size_t cairn_utf8_seq_len(const unsigned char *s, size_t n)
@@ -43,7 +44,7 @@ bool cairn_utf8_valid(const char *s, size_t n)
     const unsigned char *p = (const unsigned char *)s;
     while (n) {
         size_t len = cairn_utf8_seq_len(p, n);
-        if (!len)
+        if (!len || !p[0])
             return false;
         p += len;
         n -= len;
@@ -51,12 +52,26 @@ bool cairn_utf8_valid(const char *s, size_t n)
     return true;
 }
 
-/* C1 controls are U+0080-U+009F: 0xc2 0x80-0x9f in UTF-8. */
+/*
+ * Characters that must not reach a terminal as they are: C0 controls, DEL,
+ * C1 controls (U+0080-U+009F), and the bidirectional overrides, isolates
+ * and line separators that can make one name read as another (U+202A-
+ * U+202E, U+2066-U+2069, U+2028, U+2029). `p` starts a well-formed
+ * sequence of `len` bytes.
+ */
 static bool is_control(const unsigned char *p, size_t len)
 {
+    unsigned cp;
+
     if (len == 1)
         return p[0] < 0x20 || p[0] == 0x7f;
-    return len == 2 && p[0] == 0xc2 && p[1] < 0xa0;
+    if (len == 2)
+        return p[0] == 0xc2 && p[1] < 0xa0;
+    if (len != 3 || p[0] != 0xe2)
+        return false;
+    cp = 0x2000 | ((unsigned)(p[1] & 0x3f) << 6) | (p[2] & 0x3f);
+    return (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0x2028 ||
+           cp == 0x2029;
 }
 
 bool cairn_text_has_control(const char *s, size_t n)
@@ -75,11 +90,12 @@ bool cairn_text_has_control(const char *s, size_t n)
 }
 
 /* The quoted form of the character at `p` into `piece`; sets its source length. */
-static size_t quote_one(char piece[8], size_t *src_len, const unsigned char *p, size_t n)
+static size_t quote_one(char piece[8], size_t *src_len, const unsigned char *p, size_t n,
+                        bool keep_newlines)
 {
     size_t len = cairn_utf8_seq_len(p, n);
 
-    if (len && !is_control(p, len) && p[0] != '\\') {
+    if (len && p[0] && p[0] != '\\' && (!is_control(p, len) || (keep_newlines && p[0] == '\n'))) {
         memcpy(piece, p, len);
         *src_len = len;
         return len;
@@ -94,6 +110,23 @@ static size_t quote_one(char piece[8], size_t *src_len, const unsigned char *p, 
     return 4;
 }
 
+int cairn_text_quote_buf(struct cairn_buf *out, const char *s, bool keep_newlines)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s), len;
+    char piece[8];
+    int error = 0;
+
+    cairn_buf_clear(out);
+    while (n && !error) {
+        size_t need = quote_one(piece, &len, p, n, keep_newlines);
+        error = cairn_buf_put(out, piece, need);
+        p += len;
+        n -= len;
+    }
+    return error ? error : cairn_buf_put(out, "", 0);
+}
+
 const char *cairn_text_quote(char *out, size_t cap, const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
@@ -103,12 +136,12 @@ const char *cairn_text_quote(char *out, size_t cap, const char *s)
     if (cap == 0)
         return out;
     for (const unsigned char *q = p; q < p + n; q += len)
-        total += quote_one(piece, &len, q, (size_t)(p + n - q));
+        total += quote_one(piece, &len, q, (size_t)(p + n - q), false);
     room = cap - 1;
     if (total > room)
         room = room >= 3 ? room - 3 : 0; /* leave space for "..." */
     while (n) {
-        size_t need = quote_one(piece, &len, p, n);
+        size_t need = quote_one(piece, &len, p, n, false);
         if (o + need > room)
             break;
         memcpy(out + o, piece, need);

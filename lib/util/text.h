@@ -17,10 +17,15 @@
  */
 size_t cairn_utf8_seq_len(const unsigned char *s, size_t n);
 
-/* Whether `s` (`n` bytes) is well-formed UTF-8. */
+/* Whether `s` (`n` bytes) is well-formed UTF-8 without NUL. */
 bool cairn_utf8_valid(const char *s, size_t n);
 
-/* Whether `s` holds a C0 control byte (1-31), DEL or a C1 control (U+0080-U+009F). */
+/*
+ * Whether `s` holds a C0 control byte (1-31), DEL, a C1 control (U+0080-
+ * U+009F) or a bidirectional override, isolate or line separator (U+202A-
+ * U+202E, U+2066-U+2069, U+2028-U+2029), which can make a name read as
+ * another on screen.
+ */
 bool cairn_text_has_control(const char *s, size_t n);
 
 /*
@@ -31,5 +36,13 @@ bool cairn_text_has_control(const char *s, size_t n);
  * "...". Returns `out`.
  */
 const char *cairn_text_quote(char *out, size_t cap, const char *s);
+
+/*
+ * The same quoting, whole, into `out` (replacing its content, NUL-
+ * terminated); with `keep_newlines`, '\n' is kept (multi-line messages).
+ * 0 or CAIRN_ENOMEM.
+ */
+struct cairn_buf;
+int cairn_text_quote_buf(struct cairn_buf *out, const char *s, bool keep_newlines);
 
 #endif

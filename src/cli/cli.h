@@ -47,6 +47,14 @@ int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(print
 int cli_exit_code(int error);
 
 /*
+ * The '@' ending the userinfo (user:password@) of URL's authority, or NULL.
+ * remote add and clone refuse such URLs (with cli_url_userinfo_refusal):
+ * they would be stored in the registry and printed by remote list.
+ */
+const char *cli_url_userinfo(const char *url);
+extern const char cli_url_userinfo_refusal[];
+
+/*
  * Common option handling: returns 1 if argv asks for --help (and prints the
  * page), 0 otherwise. Every command calls it first.
  */

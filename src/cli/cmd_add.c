@@ -12,6 +12,9 @@ const char cmd_add_help[] =
     "the store and stage them. Tensor files (safetensors, GGUF) are chunked per\n"
     "tensor; other files with content-defined chunking. A file whose size,\n"
     "times and inode did not change since it was last added is not read again.\n"
+    "Inside a directory, symbolic links, FIFOs, sockets and devices are skipped\n"
+    "with a warning naming each. A file name that is not valid UTF-8 is refused\n"
+    "(exit 2): paths are stored and sent to remotes as UTF-8.\n"
     "Options may stand anywhere; '--' ends them. --progress and --no-progress\n"
     "force the progress bar on or off.\n";
 

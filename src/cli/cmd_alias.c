@@ -45,9 +45,9 @@ static int list_one(const struct cairn_alias_entry *e, void *payload)
         if (!c->n)
             printf("%-24s %-16s %-8s %-12s %-19s %s\n", "MODEL", "ALIAS", "VERSION", "ID", "SINCE",
                    "BY");
-        printf("%-24s %-16s v%-7d %-12s %-19s %s\n", e->model, e->alias, e->number,
-               cli_short_id(sid, &e->version),
-               e->set_ns ? cli_fmt_time(when, sizeof(when), e->set_ns) : "-", e->set_by);
+        printf("%-24s %-16s v%-7d %-12s %-19s %s\n", cli_esc(e->model), cli_esc(e->alias),
+               e->number, cli_short_id(sid, &e->version),
+               e->set_ns ? cli_fmt_time(when, sizeof(when), e->set_ns) : "-", cli_esc(e->set_by));
     }
     c->n++;
     return 0;
@@ -77,7 +77,7 @@ static int history_one(const struct cairn_alias_event *e, void *payload)
         if (!c->n)
             printf("%-19s %-16s %-6s %-6s %s\n", "TIME", "BY", "FROM", "TO", "REASON");
         printf("%-19s %-16s %-6s %-6s %s\n", cli_fmt_time(when, sizeof(when), e->time_ns),
-               e->author, from, to, e->reason ? e->reason : "");
+               cli_esc(e->author), from, to, cli_esc(e->reason));
     }
     c->n++;
     return 0;

@@ -16,10 +16,17 @@ const char cmd_checkout_help[] =
     "written; each file is written under a temporary name and renamed into\n"
     "place only when complete, so a damaged store never leaves a wrong file.\n"
     "\n"
+    "A file in the way whose content the repository does not keep (edited\n"
+    "since it was added, or untracked) stops the checkout before anything is\n"
+    "written (exit 1, naming a few of them). Files with REF's content or a\n"
+    "content that is staged or in any version are replaced. Modes are 0644 or\n"
+    "0755, narrowed by the umask.\n"
+    "\n"
     "  --to DIR        target directory (created if missing)\n"
     "  --include GLOB  only paths matching GLOB (fnmatch; a directory name takes\n"
     "                  everything below it); repeatable\n"
-    "  --force         replace non-regular files in the way\n"
+    "  --force         overwrite local changes and replace non-regular files in\n"
+    "                  the way\n"
     "  --json          print what was written as JSON\n";
 
 int cmd_checkout(int argc, char **argv)

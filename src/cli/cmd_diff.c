@@ -84,10 +84,10 @@ static int print_change(const struct cairn_tensor_change *c, void *payload)
         return 0;
     }
     shape_str(sa, sizeof(sa), t);
-    printf("    %s tensor %s (%s %s)", what, t->name, t->dtype, sa);
+    printf("    %s tensor %s (%s %s)", what, cli_esc(t->name), cli_esc(t->dtype), sa);
     if (retyped(c)) {
         shape_str(sb, sizeof(sb), c->before);
-        printf(" was %s %s", c->before->dtype, sb);
+        printf(" was %s %s", cli_esc(c->before->dtype), sb);
     }
     if (c->measured) {
         printf(": %.4g%% of %llu elements differ",
@@ -106,8 +106,8 @@ static void tensor_diff(struct cairn_repo *repo, const struct cairn_tree_entry *
 {
     int error = cairn_repo_tensor_diff(repo, a, b, 1, print_change, out);
     if (error < 0)
-        fprintf(stderr, "cairn: warning: cannot compare the tensors of '%s': %s\n", b->path,
-                cairn_error_last());
+        fprintf(stderr, "cairn: warning: cannot compare the tensors of '%s': %s\n",
+                cli_esc(b->path), cli_esc(cairn_error_last()));
 }
 
 static void kv_diff(const char *what, const struct cairn_values *a, const struct cairn_values *b,
@@ -129,9 +129,11 @@ static void kv_diff(const char *what, const struct cairn_values *a, const struct
                 json_object_set_new(o, "delta", json_real(y->number - x->number));
             json_object_set_new(out, x->name, o);
         } else if (y && x->type == CAIRN_VALUE_NUMBER && y->type == CAIRN_VALUE_NUMBER) {
-            printf("  %s %-24s %s -> %s (%+.6g)\n", what, x->name, va, vb, y->number - x->number);
+            printf("  %s %-24s %s -> %s (%+.6g)\n", what, cli_esc(x->name), cli_esc(va),
+                   cli_esc(vb), y->number - x->number);
         } else {
-            printf("  %s %-24s %s -> %s\n", what, x->name, va, y ? vb : "(none)");
+            printf("  %s %-24s %s -> %s\n", what, cli_esc(x->name), cli_esc(va),
+                   y ? cli_esc(vb) : "(none)");
         }
     }
     for (size_t i = 0; i < b->count; i++) {
@@ -144,7 +146,7 @@ static void kv_diff(const char *what, const struct cairn_values *a, const struct
             json_object_set_new(o, "new", json_string(vb));
             json_object_set_new(out, b->items[i].name, o);
         } else {
-            printf("  %s %-24s (none) -> %s\n", what, b->items[i].name, vb);
+            printf("  %s %-24s (none) -> %s\n", what, cli_esc(b->items[i].name), cli_esc(vb));
         }
     }
 }
@@ -196,8 +198,8 @@ int cmd_diff(int argc, char **argv)
         json_object_set_new(jo, "from", cli_version_json(repo, &va, 0));
         json_object_set_new(jo, "to", cli_version_json(repo, &vb, 0));
     } else {
-        printf("diff %s@v%d (%s) -> %s@v%d (%s)\n", va.model, va.number, cli_short_id(sa, &va.id),
-               vb.model, vb.number, cli_short_id(sb, &vb.id));
+        printf("diff %s@v%d (%s) -> %s@v%d (%s)\n", cli_esc(va.model), va.number,
+               cli_short_id(sa, &va.id), cli_esc(vb.model), vb.number, cli_short_id(sb, &vb.id));
     }
     /* Both trees are sorted by path: merge. */
     while (i < ta.n || j < tb.n) {
@@ -226,7 +228,7 @@ int cmd_diff(int argc, char **argv)
                 json_array_append_new(jfiles, o);
             } else {
                 char s1[32], s2[32];
-                printf("  %-8s %s", what, e->path);
+                printf("  %-8s %s", what, cli_esc(e->path));
                 if (ea && eb)
                     printf(" (%s -> %s)", cli_fmt_bytes(s1, sizeof(s1), ea->size),
                            cli_fmt_bytes(s2, sizeof(s2), eb->size));
@@ -261,8 +263,8 @@ int cmd_diff(int argc, char **argv)
         kv_diff("metric", &ma, &mb, NULL);
         if ((va.code_commit || vb.code_commit) &&
             (!va.code_commit || !vb.code_commit || strcmp(va.code_commit, vb.code_commit)))
-            printf("  code     %s -> %s\n", va.code_commit ? va.code_commit : "(none)",
-                   vb.code_commit ? vb.code_commit : "(none)");
+            printf("  code     %s -> %s\n", va.code_commit ? cli_esc(va.code_commit) : "(none)",
+                   vb.code_commit ? cli_esc(vb.code_commit) : "(none)");
     }
 done:
     cairn_values_release(&pa);

@@ -8,6 +8,7 @@
 #include "cairn/repo.h"
 #include "cli.h"
 #include "opt.h"
+#include "print.h"
 
 const char cmd_fsck_summary[] = "verify the store, the registry and the audit chain";
 const char cmd_fsck_help[] =
@@ -48,7 +49,7 @@ static void report(const char *msg, void *payload)
     if (o->json)
         json_array_append_new(o->arr, json_string(msg));
     else
-        printf("problem: %s\n", msg);
+        printf("problem: %s\n", cli_esc(msg));
 }
 
 static void say(json_t *arr, const char *prefix, const char *msg)
@@ -56,7 +57,7 @@ static void say(json_t *arr, const char *prefix, const char *msg)
     if (arr)
         json_array_append_new(arr, json_string(msg));
     else
-        printf("%s: %s\n", prefix, msg);
+        printf("%s: %s\n", prefix, cli_esc(msg));
 }
 
 static void repaired(const char *msg, void *payload)

@@ -99,11 +99,11 @@ static int seen(struct walk *w, const cairn_oid *id)
 static void label(char *buf, size_t cap, const struct cairn_version *v)
 {
     char when[64], sid[16];
-    int n = snprintf(buf, cap, "%s@v%d (%s) %s by %s@%s", v->model, v->number,
+    int n = snprintf(buf, cap, "%s@v%d (%s) %s by %s@%s", cli_esc(v->model), v->number,
                      cli_short_id(sid, &v->id), cli_fmt_time(when, sizeof(when), v->time_ns),
-                     v->author, v->host);
+                     cli_esc(v->author), cli_esc(v->host));
     if (v->code_commit && n > 0 && (size_t)n < cap)
-        snprintf(buf + n, cap - (size_t)n, ", code %.12s%s", v->code_commit,
+        snprintf(buf + n, cap - (size_t)n, ", code %.12s%s", cli_esc(v->code_commit),
                  v->code_dirty > 0 ? " (dirty)" : "");
 }
 
@@ -127,9 +127,8 @@ static int walk_text(struct walk *w, const cairn_oid *id, const char *prefix, in
         }
         dup = seen(w, &t.id);
         label(line, sizeof(line), &t);
-        printf("%s%s %-7s %s%s%s%s\n", prefix, last ? "└──" : "├──", l.v[i].kind, line,
-               l.v[i].detail ? " " : "", l.v[i].detail ? l.v[i].detail : "",
-               dup ? " (see above)" : "");
+        printf("%s%s %-7s %s%s%s%s\n", prefix, last ? "└──" : "├──", cli_esc(l.v[i].kind), line,
+               l.v[i].detail ? " " : "", cli_esc(l.v[i].detail), dup ? " (see above)" : "");
         n = snprintf(sub, sizeof(sub), "%s%s", prefix, last ? "    " : "│   ");
         /* A tree deeper than the indent buffer stops there rather than misdraw. */
         if (!dup && depth < 256 && n > 0 && (size_t)n < sizeof(sub))

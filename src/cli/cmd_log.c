@@ -44,8 +44,8 @@ static int print_version(const struct cairn_version *v, void *payload)
         return 0;
     }
     snprintf(ref, sizeof(ref), "%s@v%d", v->model, v->number);
-    printf("%-20s %s  %s  %-10s %10s %10s", ref, cli_short_id(sid, &v->id),
-           cli_fmt_time(when, sizeof(when), v->time_ns), v->author,
+    printf("%-20s %s  %s  %-10s %10s %10s", cli_esc(ref), cli_short_id(sid, &v->id),
+           cli_fmt_time(when, sizeof(when), v->time_ns), cli_esc(v->author),
            cli_fmt_bytes(size, sizeof(size), v->raw_size),
            cli_fmt_bytes(stored, sizeof(stored), v->stored_new));
     if (s->nmetrics) {
@@ -54,11 +54,11 @@ static int print_version(const struct cairn_version *v, void *payload)
         for (int i = 0; i < s->nmetrics; i++) {
             const struct cairn_value *kv = cairn_values_get(&m, s->metrics[i]);
             char val[64];
-            printf(" %12s", kv ? cairn_value_format(kv, val, sizeof(val)) : "-");
+            printf(" %12s", kv ? cli_esc(cairn_value_format(kv, val, sizeof(val))) : "-");
         }
         cairn_values_release(&m);
     }
-    printf("  %s\n", v->message);
+    printf("  %s\n", cli_esc(v->message));
     return 0;
 }
 

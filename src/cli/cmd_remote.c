@@ -26,6 +26,8 @@ const char cmd_remote_help[] =
     "AWS_SESSION_TOKEN or an ~/.aws/credentials profile (AWS_PROFILE); they are\n"
     "never stored in the repository. The endpoint and region default to\n"
     "CAIRN_S3_ENDPOINT / AWS_ENDPOINT_URL and AWS_REGION when not given here.\n"
+    "A URL or endpoint with credentials in it (http://KEY:SECRET@host) is\n"
+    "refused; one stored by an older cairn is listed with them as ***.\n"
     "\n"
     "  --endpoint URL     S3-compatible endpoint (http://127.0.0.1:8080)\n"
     "  --region R         S3 region (default us-east-1)\n"
@@ -33,6 +35,16 @@ const char cmd_remote_help[] =
     "  --virtual-host     address the bucket in the host name\n"
     "  --concurrency N    parallel transfers (default 8)\n"
     "  --json             (list) machine-readable output\n";
+
+/* URL with any userinfo replaced by "***", in buf (entries stored before it was refused). */
+static const char *redacted(char *buf, size_t cap, const char *url)
+{
+    const char *at = cli_url_userinfo(url);
+    if (!at)
+        return url;
+    snprintf(buf, cap, "%.*s***%s", (int)(strstr(url, "://") + 3 - url), url, at);
+    return buf;
+}
 
 static int remote_add(int argc, char **argv)
 {
@@ -79,6 +91,8 @@ static int remote_add(int argc, char **argv)
         return cli_fail(CAIRN_EINVALID);
     if (cfg.endpoint && strncmp(cfg.endpoint, "http://", 7) && strncmp(cfg.endpoint, "https://", 8))
         return cli_usage("remote", "--endpoint takes an http:// or https:// URL");
+    if ((cfg.endpoint && cli_url_userinfo(cfg.endpoint)) || cli_url_userinfo(argv[optind + 1]))
+        return cli_usage("remote", "%s", cli_url_userinfo_refusal);
     if ((error = cairn_remote_parse_url(&scheme, &a, &b, argv[optind + 1])) < 0)
         return cli_fail(error);
     free(scheme);
@@ -99,11 +113,14 @@ static int remote_add(int argc, char **argv)
 static int list_cb(const struct cairn_remote_config *c, void *payload)
 {
     json_t *arr = payload;
+    char ub[2048], eb[2048];
+    const char *url = redacted(ub, sizeof(ub), c->url);
+    const char *endpoint = c->endpoint ? redacted(eb, sizeof(eb), c->endpoint) : NULL;
     if (arr) {
         json_t *o = json_object();
         json_object_set_new(o, "name", json_string(c->name));
-        json_object_set_new(o, "url", json_string(c->url));
-        json_object_set_new(o, "endpoint", c->endpoint ? json_string(c->endpoint) : json_null());
+        json_object_set_new(o, "url", json_string(url));
+        json_object_set_new(o, "endpoint", endpoint ? json_string(endpoint) : json_null());
         json_object_set_new(o, "region", c->region ? json_string(c->region) : json_null());
         json_object_set_new(o, "path_style",
                             json_string(c->path_style > 0   ? "path"
@@ -112,9 +129,9 @@ static int list_cb(const struct cairn_remote_config *c, void *payload)
         json_object_set_new(o, "concurrency", json_integer(c->concurrency));
         json_array_append_new(arr, o);
     } else {
-        printf("%-16s %s", c->name, c->url);
-        if (c->endpoint)
-            printf("  endpoint=%s", c->endpoint);
+        printf("%-16s %s", c->name, url);
+        if (endpoint)
+            printf("  endpoint=%s", endpoint);
         if (c->region)
             printf("  region=%s", c->region);
         if (c->concurrency)

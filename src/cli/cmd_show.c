@@ -51,8 +51,8 @@ static int print_edge(const struct cairn_lineage_edge *e, void *payload)
             json_object_set_new(o, "detail", json_string(e->detail));
         json_array_append_new(c->arr, o);
     } else {
-        printf("%-9s%s (%s)%s%s\n", e->kind, ref, cli_short_id(sid, &e->target),
-               e->detail ? " " : "", e->detail ? e->detail : "");
+        printf("%-9s%s (%s)%s%s\n", cli_esc(e->kind), cli_esc(ref), cli_short_id(sid, &e->target),
+               e->detail ? " " : "", cli_esc(e->detail));
     }
     return 0;
 }
@@ -64,7 +64,7 @@ static int print_tag(const char *tag, const cairn_oid *v, void *payload)
     if (c->json)
         json_array_append_new(c->arr, json_string(tag));
     else
-        printf(" %s", tag);
+        printf(" %s", cli_esc(tag));
     return 0;
 }
 
@@ -93,7 +93,7 @@ static int print_tensor(const struct cairn_tensor_entry *t, void *payload)
         json_object_set_new(o, "chunks", json_integer((json_int_t)t->chunks));
         json_array_append_new(tp->arr, o);
     } else {
-        printf("      %-40s %-6s %-20s %10s\n", t->name, t->dtype, shape,
+        printf("      %-40s %-6s %-20s %10s\n", cli_esc(t->name), cli_esc(t->dtype), shape,
                cli_fmt_bytes(sz, sizeof(sz), t->bytes));
     }
     return 0;
@@ -164,38 +164,38 @@ int cmd_show(int argc, char **argv)
     } else {
         char when[64], a[32], b[32], val[256];
         struct cairn_values kv = { 0 };
-        printf("version  %s@v%d (%s)\n", v.model, v.number, v.kind);
+        printf("version  %s@v%d (%s)\n", cli_esc(v.model), v.number, cli_esc(v.kind));
         printf("id       %s\n", (cairn_oid_fmt(val, &v.id), val));
         printf("date     %s\n", cli_fmt_time(when, sizeof(when), v.time_ns));
-        printf("author   %s@%s\n", v.author, v.host);
+        printf("author   %s@%s\n", cli_esc(v.author), cli_esc(v.host));
         if (v.code_commit)
-            printf("code     %s%s\n", v.code_commit, v.code_dirty > 0 ? " (dirty)" : "");
+            printf("code     %s%s\n", cli_esc(v.code_commit), v.code_dirty > 0 ? " (dirty)" : "");
         cairn_registry_lineage(r, &v.id, print_edge, &ctx);
         printf("tags    ");
         cairn_registry_tag_list(r, &v.id, print_tag, &ctx);
         printf("\nsize     %s in %llu file%s, %s added to the store\n",
                cli_fmt_bytes(a, sizeof(a), v.raw_size), (unsigned long long)v.nfiles,
                v.nfiles == 1 ? "" : "s", cli_fmt_bytes(b, sizeof(b), v.stored_new));
-        printf("message  %s\n\nfiles:\n", v.message);
+        printf("message  %s\n\nfiles:\n", cli_esc_text(v.message));
         for (size_t i = 0; i < tree.n; i++) {
             char hex[CAIRN_OID_HEXSZ + 1];
             printf("  %10s  %.16s  %s\n", cli_fmt_bytes(a, sizeof(a), tree.entries[i].size),
-                   cairn_oid_fmt(hex, &tree.entries[i].digest), tree.entries[i].path);
+                   cairn_oid_fmt(hex, &tree.entries[i].digest), cli_esc(tree.entries[i].path));
             if (tensors)
                 tensors_of(repo, &tree.entries[i], 0);
         }
         if (cairn_registry_params(r, &v.id, &kv) == 0 && kv.count) {
             printf("\nparams:\n");
             for (size_t i = 0; i < kv.count; i++)
-                printf("  %-24s %s\n", kv.items[i].name,
-                       cairn_value_format(&kv.items[i], val, sizeof(val)));
+                printf("  %-24s %s\n", cli_esc(kv.items[i].name),
+                       cli_esc(cairn_value_format(&kv.items[i], val, sizeof(val))));
         }
         cairn_values_release(&kv);
         if (cairn_registry_metrics(r, &v.id, &kv) == 0 && kv.count) {
             printf("\nmetrics:\n");
             for (size_t i = 0; i < kv.count; i++)
-                printf("  %-24s %s\n", kv.items[i].name,
-                       cairn_value_format(&kv.items[i], val, sizeof(val)));
+                printf("  %-24s %s\n", cli_esc(kv.items[i].name),
+                       cli_esc(cairn_value_format(&kv.items[i], val, sizeof(val))));
         }
         cairn_values_release(&kv);
     }

@@ -5,6 +5,7 @@
 
 #include "cairn/repo.h"
 #include "cli.h"
+#include "print.h"
 
 const char cmd_status_summary[] = "show staged, modified and untracked files";
 const char cmd_status_help[] =
@@ -36,8 +37,8 @@ static int print_entry(const struct cairn_status_entry *e, void *payload)
         json_array_append_new(p->arr, o);
     } else {
         char sz[32];
-        printf("%-10s %-12s %10s  %s\n", kind_name[e->kind], *e->model ? e->model : "-",
-               cli_fmt_bytes(sz, sizeof(sz), e->size), e->path);
+        printf("%-10s %-12s %10s  %s\n", kind_name[e->kind], *e->model ? cli_esc(e->model) : "-",
+               cli_fmt_bytes(sz, sizeof(sz), e->size), cli_esc(e->path));
     }
     return 0;
 }

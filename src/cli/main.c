@@ -11,13 +11,14 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "print.h"
 
 struct cli_globals cli_g = { NULL, -1, false };
 
 static void print_warning(const char *msg, void *payload)
 {
     (void)payload;
-    fprintf(stderr, "cairn: warning: %s\n", msg);
+    fprintf(stderr, "cairn: warning: %s\n", cli_esc(msg));
 }
 
 int main(int argc, char **argv)

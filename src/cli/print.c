@@ -1,14 +1,19 @@
 /*
  * JSON forms of library objects shared by several commands (log, show,
- * commit). The schemas are documented in docs/cli-json.md; keep them stable.
+ * commit), and the quoting of names for human output. The schemas are
+ * documented in docs/cli-json.md; keep them stable.
  */
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cairn/registry.h"
 #include "cairn/repo.h"
 #include "cli.h"
+#include "util/buf.h"
+#include "util/text.h"
 #include "print.h"
 #include "util/hash.h"
 #include "util/values.h"
@@ -57,4 +62,31 @@ json_t *cli_version_json(struct cairn_repo *repo, const struct cairn_version *v,
         json_object_set_new(o, "tree", cli_oid_json(&v->tree));
     }
     return o;
+}
+
+/*
+ * A ring of buffers, so that one printf can quote several names; each is
+ * reused eight calls later. The CLI prints from one thread.
+ */
+#define ESC_RING 8
+
+static const char *escape(const char *s, int keep_newlines)
+{
+    static struct cairn_buf ring[ESC_RING];
+    static unsigned next;
+    struct cairn_buf *b = &ring[next++ % ESC_RING];
+
+    if (cairn_text_quote_buf(b, s, keep_newlines) < 0)
+        return "(name too long to print)";
+    return b->ptr ? b->ptr : "";
+}
+
+const char *cli_esc(const char *s)
+{
+    return s ? escape(s, 0) : "";
+}
+
+const char *cli_esc_text(const char *s)
+{
+    return s ? escape(s, 1) : "";
 }

@@ -13,17 +13,53 @@
 #include "cairn/repo.h"
 #include "cli.h"
 #include "opt.h"
+#include "print.h"
 #include "util/hash.h"
+
+/*
+ * Messages name paths, tensors and refs that may come from a file or a
+ * remote: control characters in them are quoted (print.h), so that an
+ * error never moves the cursor, rewrites the line or fakes a second one.
+ */
+static void put_quoted(const char *fmt, va_list ap)
+{
+    char small[1024], *big = NULL;
+    va_list copy;
+    int n;
+
+    va_copy(copy, ap);
+    n = vsnprintf(small, sizeof(small), fmt, ap);
+    if (n >= (int)sizeof(small) && (big = malloc((size_t)n + 1)))
+        vsnprintf(big, (size_t)n + 1, fmt, copy);
+    va_end(copy);
+    fputs(cli_esc(big ? big : n < 0 ? "" : small), stderr);
+    free(big);
+}
 
 void cli_error(const char *fmt, ...)
 {
     va_list ap;
     fputs("cairn: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    put_quoted(fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
 }
+
+const char *cli_url_userinfo(const char *url)
+{
+    const char *p = strstr(url, "://");
+    size_t n;
+    if (!p)
+        return NULL;
+    p += 3;
+    n = strcspn(p, "/?#");
+    return memchr(p, '@', n);
+}
+
+const char cli_url_userinfo_refusal[] =
+    "credentials in a URL would be stored in the registry; give them in AWS_ACCESS_KEY_ID and"
+    " AWS_SECRET_ACCESS_KEY or an AWS_PROFILE instead";
 
 int cli_exit_code(int error)
 {
@@ -51,7 +87,7 @@ int cli_usage(const char *cmd, const char *fmt, ...)
     va_list ap;
     fputs("cairn: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    put_quoted(fmt, ap);
     va_end(ap);
     if (cmd)
         fprintf(stderr, " (see 'cairn %s --help')\n", cmd);

@@ -27,16 +27,93 @@ setup() {
     assert_success
 }
 
-@test "checkout into the working tree restores overwritten files; modes are kept" {
+@test "checkout --force into the working tree restores overwritten files; modes are kept" {
     make_file w.bin 200K 3
     printf '#!/bin/sh\necho hi\n' > run.sh && chmod 755 run.sh
     cairn add w.bin run.sh && cairn commit m -m one
     cp w.bin keep.bin
     make_file w.bin 200K 4
-    run cairn checkout m
+    run cairn checkout m --force
     assert_success
     files_equal w.bin keep.bin
     [ -x run.sh ]
+}
+
+@test "checkout refuses to overwrite modified or untracked files; --force overwrites" {
+    make_file w.bin 200K 3
+    make_file u.bin 10K 5
+    echo same > same.txt
+    cairn add w.bin u.bin same.txt && cairn commit m -m one
+    cp w.bin w.orig
+    rm u.bin && cairn add w.bin same.txt && cairn commit m -m two
+    # A tracked file edited since (status: modified).
+    make_file w.bin 200K 4
+    cp w.bin w.mine
+    run cairn status
+    assert_output --regexp 'modified +m +.*w.bin'
+    run --separate-stderr cairn checkout m@v1
+    assert_failure 1
+    [[ $stderr == *"would overwrite 1 file"*"'w.bin'"*"--force"* ]]
+    files_equal w.bin w.mine
+    [ ! -e u.bin ]
+    # An untracked file where the checkout would write (v1 has u.bin).
+    make_file w.bin 200K 3
+    make_file u.bin 10K 6
+    cp u.bin u.mine
+    run --separate-stderr cairn checkout m@v1
+    assert_failure 1
+    [[ $stderr == *"'u.bin'"* ]]
+    [[ $stderr != *"'w.bin'"* ]]
+    files_equal u.bin u.mine
+    # Also into a --to directory.
+    mkdir out && cp u.mine out/u.bin
+    run --separate-stderr cairn checkout m@v1 --to out
+    assert_failure 1
+    [[ $stderr == *"'u.bin'"* ]]
+    run cairn checkout m@v1 --force
+    assert_success
+    files_equal w.bin w.orig
+    [ "$(b3sum --no-names u.bin)" != "$(b3sum --no-names u.mine)" ]
+}
+
+@test "checkout over unmodified files or files of another version is fine" {
+    make_file w.bin 200K 3
+    echo one > f.txt
+    cairn add w.bin f.txt && cairn commit m -m one
+    make_file w.bin 200K 4
+    echo two > f.txt
+    cairn add w.bin f.txt && cairn commit m -m two
+    run cairn checkout m
+    assert_success
+    # Back to v1: the files on disk are v2's, kept by the repository.
+    run cairn checkout m@v1
+    assert_success
+    [ "$(cat f.txt)" = one ]
+    # And forward again: v1's content (status says modified) is kept too.
+    run cairn checkout m@v2
+    assert_success
+    [ "$(cat f.txt)" = two ]
+    # A staged but uncommitted content is kept as well.
+    echo three > f.txt && cairn add f.txt
+    run cairn checkout m@v1
+    assert_success
+    [ "$(cat f.txt)" = one ]
+    cairn checkout m@v1 --to out && cairn checkout m@v2 --to out
+    [ "$(cat out/f.txt)" = two ]
+}
+
+@test "checkout applies the umask to stored modes; add stores only 0644 or 0755" {
+    printf '#!/bin/sh\n' > run.sh && chmod 0754 run.sh
+    echo data > d.bin && chmod 0664 d.bin
+    printf 'x\n' > grp.sh && chmod 0650 grp.sh
+    cairn add run.sh d.bin grp.sh && cairn commit m -m one
+    run cairn show m --json
+    [ "$(jq -r '.file_list[] | "\(.path) \(.mode)"' <<<"$output" | sort | tr '\n' ' ')" = \
+        "d.bin 644 grp.sh 755 run.sh 755 " ]
+    (umask 077 && cairn checkout m --to o77)
+    [ "$(stat -c %a o77/run.sh o77/d.bin | tr '\n' ' ')" = "700 600 " ]
+    (umask 022 && cairn checkout m --to o22)
+    [ "$(stat -c %a o22/run.sh o22/d.bin | tr '\n' ' ')" = "755 644 " ]
 }
 
 @test "--include takes only matching paths; a directory name takes its subtree" {

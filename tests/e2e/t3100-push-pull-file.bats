@@ -49,6 +49,32 @@ json_field() {
     refute_output --partial "testing"
 }
 
+@test "credentials in a remote URL are refused; old ones are listed redacted; the registry is 0600" {
+    cairn init r >/dev/null
+    cd r
+    [ "$(stat -c %a .cairn/cairn.db)" = 600 ]
+    run --separate-stderr cairn remote add s s3://bucket --endpoint http://AKIAKEY:s3cr3t@127.0.0.1:9
+    assert_failure 2
+    [[ $stderr == *"credentials in a URL"*"AWS_ACCESS_KEY_ID"* ]]
+    [[ $stderr != *s3cr3t* ]]
+    run -2 cairn remote add s s3://AKIAKEY:s3cr3t@bucket/pre
+    run -2 cairn remote add s 'file://user:pw@/tmp/x'
+    # an '@' after the host is not userinfo
+    run cairn remote add ok s3://bucket/pre --endpoint 'http://127.0.0.1:9/path@x'
+    assert_success
+    [ -z "$(sqlite3 .cairn/cairn.db "select name from remotes where name = 's'")" ]
+    # An entry stored by an older cairn is shown without its secret.
+    sqlite3 .cairn/cairn.db "insert into remotes(name, url, endpoint) values('old',
+        's3://bucket', 'http://AKIAKEY:s3cr3t@127.0.0.1:9/')"
+    run cairn remote list
+    assert_success
+    assert_line --regexp '^old +s3://bucket  endpoint=http://\*\*\*@127.0.0.1:9/$'
+    refute_output --partial s3cr3t
+    run cairn remote list --json
+    refute_output --partial s3cr3t
+    [ "$(jq -r '.[] | select(.name == "old") | .endpoint' <<<"$output")" = 'http://***@127.0.0.1:9/' ]
+}
+
 @test "push, clone elsewhere, checkout bit-exact; a second push sends nothing" {
     make_origin
     cd a
@@ -257,4 +283,66 @@ PY
     assert_equal "$stderr" "cairn: '--include' is not on remote 'origin'"
     run -2 --separate-stderr cairn pull origin m --include
     assert_equal "$stderr" "cairn: --include needs a value (GLOB) (see 'cairn pull --help')"
+}
+
+@test "a failed clone removes what it created, so a retry is clean; a pre-existing directory is kept" {
+    make_origin
+    (cd a && cairn push >/dev/null)
+    rec=$(ls remote/versions/*.json)
+    chmod u+w "$rec"
+    cp "$rec" rec.good
+    sed -i 's/\\"message\\":\\"one\\"/\\"message\\":\\"two\\"/' "$rec"
+    run -1 cairn clone "$REMOTE" c
+    assert_output --partial "is corrupt"
+    [ ! -e c ]
+    run -1 cairn clone "$REMOTE" new/deeper/c
+    [ ! -e new ]
+    mkdir mine && echo keep > mine/notes.txt
+    run -1 cairn clone "$REMOTE" mine
+    assert_output --partial "is corrupt"
+    [ "$(ls -A mine)" = notes.txt ] && [ "$(cat mine/notes.txt)" = keep ]
+    # A directory that is already a repository is left alone entirely.
+    cairn init r >/dev/null
+    run -1 cairn clone "$REMOTE" r
+    assert_output --partial "already a cairn repository"
+    [ -d r/.cairn ]
+    # Once the remote is repaired, the same commands succeed.
+    cp rec.good "$rec"
+    run cairn clone "$REMOTE" c
+    assert_success
+    run cairn clone "$REMOTE" mine
+    assert_success
+    [ -d mine/.cairn ] && [ "$(cat mine/notes.txt)" = keep ]
+}
+
+@test "clone refuses credentials in its URL or endpoint" {
+    run --separate-stderr cairn clone s3://bucket/x c --endpoint http://KEY:SECRET@127.0.0.1:9
+    assert_failure 2
+    [[ $stderr == *"credentials in a URL"* ]]
+    [ ! -e c ]
+}
+
+@test "push removes temp files a killed push left on the remote over an hour ago" {
+    make_origin
+    (cd a && cairn push >/dev/null)
+    mkdir -p remote/packs remote/versions
+    echo stale > remote/packs/.cairn-tmp.old111
+    echo stale > remote/versions/.cairn-tmp.old222
+    echo fresh > remote/packs/.cairn-tmp.new333
+    touch -d '2 hours ago' remote/packs/.cairn-tmp.old111 remote/versions/.cairn-tmp.old222
+    touch -d '10 minutes ago' remote/packs/.cairn-tmp.new333
+    # A pull (read only) never removes anything.
+    (cd a && cairn pull >/dev/null)
+    [ -e remote/packs/.cairn-tmp.old111 ]
+    cd a
+    make_file extra/more.bin 100K 9
+    cairn add extra >/dev/null && cairn commit m -m two >/dev/null
+    run cairn push
+    assert_success
+    cd ..
+    [ ! -e remote/packs/.cairn-tmp.old111 ]
+    [ ! -e remote/versions/.cairn-tmp.old222 ]
+    [ -e remote/packs/.cairn-tmp.new333 ]
+    run cairn clone "$REMOTE" b
+    assert_success
 }

@@ -148,6 +148,27 @@ static void test_tree_unsafe_paths(void **state)
     }
 }
 
+/* Only regular 0644 and 0755 are representable: 0777, setuid, dirs never decode. */
+static void test_tree_modes(void **state)
+{
+    const uint32_t bad[] = { 0777, 04755, 0600, 0664, 0 };
+    cairn_oid id;
+    (void)state;
+    cairn_hash(&id, "m", 1);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct cairn_tree t = { 0 }, u;
+        struct cairn_buf b = CAIRN_BUF_INIT;
+        size_t cap = 0;
+        assert_int_equal(cairn_tree_add(&t, &cap, "run.sh", bad[i], 1, &id, &id), 0);
+        assert_int_equal(cairn_tree_encode(&b, &t), 0);
+        assert_int_equal(cairn_tree_decode(&u, b.ptr, b.len), CAIRN_ECORRUPT);
+        assert_non_null(strstr(cairn_error_last(), "mode"));
+        assert_non_null(strstr(cairn_error_last(), "'run.sh'"));
+        cairn_tree_release(&t);
+        cairn_buf_release(&b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -155,6 +176,7 @@ int main(void)
         cmocka_unit_test(test_file_damage),
         cmocka_unit_test(test_tree_roundtrip_and_paths),
         cmocka_unit_test(test_tree_unsafe_paths),
+        cmocka_unit_test(test_tree_modes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

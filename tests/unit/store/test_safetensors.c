@@ -206,6 +206,33 @@ static void test_unsorted_and_gaps_ok(void **state)
     cairn_tensor_table_release(&t);
 }
 
+/* A name the manifest can store parses; one byte more is refused (it could never be committed). */
+static void test_name_limit(void **state)
+{
+    (void)state;
+    struct cairn_tensor_table t;
+    struct cairn_buf json = CAIRN_BUF_INIT;
+    for (size_t extra = 0; extra < 2; extra++) {
+        cairn_buf_clear(&json);
+        assert_int_equal(cairn_buf_putc(&json, '{'), 0);
+        assert_int_equal(cairn_buf_putc(&json, '"'), 0);
+        for (size_t i = 0; i < CAIRN_TENSOR_NAME_MAX + extra; i++)
+            assert_int_equal(cairn_buf_putc(&json, 'n'), 0);
+        assert_int_equal(
+            cairn_buf_puts(&json, "\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]}}"),
+            0);
+        if (extra) {
+            expect_invalid(json.ptr, 4);
+            assert_non_null(strstr(cairn_error_last(), "65537 bytes long"));
+        } else {
+            assert_int_equal(parse_json(&t, json.ptr, 4), 0);
+            assert_int_equal(strlen(t.tensors[0].name), CAIRN_TENSOR_NAME_MAX);
+            cairn_tensor_table_release(&t);
+        }
+    }
+    cairn_buf_release(&json);
+}
+
 static void test_serialize_roundtrip(void **state)
 {
     (void)state;
@@ -270,6 +297,7 @@ int main(void)
         cmocka_unit_test(test_bad_json),
         cmocka_unit_test(test_bad_tensors),
         cmocka_unit_test(test_unsorted_and_gaps_ok),
+        cmocka_unit_test(test_name_limit),
         cmocka_unit_test(test_serialize_roundtrip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 #include <string.h>
 
+#include "util/buf.h"
 #include "util/text.h"
 
 static void test_utf8(void **state)
@@ -27,6 +28,8 @@ static void test_utf8(void **state)
     assert_false(cairn_utf8_valid("\xc3", 1));             /* truncated */
     assert_false(cairn_utf8_valid("\x80", 1));             /* lone continuation */
     assert_false(cairn_utf8_valid("\xff", 1));
+    assert_false(cairn_utf8_valid("caf\xe9", 4)); /* Latin-1 */
+    assert_false(cairn_utf8_valid("a\0b", 3));    /* NUL: never part of a name */
 }
 
 static void test_control(void **state)
@@ -38,10 +41,17 @@ static void test_control(void **state)
     assert_true(cairn_text_has_control("\x7f", 1));
     assert_true(cairn_text_has_control("\xc2\x9b", 2));  /* C1 CSI */
     assert_false(cairn_text_has_control("\xc2\xa0", 2)); /* NBSP is printable */
+    assert_true(
+        cairn_text_has_control("a\xe2\x80\xae"
+                               "b",
+                               5));                          /* RIGHT-TO-LEFT OVERRIDE */
+    assert_true(cairn_text_has_control("\xe2\x81\xa6", 3));  /* LEFT-TO-RIGHT ISOLATE */
+    assert_false(cairn_text_has_control("\xe2\x82\xac", 3)); /* EURO SIGN */
 }
 
 static void test_quote(void **state)
 {
+    struct cairn_buf b = CAIRN_BUF_INIT;
     char out[64], tiny[8];
     (void)state;
     assert_string_equal(cairn_text_quote(out, sizeof(out), "ok/caf\xc3\xa9"), "ok/caf\xc3\xa9");
@@ -54,6 +64,12 @@ static void test_quote(void **state)
     assert_string_equal(cairn_text_quote(tiny, sizeof(tiny), "ab\n\n"), "ab...");
     assert_string_equal(cairn_text_quote(tiny, sizeof(tiny), "abcdefg"), "abcdefg");
     assert_string_equal(cairn_text_quote(tiny, 1, "abc"), "");
+    /* Whole, into a buffer; newlines kept on request. */
+    assert_int_equal(cairn_text_quote_buf(&b, "l1\nl2\x1b", true), 0);
+    assert_string_equal(b.ptr, "l1\nl2\\x1b");
+    assert_int_equal(cairn_text_quote_buf(&b, "l1\n\xe2\x80\xae", false), 0);
+    assert_string_equal(b.ptr, "l1\\x0a\\xe2\\x80\\xae");
+    cairn_buf_release(&b);
 }
 
 int main(void)
