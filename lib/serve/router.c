@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <uv.h>
@@ -529,6 +530,46 @@ static const char *upstream_file(const struct upstream *u)
     return m->file[0] ? m->file : NULL;
 }
 
+extern char **environ;
+
+/*
+ * Our environment plus CAIRN_SERVE_PARENT=PID for a serve-model child, which
+ * then asks the kernel to SIGKILL it when this process dies (cmd_serve_model.c):
+ * a daemon killed with -9 leaves no orphan that a restart would double. NULL
+ * when out of memory; free the array and its last entry.
+ */
+static char **child_env(void)
+{
+    size_t n = 0, k = 0;
+    char **env;
+    while (environ[n])
+        n++;
+    if (!(env = malloc((n + 2) * sizeof(*env))))
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "CAIRN_SERVE_PARENT=", 19))
+            env[k++] = environ[i];
+    if (!(env[k] = malloc(40))) {
+        free(env);
+        return NULL;
+    }
+    snprintf(env[k], 40, "CAIRN_SERVE_PARENT=%ld", (long)getpid());
+    env[k + 1] = NULL;
+    return env;
+}
+
+static void child_env_free(char **env)
+{
+    size_t n = 0;
+    if (!env)
+        return;
+    while (env[n])
+        n++;
+    if (n)
+        free(env[n - 1]);
+    free(env);
+}
+
 static void upstream_spawn(struct upstream *u)
 {
     struct router *r = u->r;
@@ -558,11 +599,14 @@ static void upstream_spawn(struct upstream *u)
     po.file = r->o->exe;
     po.args = args;
     po.cwd = r->o->workdir;
+    po.env = child_env(); /* NULL: the child inherits ours and only lacks the parent check */
     po.exit_cb = on_child_exit;
     po.stdio = io;
     po.stdio_count = 3;
     u->proc.data = u;
-    if ((rc = uv_spawn(r->loop, &u->proc, &po)) < 0) {
+    rc = uv_spawn(r->loop, &u->proc, &po);
+    child_env_free(po.env);
+    if (rc < 0) {
         logf_(r, "%s: cannot start serve-model: %s", u->label, uv_strerror(rc));
         uv_close((uv_handle_t *)&u->proc, NULL);
         uv_close((uv_handle_t *)&u->pipe, on_pipe_closed);

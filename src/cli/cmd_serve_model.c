@@ -6,10 +6,13 @@
  */
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cairn/repo.h"
 #include "cli.h"
@@ -54,6 +57,29 @@ static void on_listening(int port, void *arg)
     fflush(stderr);
 }
 
+/*
+ * Started by `cairn serve` (CAIRN_SERVE_PARENT=PID): die with it. The kernel
+ * sends SIGKILL when the parent exits, even by kill -9; a parent that died
+ * before the prctl is caught by comparing getppid() with the PID it gave.
+ */
+static int die_with_parent(void)
+{
+    const char *s = getenv("CAIRN_SERVE_PARENT");
+    char *end;
+    long pid;
+    if (!s)
+        return 0;
+    pid = strtol(s, &end, 10);
+    if (!*s || *end || pid <= 1)
+        return cairn_error_set(CAIRN_EINVALID, "CAIRN_SERVE_PARENT '%s' is not a process id", s);
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+        return cairn_error_set_errno(CAIRN_ERROR, "cannot tie serve-model to its parent");
+    if ((long)getppid() != pid)
+        return cairn_error_set(CAIRN_ERROR,
+                               "cairn serve (pid %ld) exited before serve-model started", pid);
+    return 0;
+}
+
 static int parse_rate(double *out, const char *s)
 {
     char *end;
@@ -84,6 +110,8 @@ int cmd_serve_model(int argc, char **argv)
     long n;
     int c, error = 0, rc = EXIT_OK, have_version = 0;
 
+    if ((error = die_with_parent()) < 0)
+        return cli_fail(error);
     cairn_serve_model_opts_init(&so);
     listen_addr = "127.0.0.1:8081";
     optind = 1;

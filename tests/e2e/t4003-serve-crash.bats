@@ -115,3 +115,35 @@ restart_after_alias_set() {
     cairn commit clf -m v3 >/dev/null
     restart_after_alias_set clf@v3 aborted
 }
+
+# children: the serve-model processes running in this test's repository.
+children() {
+    local pid
+    for pid in $(pgrep -f 'cairn serve-model'); do
+        [[ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" == "$TEST_DIR" ]] && echo "$pid"
+    done
+    return 0
+}
+
+@test "kill -9 of cairn serve takes its serve-model children along; a restart runs one" {
+    start_serve
+    local child
+    child="$(status | jq -r .stable.pid)"
+    [[ "$child" -gt 1 ]]
+    assert_equal "$(children)" "$child"
+    kill -KILL "$SERVE_PID"
+    wait_until 10 bash -c "! kill -0 $child 2>/dev/null"
+    start_serve
+    run children
+    assert_equal "${#lines[@]}" 1
+    assert_equal "${lines[0]}" "$(status | jq -r .stable.pid)"
+}
+
+@test "serve-model started for a parent that is gone exits at once" {
+    CAIRN_SERVE_PARENT=1 run cairn serve-model clf@v1 --listen 127.0.0.1:0
+    assert_failure
+    assert_output --partial "is not a process id"
+    CAIRN_SERVE_PARENT=$$ run cairn serve-model clf@v1 --listen 127.0.0.1:0
+    assert_failure
+    assert_output --partial "exited before serve-model started"
+}
