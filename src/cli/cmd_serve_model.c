@@ -17,6 +17,7 @@
 #include "cairn/repo.h"
 #include "cli.h"
 #include "model/mlp.h"
+#include "serve/http.h"
 #include "serve/serve_model.h"
 #include "util/buf.h"
 #include "util/fs.h"
@@ -44,7 +45,10 @@ const char cmd_serve_model_help[] =
     "  --fail-rate F     answer this share (0..1) of infer requests with 500\n"
     "  --latency-ms N    add N ms before every infer answer\n"
     "  --wrong-rate F    give this share (0..1) of rows a wrong argmax\n"
-    "  --seed N          seed of the fault draws (default 0)\n";
+    "  --seed N          seed of the fault draws (default 0)\n"
+    "\n"
+    "The model is loaded and checked (every weight finite) before listening:\n"
+    "a model that cannot be served exits 1 without a 'serving' line.\n";
 
 static const char *listen_addr;
 
@@ -102,6 +106,7 @@ int cmd_serve_model(int argc, char **argv)
                                           { "seed", required_argument, NULL, 's' },
                                           { NULL, 0, NULL, 0 } };
     struct cairn_serve_model_opts so;
+    struct sockaddr_storage ss;
     struct cairn_version v;
     struct cairn_repo *repo = NULL;
     const char *dir = NULL, *name = NULL, *file = NULL, *what[2];
@@ -159,6 +164,8 @@ int cmd_serve_model(int argc, char **argv)
                                                          : "too many arguments");
     if (!dir && name)
         return cli_usage("serve-model", "--name only goes with --dir (a REF names its model)");
+    if (cairn_http_parse_addr(&ss, listen_addr) < 0)
+        return cli_usage("serve-model", "%s", cairn_error_last());
     if (name && (error = cairn_name_valid(name, "model name")) < 0)
         return cli_fail(error);
     if (file && cairn_fs_path_valid(file) < 0)
@@ -217,13 +224,28 @@ int cmd_serve_model(int argc, char **argv)
     what[1] = so.version ? so.version : "1";
     so.on_listening = on_listening;
     so.arg = what;
-    error = cairn_serve_model_run(dir, what[0], listen_addr, &so);
+    /* From here a failure is the model's (it cannot be loaded), not the command line's. */
+    if ((error = cairn_serve_model_run(dir, what[0], listen_addr, &so)) < 0)
+        rc = EXIT_RUNTIME;
 done:
+    if (error < 0 && tmp[0]) {
+        /* Name the version and the path inside it, not the temporary checkout. */
+        char slash[PATH_MAX + 1];
+        snprintf(slash, sizeof(slash), "%s/", tmp);
+        if (cairn_error_replace(slash, ""))
+            cairn_error_prefix("version %s", argv[optind]);
+        else
+            cairn_error_replace(tmp, argv[optind]);
+    }
     if (tmp[0])
         cairn_fs_rm_rf(tmp);
     cairn_buf_release(&found);
     if (have_version)
         cairn_version_release(&v);
     cairn_repo_free(repo);
+    if (error < 0 && rc == EXIT_RUNTIME) {
+        cli_error("%s", cairn_error_last());
+        return rc;
+    }
     return error < 0 ? cli_fail(error) : rc;
 }
