@@ -45,6 +45,12 @@ int cairn_error_set_errno(int code, const char *fmt, ...) __attribute__((format(
 /* Prefix the current message with "PREFIX: " (for adding context on the way up). */
 void cairn_error_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/*
+ * Replace every `from` in the current message by `to`, keeping its code: a
+ * temporary path by the name the user knows. Returns 1 if `from` occurred.
+ */
+int cairn_error_replace(const char *from, const char *to);
+
 /* The last message set on this thread ("unknown error" if none). Valid until the next set. */
 const char *cairn_error_last(void);
 

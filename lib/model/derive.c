@@ -213,7 +213,21 @@ static int transform_tree(struct cairn_derive_result *out, const struct cairn_tr
             }
             out->nfiles++;
             if ((error = cairn_transform_file(&f->report, a.ptr, b.ptr, o)) < 0) {
-                cairn_error_prefix("'%s'", path);
+                /*
+                 * The file is stored data, not the user's argument: a damaged
+                 * one is a runtime error, named by version and path, not by
+                 * the scratch copy.
+                 */
+                if (cairn_error_replace(a.ptr, path))
+                    cairn_error_prefix("version %s@v%d", out->source.model, out->source.number);
+                else
+                    cairn_error_prefix("version %s@v%d, '%s'", out->source.model,
+                                       out->source.number, path);
+                if (error == CAIRN_EINVALID) {
+                    char msg[1024];
+                    snprintf(msg, sizeof(msg), "%s", cairn_error_last());
+                    error = cairn_error_set(CAIRN_ERROR, "%s", msg);
+                }
                 break;
             }
             if (f->report.max_abs_error > out->max_abs_error)

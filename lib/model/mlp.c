@@ -168,6 +168,17 @@ done:
     return error;
 }
 
+/* A NaN or Inf in a tensor would poison every answer: refuse the model at load. */
+static int check_finite(const struct stfile *f, const char *name, const float *v, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        if (!isfinite(v[k]))
+            return cairn_error_set(CAIRN_EINVALID,
+                                   "'%s': tensor '%s' holds a non-finite value (%s at element %zu)",
+                                   f->path, name, isnan(v[k]) ? "NaN" : "Inf", k);
+    return 0;
+}
+
 static int load_layer(struct cairn_mlp *m, const struct stfile *f, size_t i, uint64_t in,
                       uint64_t *params)
 {
@@ -202,8 +213,9 @@ static int load_layer(struct cairn_mlp *m, const struct stfile *f, size_t i, uin
         error = cairn_error_set(CAIRN_ENOMEM, "out of memory loading '%s'", f->path);
         goto done;
     }
-    if ((error = read_floats(f, l->w, wdt, woff, l->in * l->out)) < 0 ||
-        (error = read_floats(f, l->b, bdt, boff, l->out)) < 0)
+    if ((error = read_floats(f, l->b, bdt, boff, l->out)) < 0 ||
+        (error = check_finite(f, name, l->b, l->out)) < 0 ||
+        (error = read_floats(f, l->w, wdt, woff, l->in * l->out)) < 0)
         goto done;
     if (wdt == WD_I8) {
         snprintf(name, sizeof(name), "layers.%zu.weight_scale", i);
@@ -213,12 +225,16 @@ static int load_layer(struct cairn_mlp *m, const struct stfile *f, size_t i, uin
             error = cairn_error_set(CAIRN_ENOMEM, "out of memory loading '%s'", f->path);
             goto done;
         }
-        if ((error = read_floats(f, scale, sdt, soff, l->out)) < 0)
+        if ((error = read_floats(f, scale, sdt, soff, l->out)) < 0 ||
+            (error = check_finite(f, name, scale, l->out)) < 0)
             goto done;
         for (size_t r = 0; r < l->out; r++)
             for (size_t c = 0; c < l->in; c++)
                 l->w[r * l->in + c] *= scale[r];
     }
+    /* After scaling: a finite int8 weight times a huge scale may overflow. */
+    snprintf(name, sizeof(name), "layers.%zu.weight", i);
+    error = check_finite(f, name, l->w, l->in * l->out);
 done:
     free(scale);
     return error;

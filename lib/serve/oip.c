@@ -231,6 +231,12 @@ int cairn_oip_encode_infer(struct cairn_buf *out, const char *model_name, const 
 {
     int error = 0;
 
+    /* JSON has no NaN or Inf: an answer holding one would not parse (issue 21, D10). */
+    for (size_t i = 0; i < rows * classes; i++)
+        if (!isfinite(probs[i]))
+            return cairn_error_set(
+                CAIRN_EINVALID, "model output is not finite (row %zu): are the inputs too large?",
+                i / classes);
 #define PUT(expr)                 \
     do {                          \
         if ((error = (expr)) < 0) \

@@ -44,7 +44,9 @@ void cairn_oip_request_release(struct cairn_oip_request *r);
 /*
  * Append the response for `rows` rows of `classes` probabilities (row-major)
  * and their argmax `labels`. `id` may be NULL; `class_names` may be NULL or
- * hold `classes` strings (the "class" output is then added).
+ * hold `classes` strings (the "class" output is then added). A NaN or
+ * infinite probability, which JSON cannot carry, is CAIRN_EINVALID ("model
+ * output is not finite") with nothing appended.
  */
 int cairn_oip_encode_infer(struct cairn_buf *out, const char *model_name, const char *model_version,
                            const char *id, const float *probs, const size_t *labels, size_t rows,

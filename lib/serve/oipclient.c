@@ -209,7 +209,12 @@ int cairn_oip_encode_rows(struct cairn_buf *out, const char *id, const char *inp
         return error;
     for (size_t i = 0; i < n; i++) {
         char num[32];
-        int len = snprintf(num, sizeof(num), i ? ",%.9g" : "%.9g", (double)x[i]);
+        int len;
+        if (!isfinite(x[i]))
+            return cairn_error_set(CAIRN_EINVALID,
+                                   "input row %zu feature %zu is not finite (JSON has no NaN)",
+                                   i / cols, i % cols);
+        len = snprintf(num, sizeof(num), i ? ",%.9g" : "%.9g", (double)x[i]);
         if ((error = cairn_buf_put(out, num, (size_t)len)) < 0)
             return error;
     }

@@ -59,7 +59,8 @@ int cairn_oip_url_resolve(struct cairn_oip_target *out, const char *url);
  * Append an inference request for `nrows` rows of `cols` FP32 features
  * (row-major `x`) under input `input_name`, with `id` when not NULL. Values
  * are printed with 9 significant digits, so the server reads back the exact
- * floats.
+ * floats. A NaN or infinite value (JSON has neither) is CAIRN_EINVALID naming
+ * its row and feature; `out` then holds a partial body to discard.
  */
 int cairn_oip_encode_rows(struct cairn_buf *out, const char *id, const char *input_name,
                           const float *x, size_t nrows, size_t cols);

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <uv.h>
@@ -714,6 +715,46 @@ static const char *upstream_file(const struct upstream *u)
     return m->file[0] ? m->file : NULL;
 }
 
+extern char **environ;
+
+/*
+ * Our environment plus CAIRN_SERVE_PARENT=PID for a serve-model child, which
+ * then asks the kernel to SIGKILL it when this process dies (cmd_serve_model.c):
+ * a daemon killed with -9 leaves no orphan that a restart would double. NULL
+ * when out of memory; free the array and its last entry.
+ */
+static char **child_env(void)
+{
+    size_t n = 0, k = 0;
+    char **env;
+    while (environ[n])
+        n++;
+    if (!(env = malloc((n + 2) * sizeof(*env))))
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "CAIRN_SERVE_PARENT=", 19))
+            env[k++] = environ[i];
+    if (!(env[k] = malloc(40))) {
+        free(env);
+        return NULL;
+    }
+    snprintf(env[k], 40, "CAIRN_SERVE_PARENT=%ld", (long)getpid());
+    env[k + 1] = NULL;
+    return env;
+}
+
+static void child_env_free(char **env)
+{
+    size_t n = 0;
+    if (!env)
+        return;
+    while (env[n])
+        n++;
+    if (n)
+        free(env[n - 1]);
+    free(env);
+}
+
 static void upstream_spawn(struct upstream *u)
 {
     struct router *r = u->r;
@@ -743,11 +784,14 @@ static void upstream_spawn(struct upstream *u)
     po.file = r->o->exe;
     po.args = args;
     po.cwd = r->o->workdir;
+    po.env = child_env(); /* NULL: the child inherits ours and only lacks the parent check */
     po.exit_cb = on_child_exit;
     po.stdio = io;
     po.stdio_count = 3;
     u->proc.data = u;
-    if ((rc = uv_spawn(r->loop, &u->proc, &po)) < 0) {
+    rc = uv_spawn(r->loop, &u->proc, &po);
+    child_env_free(po.env);
+    if (rc < 0) {
         logf_(r, "%s: cannot start serve-model: %s", u->label, uv_strerror(rc));
         uv_close((uv_handle_t *)&u->proc, NULL);
         uv_close((uv_handle_t *)&u->pipe, on_pipe_closed);
@@ -917,29 +961,46 @@ static void job_submit(struct job *j)
     job_next(r);
 }
 
-/* Save state, move an alias and append an audit event, in that order. */
+/* The test hook of cairn_router_opts.crash_point, if set. */
+static void crash_point(const struct router *r, const char *point)
+{
+    if (r->o->crash_point)
+        r->o->crash_point(point, r->o->arg);
+}
+
+/*
+ * Move an alias, save state and append an audit event in one transaction:
+ * a crash leaves all of them or none, so a restart never resumes a rollout
+ * whose promotion already moved the alias (load_rollout() reconciles the
+ * rows an older daemon may have left apart).
+ */
 static int work_save(struct job *j, struct cairn_repo *repo)
 {
     struct cairn_registry *reg = cairn_repo_registry(repo);
-    int error = 0;
-    if (j->move_alias)
+    int error;
+    if ((error = cairn_registry_begin(reg)) < 0)
+        return error;
+    if (j->move_alias) {
         error = cairn_registry_serve_alias_move(reg, j->model, j->alias, &j->oid, j->actor,
                                                 j->action, j->action, j->details);
-    if (!error && j->save_state)
+        crash_point(j->r, "after-alias-move");
+    }
+    if (!error && j->save_state) {
         error = cairn_registry_rollout_put(reg, &j->st);
+        if (j->move_alias)
+            crash_point(j->r, "after-state-save");
+    }
     if (!error && !j->move_alias && j->action[0]) {
         char subject[140];
         snprintf(subject, sizeof(subject), "%s@%s", j->model, j->alias);
-        if ((error = cairn_registry_begin(reg)) == 0) {
-            error = cairn_registry_audit_append(reg, j->actor, j->action, subject,
-                                                j->details ? j->details : "{}");
-            if (error < 0)
-                cairn_registry_rollback(reg);
-            else
-                error = cairn_registry_commit(reg);
-        }
+        error = cairn_registry_audit_append(reg, j->actor, j->action, subject,
+                                            j->details ? j->details : "{}");
     }
-    return error;
+    if (error < 0) {
+        cairn_registry_rollback(reg);
+        return error;
+    }
+    return cairn_registry_commit(reg);
 }
 
 /* ======================================================================
@@ -1164,9 +1225,12 @@ static int work_promote(struct job *j, struct cairn_repo *repo)
     if ((error = cairn_release_check_annotate(&j->details, &j->chk, j->forced, NULL)) < 0 ||
         (error = cairn_registry_serve_alias_move(reg, j->model, j->alias, &j->oid, j->actor,
                                                  "rollout.promote", "rollout.promote",
-                                                 j->details)) < 0 ||
-        (error = cairn_registry_rollout_put(reg, &j->st)) < 0)
+                                                 j->details)) < 0)
         goto rollback;
+    crash_point(j->r, "after-alias-move");
+    if ((error = cairn_registry_rollout_put(reg, &j->st)) < 0)
+        goto rollback;
+    crash_point(j->r, "after-state-save");
     error = cairn_registry_commit(reg);
     goto done;
 rollback:
@@ -2984,10 +3048,19 @@ static void on_drift_timer(uv_timer_t *t)
         cairn_livewin_refresh(r->models[i]->inputs);
 }
 
+struct rollout_end {
+    char model[65];
+    int promoted;
+    char why[256];
+};
+
 struct load_ctx {
     struct router *r;
     struct cairn_repo *repo;
     int error;
+    /* rollouts that ended while the daemon was down (reconcile_rollout()) */
+    struct rollout_end ends[MAX_MODELS];
+    size_t nends;
 };
 
 static int version_number(struct cairn_repo *repo, const cairn_oid *id, int *out)
@@ -3001,6 +3074,94 @@ static int version_number(struct cairn_repo *repo, const cairn_oid *id, int *out
     return 0;
 }
 
+/*
+ * Store that a rollout ended while the daemon was down (`phase`, `why`),
+ * audited as `action`, in one transaction. Start-up is the only caller.
+ */
+static int rollout_end_stored(struct cairn_repo *repo, const struct cairn_rollout_state *s,
+                              const char *phase, const char *action, const char *why)
+{
+    struct cairn_registry *reg = cairn_repo_registry(repo);
+    struct cairn_rollout_state st = *s; /* borrows s->plan */
+    struct cairn_buf details = CAIRN_BUF_INIT;
+    char subject[140];
+    int error;
+
+    snprintf(st.phase, sizeof(st.phase), "%s", phase);
+    st.reason = (char *)why;
+    st.updated_ns = 0;
+    snprintf(subject, sizeof(subject), "%s@%s", s->model, s->alias);
+    if ((error = cairn_buf_puts(&details, "{\"reason\":")) < 0 ||
+        (error = cairn_json_put_string(&details, why)) < 0 ||
+        (error = cairn_buf_putc(&details, '}')) < 0 || (error = cairn_registry_begin(reg)) < 0)
+        goto done;
+    if ((error = cairn_registry_rollout_put(reg, &st)) < 0 ||
+        (error = cairn_registry_audit_append(reg, "cairn-serve", action, subject, details.ptr)) < 0)
+        cairn_registry_rollback(reg);
+    else
+        error = cairn_registry_commit(reg);
+done:
+    cairn_buf_release(&details);
+    return error;
+}
+
+/*
+ * The registry's alias is the truth: a stored rollout whose alias points at
+ * its candidate was promoted (the daemon stopped before it could record
+ * that), one whose alias points at a third version was overtaken (someone
+ * moved the alias meanwhile). Either is finished, not resumed: returns 1
+ * and queues the end for end_rollouts(), which stores it once the listing
+ * is over. Returns 0 to resume.
+ */
+static int reconcile_rollout(struct load_ctx *lc, const struct cairn_rollout_state *s)
+{
+    struct rollout_end *e;
+    cairn_oid cur;
+    int num = 0;
+
+    if (cairn_registry_alias_get(cairn_repo_registry(lc->repo), s->model, s->alias, &cur) < 0) {
+        cairn_error_clear();
+        return 0;
+    }
+    if (!cairn_oid_cmp(&cur, &s->stable) || lc->nends >= MAX_MODELS)
+        return 0;
+    if (version_number(lc->repo, &cur, &num) < 0)
+        cairn_error_clear();
+    e = &lc->ends[lc->nends++];
+    snprintf(e->model, sizeof(e->model), "%s", s->model);
+    e->promoted = !cairn_oid_cmp(&cur, &s->candidate);
+    snprintf(e->why, sizeof(e->why), "%s@%s already pointed at %s@v%d when serve started", s->model,
+             s->alias, s->model, num);
+    return 1;
+}
+
+/* Store the ends reconcile_rollout() found. */
+static int end_rollouts(struct load_ctx *lc)
+{
+    for (size_t i = 0; i < lc->nends; i++) {
+        const struct rollout_end *e = &lc->ends[i];
+        struct cairn_rollout_state s;
+        struct model *m;
+        int error;
+        if ((error = cairn_registry_rollout_get(cairn_repo_registry(lc->repo), e->model, &s)) ==
+            0) {
+            error = rollout_end_stored(lc->repo, &s, e->promoted ? "promoted" : "aborted",
+                                       e->promoted ? "rollout.promote" : "rollout.abort", e->why);
+            cairn_rollout_state_release(&s);
+        }
+        if (error < 0) {
+            cairn_error_prefix("cannot end the rollout of '%s'", e->model);
+            return error;
+        }
+        logf_(lc->r, "%s: rollout %s: %s", e->model, e->promoted ? "promoted" : "aborted", e->why);
+        if ((m = model_find(lc->r, e->model, strlen(e->model))) && !m->candidate) {
+            m->phase = e->promoted ? PH_PROMOTED : PH_ABORTED;
+            set_reason(m, e->why);
+        }
+    }
+    return 0;
+}
+
 static int load_rollout(const struct cairn_rollout_state *s, void *payload)
 {
     struct load_ctx *lc = payload;
@@ -3011,6 +3172,8 @@ static int load_rollout(const struct cairn_rollout_state *s, void *payload)
     struct cairn_plan plan;
 
     if (!active)
+        return 0;
+    if (reconcile_rollout(lc, s))
         return 0;
     if (version_number(lc->repo, &s->stable, &sn) < 0 ||
         version_number(lc->repo, &s->candidate, &cn) < 0) {
@@ -3235,14 +3398,14 @@ int cairn_router_run(const struct cairn_router_opts *o)
     /* Start-up reads the registry synchronously: nothing is served yet. */
     if ((error = cairn_repo_open(&repo, o->workdir)) < 0)
         goto done;
+    memset(&lc, 0, sizeof(lc));
     lc.r = &r;
     lc.repo = repo;
-    lc.error = 0;
     if ((error = cairn_registry_model_list(cairn_repo_registry(repo), load_model, &lc)) < 0 ||
         (error = lc.error) < 0)
         goto done;
     if ((error = cairn_registry_rollout_list(cairn_repo_registry(repo), load_rollout, &lc)) < 0 ||
-        (error = lc.error) < 0)
+        (error = lc.error) < 0 || (error = end_rollouts(&lc)) < 0)
         goto done;
     cairn_repo_free(repo);
     repo = NULL;

@@ -26,6 +26,13 @@ struct cairn_router_opts {
     void (*on_listening)(int port, void *arg);
     /* Events worth a line in the daemon's log (children, steps, verdicts). May be NULL. */
     void (*log)(const char *msg, void *arg);
+    /*
+     * Crash tests only: called on a worker thread at named instants of the
+     * registry write that moves an alias ("after-alias-move", then
+     * "after-state-save"), where a test build's `cairn serve` may _exit()
+     * (CAIRN_TEST_CRASH_AT). May be NULL.
+     */
+    void (*crash_point)(const char *point, void *arg);
     void *arg;
 };
 

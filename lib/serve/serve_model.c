@@ -1,8 +1,9 @@
 /*
  * serve-model: an OIP v2 server for one MLP; see serve_model.h.
  *
- * One loop, one HTTP server, the model loaded on the libuv thread pool so
- * /v2/health/live answers while a large file converts. Fault injection draws
+ * One loop, one HTTP server; the model is loaded and checked before the
+ * server listens, so a file that cannot be served fails the start (exit 1,
+ * the loader's message) and never prints "serving". Fault injection draws
  * from a seeded xorshift generator so a rollout test can count on the share
  * of failures it asked for; injected latency answers from a timer, so slow
  * answers do not stall other connections.
@@ -27,7 +28,6 @@ struct sm {
     uv_loop_t loop;
     struct cairn_http_server *srv;
     uv_signal_t sigint, sigterm;
-    uv_work_t work;
     const char *dir, *name, *version;
     struct cairn_serve_model_opts opts;
     struct cairn_mlp *mlp;
@@ -138,6 +138,7 @@ static void do_infer(struct sm *s, struct cairn_http_req *req)
     size_t *labels = NULL;
     const char **names = NULL;
     char msg[256];
+    int error;
 
     if (s->opts.error_rate > 0 && rng_unit(s) < s->opts.error_rate) {
         answer_error(s, req, 500, "injected fault", 1);
@@ -177,9 +178,10 @@ static void do_infer(struct sm *s, struct cairn_http_req *req)
         for (size_t c = 0; c < classes; c++)
             names[c] = cairn_mlp_class_label(s->mlp, c);
     }
-    if (cairn_oip_encode_infer(&b, s->name, s->version, in.id, probs, labels, in.rows, classes,
-                               names) < 0) {
-        answer_error(s, req, 500, "out of memory", 1);
+    if ((error = cairn_oip_encode_infer(&b, s->name, s->version, in.id, probs, labels, in.rows,
+                                        classes, names)) < 0) {
+        /* A finite model overflows only on huge inputs: the request's fault, not the model's. */
+        answer_error(s, req, error == CAIRN_EINVALID ? 422 : 500, cairn_error_last(), 1);
         goto done;
     }
     answer(s, req, 200, &b, 1);
@@ -279,9 +281,9 @@ method:
     answer_error(s, req, 405, "method not allowed", 0);
 }
 
-static void load_work(uv_work_t *w)
+/* Load and check the model: before listening, so a bad file never says "serving". */
+static void load_model(struct sm *s)
 {
-    struct sm *s = w->data;
     if (s->opts.model_file) {
         struct cairn_buf path = CAIRN_BUF_INIT;
         if ((s->load_error = cairn_fs_join(&path, s->dir, s->opts.model_file)) == 0)
@@ -304,19 +306,6 @@ static void stop(struct sm *s)
         cairn_http_server_shutdown(s->srv);
         s->srv = NULL;
     }
-}
-
-static void load_done(uv_work_t *w, int status)
-{
-    struct sm *s = w->data;
-    if (status < 0 && s->load_error == 0) {
-        s->load_error = CAIRN_ERROR;
-        snprintf(s->load_msg, sizeof(s->load_msg), "model load cancelled");
-    }
-    if (s->load_error < 0)
-        stop(s);
-    else
-        s->ready = 1;
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -352,6 +341,12 @@ int cairn_serve_model_run(const char *model_dir, const char *model_name, const c
         goto done;
     }
     loop_ok = 1;
+    load_model(s);
+    if (s->load_error < 0) {
+        error = cairn_error_set(s->load_error, "%s", s->load_msg);
+        goto done;
+    }
+    s->ready = 1;
     cairn_http_server_opts_init(&ho);
     ho.max_body = s->opts.max_body ? s->opts.max_body : (size_t)16 << 20;
     if ((error = cairn_http_server_new(&s->srv, &s->loop, listen, &ho, handler, s)) < 0)
@@ -361,17 +356,9 @@ int cairn_serve_model_run(const char *model_dir, const char *model_name, const c
     s->sigint.data = s->sigterm.data = s;
     uv_signal_start(&s->sigint, on_signal, SIGINT);
     uv_signal_start(&s->sigterm, on_signal, SIGTERM);
-    s->work.data = s;
-    if (uv_queue_work(&s->loop, &s->work, load_work, load_done) < 0) {
-        error = cairn_error_set(CAIRN_ERROR, "cannot start loading the model");
-        stop(s);
-        goto done;
-    }
     if (s->opts.on_listening)
         s->opts.on_listening(cairn_http_server_port(s->srv), s->opts.arg);
     uv_run(&s->loop, UV_RUN_DEFAULT);
-    if (s->load_error < 0)
-        error = cairn_error_set(s->load_error, "%s", s->load_msg);
 done:
     if (loop_ok) {
         if (s->srv) {

@@ -3,13 +3,14 @@
  * classifier from a version directory and serve it with the Open Inference
  * Protocol v2 over HTTP/1.1 until SIGINT or SIGTERM.
  *
- * Routes: GET /v2/health/live, GET /v2/health/ready (200 only once the model
- * loaded; loading runs off the loop, so liveness answers meanwhile),
+ * Routes: GET /v2/health/live, GET /v2/health/ready (the model is loaded,
+ * with every weight checked finite, before the server listens),
  * GET /v2, GET /v2/models/NAME[/versions/V] (metadata), GET
  * /v2/models/NAME[/versions/V]/ready, POST /v2/models/NAME[/versions/V]/infer.
  * Errors are JSON {"error": "..."}: 400 for bad JSON, shapes or feature
- * counts, 404 for an unknown model or route, 405 for a wrong method, 503
- * before the model is ready.
+ * counts, 404 for an unknown model or route, 405 for a wrong method, 422
+ * when inputs so large that the output overflows (no NaN or Inf is ever
+ * sent: JSON has none).
  *
  * Inference runs on the loop thread (one sgemm per layer per batch), which
  * is right for the small classifiers this backend exists for (SPEC §6:
@@ -45,7 +46,8 @@ void cairn_serve_model_opts_init(struct cairn_serve_model_opts *o);
  * the process gets SIGINT or SIGTERM; then stop accepting, answer what is
  * under way and return 0. Returns a negative code if it cannot listen, the
  * options are out of range (CAIRN_EINVALID) or the model fails to load (the
- * loader's code and message). Prints nothing. Installs SIGINT/SIGTERM
+ * loader's code and message; then on_listening is never called, nothing
+ * listened). Prints nothing. Installs SIGINT/SIGTERM
  * handlers on its own loop for its lifetime; call from one thread at a time.
  */
 int cairn_serve_model_run(const char *model_dir, const char *model_name, const char *listen,

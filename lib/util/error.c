@@ -66,6 +66,27 @@ void cairn_error_prefix(const char *fmt, ...)
     snprintf(errmsg + n, sizeof(errmsg) - (size_t)n, "%.*s", (int)sizeof(errmsg) / 2 - 4, old);
 }
 
+int cairn_error_replace(const char *from, const char *to)
+{
+    char out[ERRMSG_MAX];
+    size_t n = 0, flen = strlen(from), tlen = strlen(to);
+    const char *p = errmsg, *hit;
+    int found = 0;
+    if (!flen)
+        return 0;
+    while ((hit = strstr(p, from)) && n + (size_t)(hit - p) + tlen < sizeof(out)) {
+        memcpy(out + n, p, (size_t)(hit - p));
+        n += (size_t)(hit - p);
+        memcpy(out + n, to, tlen);
+        n += tlen;
+        p = hit + flen;
+        found = 1;
+    }
+    snprintf(out + n, sizeof(out) - n, "%s", p);
+    memcpy(errmsg, out, sizeof(errmsg));
+    return found;
+}
+
 const char *cairn_error_last(void)
 {
     return errmsg[0] ? errmsg : "unknown error";

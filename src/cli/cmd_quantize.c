@@ -38,7 +38,8 @@ const char cmd_quantize_help[] =
     "  --json               print the result as JSON (docs/compression.md)\n"
     "\n"
     "Exit status: 2 for an unknown TYPE or a version without a *.safetensors or\n"
-    "*.gguf file.\n";
+    "*.gguf file; 1 for a damaged tensor file (the message names the version and\n"
+    "the file in it).\n";
 
 int cmd_quantize(int argc, char **argv)
 {

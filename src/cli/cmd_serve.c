@@ -57,6 +57,22 @@ static void on_listening(int port, void *arg)
     fflush(stderr);
 }
 
+#ifdef CAIRN_TEST_HOOKS
+/*
+ * Crash tests (tests/e2e/t4003-serve-crash.bats): CAIRN_TEST_CRASH_AT=POINT
+ * ends the daemon with _exit(9) at that instant of a registry write, as a
+ * power cut would. Only in builds with the tests (meson -Dtests=true).
+ */
+static const char *crash_at;
+
+static void on_crash_point(const char *point, void *arg)
+{
+    (void)arg;
+    if (crash_at && !strcmp(crash_at, point))
+        _exit(9);
+}
+#endif
+
 int cmd_serve(int argc, char **argv)
 {
     static const struct option opts[] = { { "config", required_argument, NULL, 'c' },
@@ -107,6 +123,10 @@ int cmd_serve(int argc, char **argv)
     ro.exe = exe;
     ro.log = on_log;
     ro.on_listening = on_listening;
+#ifdef CAIRN_TEST_HOOKS
+    if ((crash_at = getenv("CAIRN_TEST_CRASH_AT")) && *crash_at)
+        ro.crash_point = on_crash_point;
+#endif
     ro.arg = (void *)(ro.listen ? ro.listen : "127.0.0.1:8080");
     error = cairn_router_run(&ro);
     free(workdir);

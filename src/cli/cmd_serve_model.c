@@ -6,14 +6,18 @@
  */
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cairn/repo.h"
 #include "cli.h"
 #include "model/mlp.h"
+#include "serve/http.h"
 #include "serve/serve_model.h"
 #include "util/buf.h"
 #include "util/fs.h"
@@ -41,7 +45,10 @@ const char cmd_serve_model_help[] =
     "  --fail-rate F     answer this share (0..1) of infer requests with 500\n"
     "  --latency-ms N    add N ms before every infer answer\n"
     "  --wrong-rate F    give this share (0..1) of rows a wrong argmax\n"
-    "  --seed N          seed of the fault draws (default 0)\n";
+    "  --seed N          seed of the fault draws (default 0)\n"
+    "\n"
+    "The model is loaded and checked (every weight finite) before listening:\n"
+    "a model that cannot be served exits 1 without a 'serving' line.\n";
 
 static const char *listen_addr;
 
@@ -52,6 +59,29 @@ static void on_listening(int port, void *arg)
     fprintf(stderr, "serving %s (version %s) on %.*s:%d\n", what[0], what[1],
             (int)(colon - listen_addr), listen_addr, port);
     fflush(stderr);
+}
+
+/*
+ * Started by `cairn serve` (CAIRN_SERVE_PARENT=PID): die with it. The kernel
+ * sends SIGKILL when the parent exits, even by kill -9; a parent that died
+ * before the prctl is caught by comparing getppid() with the PID it gave.
+ */
+static int die_with_parent(void)
+{
+    const char *s = getenv("CAIRN_SERVE_PARENT");
+    char *end;
+    long pid;
+    if (!s)
+        return 0;
+    pid = strtol(s, &end, 10);
+    if (!*s || *end || pid <= 1)
+        return cairn_error_set(CAIRN_EINVALID, "CAIRN_SERVE_PARENT '%s' is not a process id", s);
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+        return cairn_error_set_errno(CAIRN_ERROR, "cannot tie serve-model to its parent");
+    if ((long)getppid() != pid)
+        return cairn_error_set(CAIRN_ERROR,
+                               "cairn serve (pid %ld) exited before serve-model started", pid);
+    return 0;
 }
 
 static int parse_rate(double *out, const char *s)
@@ -76,6 +106,7 @@ int cmd_serve_model(int argc, char **argv)
                                           { "seed", required_argument, NULL, 's' },
                                           { NULL, 0, NULL, 0 } };
     struct cairn_serve_model_opts so;
+    struct sockaddr_storage ss;
     struct cairn_version v;
     struct cairn_repo *repo = NULL;
     const char *dir = NULL, *name = NULL, *file = NULL, *what[2];
@@ -84,6 +115,8 @@ int cmd_serve_model(int argc, char **argv)
     long n;
     int c, error = 0, rc = EXIT_OK, have_version = 0;
 
+    if ((error = die_with_parent()) < 0)
+        return cli_fail(error);
     cairn_serve_model_opts_init(&so);
     listen_addr = "127.0.0.1:8081";
     optind = 1;
@@ -131,6 +164,8 @@ int cmd_serve_model(int argc, char **argv)
                                                          : "too many arguments");
     if (!dir && name)
         return cli_usage("serve-model", "--name only goes with --dir (a REF names its model)");
+    if (cairn_http_parse_addr(&ss, listen_addr) < 0)
+        return cli_usage("serve-model", "%s", cairn_error_last());
     if (name && (error = cairn_name_valid(name, "model name")) < 0)
         return cli_fail(error);
     if (file && cairn_fs_path_valid(file) < 0)
@@ -189,13 +224,28 @@ int cmd_serve_model(int argc, char **argv)
     what[1] = so.version ? so.version : "1";
     so.on_listening = on_listening;
     so.arg = what;
-    error = cairn_serve_model_run(dir, what[0], listen_addr, &so);
+    /* From here a failure is the model's (it cannot be loaded), not the command line's. */
+    if ((error = cairn_serve_model_run(dir, what[0], listen_addr, &so)) < 0)
+        rc = EXIT_RUNTIME;
 done:
+    if (error < 0 && tmp[0]) {
+        /* Name the version and the path inside it, not the temporary checkout. */
+        char slash[PATH_MAX + 1];
+        snprintf(slash, sizeof(slash), "%s/", tmp);
+        if (cairn_error_replace(slash, ""))
+            cairn_error_prefix("version %s", argv[optind]);
+        else
+            cairn_error_replace(tmp, argv[optind]);
+    }
     if (tmp[0])
         cairn_fs_rm_rf(tmp);
     cairn_buf_release(&found);
     if (have_version)
         cairn_version_release(&v);
     cairn_repo_free(repo);
+    if (error < 0 && rc == EXIT_RUNTIME) {
+        cli_error("%s", cairn_error_last());
+        return rc;
+    }
     return error < 0 ? cli_fail(error) : rc;
 }

@@ -341,3 +341,18 @@ EOF
     assert_equal "$stderr" "cairn: sparsity '1.5' is not a number between 0 and 1 (see 'cairn prune --help')"
     [ "$(cairn log digits --json | jq length)" = 2 ]
 }
+
+@test "a damaged tensor file is a runtime error (exit 1) naming the version and the file" {
+    mkdir m
+    printf '\x10\x00\x00\x00\x00\x00\x00\x00{"a":1' >m/model.safetensors
+    cairn add m/model.safetensors 2>/dev/null >/dev/null
+    cairn commit broken -m "damaged" >/dev/null
+    run --separate-stderr cairn quantize broken --to int8
+    [ "$status" -eq 1 ] || fail "status $status: $stderr"
+    [[ $stderr == *"version broken@v1: not a valid safetensors file 'm/model.safetensors'"* ]] ||
+        fail "$stderr"
+    [[ $stderr != *cairn-derive* ]] || fail "names the scratch copy: $stderr"
+    run --separate-stderr cairn prune broken --sparsity 0.5
+    [ "$status" -eq 1 ]
+    [ "$(cairn log broken --json | jq length)" = 1 ]
+}

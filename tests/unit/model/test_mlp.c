@@ -310,6 +310,62 @@ static void test_bad_models(void **state)
     cairn_mlp_free(m);
 }
 
+/* NaN or Inf in any tensor, stored in any float dtype, fails the load and names the tensor. */
+static void test_non_finite_weights(void **state)
+{
+    (void)state;
+    float bad_w[6], bad_b[3], bad_s[3];
+    const float nan_inf[] = { NAN, INFINITY, -INFINITY };
+    struct cairn_mlp *m = NULL;
+    for (int k = 0; k < 3; k++) {
+        const char *dts[] = { "F32", "F16", "BF16" };
+        for (int d = 0; d < 3; d++) {
+            memcpy(bad_w, w0, sizeof(bad_w));
+            bad_w[4] = nan_inf[k];
+            struct t net[] = {
+                { "layers.0.weight", dts[d], 2, { 3, 2 }, bad_w },
+                { "layers.0.bias", "F32", 1, { 3, 0 }, b0 },
+                { "layers.1.weight", dts[d], 2, { 2, 3 }, w1 },
+                { "layers.1.bias", "F32", 1, { 2, 0 }, b1 },
+            };
+            expect_invalid(net, 4, META);
+            assert_non_null(
+                strstr(cairn_error_last(), "tensor 'layers.0.weight' holds a non-finite"));
+        }
+    }
+    memcpy(bad_b, b0, sizeof(bad_b));
+    bad_b[2] = NAN;
+    struct t bias[] = {
+        { "layers.0.weight", "F32", 2, { 3, 2 }, w0 },
+        { "layers.0.bias", "F32", 1, { 3, 0 }, bad_b },
+        { "layers.1.weight", "F32", 2, { 2, 3 }, w1 },
+        { "layers.1.bias", "F32", 1, { 2, 0 }, b1 },
+    };
+    expect_invalid(bias, 4, META);
+    assert_non_null(strstr(cairn_error_last(), "'layers.0.bias' holds a non-finite value (NaN"));
+    /* int8: an Inf scale, and a finite scale whose product with q overflows. */
+    memcpy(bad_s, s0, sizeof(bad_s));
+    bad_s[1] = INFINITY;
+    struct t i8[] = {
+        { "layers.0.weight", "I8", 2, { 3, 2 }, q0 },
+        { "layers.0.weight_scale", "F32", 1, { 3, 0 }, bad_s },
+        { "layers.0.bias", "F32", 1, { 3, 0 }, b0 },
+        { "layers.1.weight", "I8", 2, { 2, 3 }, q1 },
+        { "layers.1.weight_scale", "F32", 1, { 2, 0 }, s1 },
+        { "layers.1.bias", "F32", 1, { 2, 0 }, b1 },
+    };
+    expect_invalid(i8, 6, META);
+    assert_non_null(strstr(cairn_error_last(), "'layers.0.weight_scale' holds a non-finite"));
+    bad_s[1] = 3e38f;
+    expect_invalid(i8, 6, META);
+    assert_non_null(strstr(cairn_error_last(), "'layers.0.weight' holds a non-finite value (Inf"));
+    /* The same files with finite values load. */
+    bad_s[1] = 0.5f;
+    write_st(tpath("good.safetensors"), i8, 6, META);
+    assert_int_equal(cairn_mlp_load(&m, tpath("good.safetensors")), 0);
+    cairn_mlp_free(m);
+}
+
 static void test_hostile_headers(void **state)
 {
     (void)state;
@@ -402,6 +458,7 @@ int main(void)
         cmocka_unit_test(test_load_dir),
         cmocka_unit_test(test_find_nested),
         cmocka_unit_test(test_bad_models),
+        cmocka_unit_test(test_non_finite_weights),
         cmocka_unit_test(test_hostile_headers),
         cmocka_unit_test(test_byte_flips),
     };

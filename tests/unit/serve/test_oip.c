@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,7 @@
 
 #include "cairn/common.h"
 #include "serve/oip.h"
+#include "serve/oipclient.h"
 
 static int decode(struct cairn_oip_request *r, const char *body)
 {
@@ -135,6 +137,28 @@ static void test_encode_roundtrip(void **state)
     assert_string_equal(
         json_string_value(json_array_get(json_object_get(json_array_get(outs, 2), "data"), 1)),
         "cat");
+    json_decref(j);
+
+    /* JSON has no NaN or Inf: such an output is an error and appends nothing. */
+    const float bad[][4] = { { 0.1f, NAN, 0.5f, 0.5f },
+                             { 0.1f, 0.9f, INFINITY, 0 },
+                             { 0.1f, 0.9f, 0.5f, -INFINITY } };
+    for (size_t k = 0; k < 3; k++) {
+        cairn_buf_clear(&b);
+        assert_int_equal(cairn_oip_encode_infer(&b, "m", "v1", NULL, bad[k], labels, 2, 2, NULL),
+                         CAIRN_EINVALID);
+        assert_int_equal(b.len, 0);
+        assert_non_null(strstr(cairn_error_last(), "model output is not finite"));
+    }
+
+    /* Nor does a request carry one: the client refuses, naming row and feature. */
+    const float x[] = { 1, 2, 3, NAN };
+    cairn_buf_clear(&b);
+    assert_int_equal(cairn_oip_encode_rows(&b, NULL, "x", x, 2, 2), CAIRN_EINVALID);
+    assert_non_null(strstr(cairn_error_last(), "row 1 feature 1 is not finite"));
+    cairn_buf_clear(&b);
+    assert_int_equal(cairn_oip_encode_rows(&b, NULL, "x", x, 1, 2), 0);
+    assert_non_null(j = json_loads(b.ptr, 0, &e));
     json_decref(j);
 
     cairn_buf_clear(&b);

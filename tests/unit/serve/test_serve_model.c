@@ -100,6 +100,18 @@ static json_t *infer(int *status, const char *body)
     return j;
 }
 
+/* An infer request answered `status` with a JSON error containing `what`. */
+static void expect_error(const char *body, int status, const char *what)
+{
+    int got;
+    json_t *j = infer(&got, body);
+    const char *msg = json_string_value(json_object_get(j, "error"));
+    assert_int_equal(got, status);
+    assert_non_null(msg);
+    assert_non_null(strstr(msg, what));
+    json_decref(j);
+}
+
 static const char *two_rows =
     "{\"id\":\"q\",\"inputs\":[{\"name\":\"input\",\"shape\":[2,2],"
     "\"datatype\":\"FP32\",\"data\":[[2,1],[-1,3]]}]}";
@@ -151,17 +163,54 @@ static void test_routes_and_infer(void **state)
     json_decref(j);
 
     /* Wrong feature count, bad JSON: 400 with a JSON error. */
-    j = infer(&status,
-              "{\"inputs\":[{\"name\":\"input\",\"shape\":[1,3],\"datatype\":\"FP32\","
-              "\"data\":[1,2,3]}]}");
-    assert_int_equal(status, 400);
-    assert_non_null(strstr(json_string_value(json_object_get(j, "error")), "features"));
-    json_decref(j);
-    j = infer(&status, "{\"inputs\":");
-    assert_int_equal(status, 400);
-    assert_non_null(json_object_get(j, "error"));
-    json_decref(j);
+    expect_error(
+        "{\"inputs\":[{\"name\":\"input\",\"shape\":[1,3],\"datatype\":\"FP32\","
+        "\"data\":[1,2,3]}]}",
+        400, "features");
+    expect_error("{\"inputs\":", 400, "");
+    /* Inputs that overflow fp32 inside the network: a JSON error, never "nan" (D10). */
+    expect_error(
+        "{\"inputs\":[{\"name\":\"input\",\"shape\":[1,2],\"datatype\":\"FP32\","
+        "\"data\":[3e38,3e38]}]}",
+        422, "not finite");
     stop(t);
+}
+
+static int listened;
+
+static void count_listening(int p, void *arg)
+{
+    (void)p;
+    (void)arg;
+    listened++;
+}
+
+/* A model that cannot be served fails the start before listening: no "serving" line (D21). */
+static void test_bad_model_never_listens(void **state)
+{
+    (void)state;
+    char bad[80];
+    struct cairn_buf path = CAIRN_BUF_INIT, file = CAIRN_BUF_INIT;
+    float nan = NAN;
+    snprintf(bad, sizeof(bad), "%s/bad", dir);
+    assert_int_equal(cairn_fs_mkdir_p(bad), 0);
+    mlp_fixture_write(bad);
+    assert_int_equal(cairn_fs_join(&path, bad, "model.safetensors"), 0);
+    /* The fixture's first weight becomes NaN: the last 68 bytes are the 17 floats. */
+    assert_int_equal(cairn_fs_read_file(&file, path.ptr, 1 << 20), 0);
+    memcpy(file.ptr + file.len - 68, &nan, 4);
+    assert_int_equal(cairn_fs_write_atomic(path.ptr, file.ptr, file.len, 0644), 0);
+    cairn_buf_release(&file);
+    cairn_serve_model_opts_init(&opts);
+    opts.on_listening = count_listening;
+    listened = 0;
+    assert_int_equal(cairn_serve_model_run(bad, "clf", "127.0.0.1:0", &opts), CAIRN_EINVALID);
+    assert_non_null(strstr(cairn_error_last(), "non-finite"));
+    /* Truncated: a damaged file. */
+    assert_int_equal(cairn_fs_write_atomic(path.ptr, "\x10\0\0\0\0\0\0\0{", 9, 0644), 0);
+    assert_int_equal(cairn_serve_model_run(bad, "clf", "127.0.0.1:0", &opts), CAIRN_EINVALID);
+    assert_int_equal(listened, 0);
+    cairn_buf_release(&path);
 }
 
 static void test_faults(void **state)
@@ -228,6 +277,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_routes_and_infer),
         cmocka_unit_test(test_faults),
+        cmocka_unit_test(test_bad_model_never_listens),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
