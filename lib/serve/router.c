@@ -1223,9 +1223,9 @@ static int work_promote(struct job *j, struct cairn_repo *repo)
     cairn_error_clear();
     j->forced = error < 0;
     if ((error = cairn_release_check_annotate(&j->details, &j->chk, j->forced, NULL)) < 0 ||
-        (error = cairn_registry_serve_alias_move(reg, j->model, j->alias, &j->oid, j->actor,
-                                                 "rollout.promote", "rollout.promote",
-                                                 j->details)) < 0)
+        (error =
+             cairn_registry_serve_alias_move(reg, j->model, j->alias, &j->oid, j->actor,
+                                             "rollout.promote", "rollout.promote", j->details)) < 0)
         goto rollback;
     crash_point(j->r, "after-alias-move");
     if ((error = cairn_registry_rollout_put(reg, &j->st)) < 0)

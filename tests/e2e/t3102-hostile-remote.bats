@@ -176,10 +176,14 @@ hostile_path() {
         cairn -C b pull >/dev/null 2>&1
         cairn -C c pull >/dev/null 2>&1
         before=$(cd d && cairn pull >/dev/null 2>&1 && cairn show victim@production --json | jq -r .id)
+        # Each clone moves the alias to one of its versions that the remote does
+        # not hold now, so an exit 0 means its entry was written and won.
         for x in b c; do
-            n=$(( (round % 2) + 1 ))
-            cairn -C $x alias set victim production "victim@$(cairn -C $x log victim --json |
-                jq -r --arg m "$x$n" '.[] | select(.message == $m) | .number' | sed 's/^/v/')" >/dev/null
+            for n in 1 2; do
+                v=$(cairn -C $x log victim --json | jq -c --arg m "$x$n" '.[] | select(.message == $m)')
+                [[ $(jq -r .id <<<"$v") != "$before" ]] && break
+            done
+            cairn -C $x alias set victim production "victim@v$(jq -r .number <<<"$v")" >/dev/null
         done
         cairn -C b push >b.out 2>&1 &
         pb=$!
@@ -190,11 +194,14 @@ hostile_path() {
         wait "$pc" || rc=$?
         if [[ $rb == 0 && $rc == 0 ]]; then both=$((both + 1)); fi
         if grep -q concurrently b.out c.out; then raced=$((raced + 1)); fi
-        after=$(cd d && cairn pull >/dev/null 2>&1 && cairn show victim@production --json | jq -r .id)
+        cairn -C d pull >d.out 2>&1 || fail "d's pull failed: $(cat d.out)"
+        after=$(cairn -C d show victim@production --json | jq -r .id)
         if [[ $rb == 0 ]]; then
-            [[ $after == "$(cairn -C b show victim@production --json | jq -r .id)" ]]
+            [[ $after == "$(cairn -C b show victim@production --json | jq -r .id)" ]] ||
+                fail "round $round: b won, d has $after; b: $(cat b.out) c: $(cat c.out) d: $(cat d.out) remote: $(ls "$REMOTE_DIR/aliases/victim/production/" | tail -3)"
         elif [[ $rc == 0 ]]; then
-            [[ $after == "$(cairn -C c show victim@production --json | jq -r .id)" ]]
+            [[ $after == "$(cairn -C c show victim@production --json | jq -r .id)" ]] ||
+                fail "round $round: c won, d has $after; b: $(cat b.out) c: $(cat c.out) d: $(cat d.out)"
             # The loser's pull says its alias differs and leaves it.
             run cairn -C b pull
             assert_output --partial "left as it is"
