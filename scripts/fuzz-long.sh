@@ -10,8 +10,9 @@
 #      libFuzzer, which then starts again on the grown copy for the rest of
 #      the time, up to $FUZZ_MAX_FINDINGS (5) findings;
 #   2. keeps every finding under fuzz/findings/NAME-KIND-HASH (ignored by git);
-#   3. merges the working copy back into fuzz/corpus/NAME with -merge=1, which
-#      adds only inputs that reach new coverage, so the corpus stays small;
+#   3. merges the working copy back into fuzz/corpus/NAME with -merge=1
+#      -use_counters=0, which adds only inputs that reach an edge the corpus
+#      does not, so the corpus stays small;
 #   4. appends a line (date, target, seconds, execs, new corpus files,
 #      findings) to fuzz/CAMPAIGN.md and recomputes its table of cumulative
 #      minutes per target from all lines.
@@ -136,7 +137,9 @@ run_target() {
     execs=$(awk '/^stat::number_of_executed_units:/ { n += $2 } END { printf "%.0f", n }' "$log")
     found=$(find "$FINDINGS" -maxdepth 1 -name "$name-*" -newer "$stamp" | wc -l)
     before=$(find "$corpus" -type f | wc -l)
-    nice -n "$FUZZ_NICE" "$exe" -merge=1 -timeout="$FUZZ_INPUT_TIMEOUT" \
+    # -use_counters=0: an input is new only if it reaches an edge the corpus
+    # does not (not merely a new hit count), which keeps the corpus small.
+    nice -n "$FUZZ_NICE" "$exe" -merge=1 -use_counters=0 -timeout="$FUZZ_INPUT_TIMEOUT" \
         -rss_limit_mb="$FUZZ_RSS_MB" "$corpus" "$dir" >>"$log" 2>&1 || true
     after=$(find "$corpus" -type f | wc -l)
     rm -f "$stamp"
