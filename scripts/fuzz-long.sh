@@ -62,12 +62,15 @@ fi
 mkdir -p "$FINDINGS" "$WORK"
 
 # Rewrites $CAMPAIGN: the header, the cumulative table computed from the log
-# lines, then the log lines themselves (every row of the table under "## Log").
+# lines, then the log lines themselves (every row of the table under "## Log"),
+# then the "## Notes" section, kept as it is (what the findings were).
 campaign_rewrite() {
-    local log
+    local log notes
     log=$(mktemp)
+    notes=$(mktemp)
     if [[ -f $CAMPAIGN ]]; then
-        awk '/^## Log/ { inlog = 1; next } inlog && /^\| [0-9]/ { print }' "$CAMPAIGN" >"$log"
+        awk '/^## / { inlog = ($0 ~ /^## Log/) } inlog && /^\| [0-9]/ { print }' "$CAMPAIGN" >"$log"
+        awk '/^## / { innotes = ($0 ~ /^## Notes/) } innotes { print }' "$CAMPAIGN" >"$notes"
     fi
     {
         echo "# Fuzz campaign"
@@ -95,9 +98,13 @@ campaign_rewrite() {
         echo "| date (UTC) | target | seconds | execs | new corpus files | findings |"
         echo "| --- | --- | ---: | ---: | ---: | ---: |"
         cat "$log"
+        if [[ -s $notes ]]; then
+            echo
+            cat "$notes"
+        fi
     } >"$CAMPAIGN.tmp"
     mv "$CAMPAIGN.tmp" "$CAMPAIGN"
-    rm -f "$log"
+    rm -f "$log" "$notes"
 }
 
 # Fuzzes one target for $FUZZ_LONG_SECONDS, merges, logs. Prints one summary
