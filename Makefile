@@ -6,6 +6,9 @@
 #   make demo         build, then run scripts/demo.sh
 #   make bench        run every bench/*.sh
 #   make fuzz         libFuzzer run of every fuzz target (FUZZ_SECONDS each)
+#   make fuzz-long    the fuzz campaign: FUZZ_LONG_SECONDS (600) per target,
+#                     FUZZ_JOBS (2) at a time, niced; merges corpora, logs to
+#                     fuzz/CAMPAIGN.md
 #   make stress       the e2e stress tests with CAIRN_STRESS_ITERS=1000
 #   make format       clang-format our own sources; make format-check checks
 #   make deps         run scripts/install-deps.sh for every set now
@@ -23,6 +26,8 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
+FUZZ_LONG_SECONDS ?= 600
+FUZZ_JOBS ?= 2
 CAIRN_STRESS_ITERS ?= 50
 CLANG_FORMAT ?= clang-format-14
 export CLANG_FORMAT
@@ -34,7 +39,7 @@ DEPS_STAMP := $(BUILD)/.deps-build-$(DEPS_HASH)
 TEST_DEPS_STAMP := $(BUILD)/.deps-test-$(DEPS_HASH)
 BENCH_DEPS_STAMP := $(BUILD)/.deps-bench-$(DEPS_HASH)
 
-.PHONY: all build deps asan check demo bench fuzz stress format format-check clean
+.PHONY: all build deps asan check demo bench fuzz fuzz-long stress format format-check clean
 
 all: build
 
@@ -101,6 +106,11 @@ $(FUZZ_BUILD)/build.ninja: | $(TEST_DEPS_STAMP)
 fuzz: $(TEST_DEPS_STAMP) $(FUZZ_BUILD)/build.ninja
 	ninja -C $(FUZZ_BUILD)
 	FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
+
+fuzz-long: $(DEPS_STAMP) $(FUZZ_BUILD)/build.ninja
+	ninja -C $(FUZZ_BUILD)
+	FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_LONG_SECONDS=$(FUZZ_LONG_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) \
+	    scripts/fuzz-long.sh
 
 stress: build
 	CAIRN_BUILD_DIR=$(CURDIR)/$(BUILD) CAIRN_STRESS_ITERS=1000 \

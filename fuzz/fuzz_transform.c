@@ -1,20 +1,23 @@
 /*
  * Fuzz target for the model transforms (lib/model/transform.c): the first
  * byte picks the operation (fp16, bf16, int8, unstructured or structured
- * pruning at a few sparsities), the rest is a safetensors file. The file is
- * handed over through a memfd, the output goes to a private temporary
- * directory removed at exit. Whatever the bytes, the call must return
- * cleanly; when it succeeds, the output must parse as safetensors and its
- * report must add up. A broken invariant traps; nothing is printed.
+ * pruning at a few sparsities), the rest is a safetensors or GGUF file. The
+ * file is handed over through a memfd, the output goes to a private
+ * temporary directory removed at exit. Whatever the bytes, the call must
+ * return cleanly; when it succeeds, the output must parse in the input's
+ * format (GGUF in, GGUF out) and its report must add up. A broken invariant
+ * traps; nothing is printed.
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "cairn/model.h"
+#include "store/gguf.h"
 #include "store/layout.h"
 #include "store/safetensors.h"
 #include "util/buf.h"
@@ -43,7 +46,7 @@ static int setup(void)
     return 0;
 }
 
-static void check_output(const struct cairn_transform_report *r)
+static void check_output(const struct cairn_transform_report *r, int gguf)
 {
     struct cairn_buf file = CAIRN_BUF_INIT;
     struct cairn_tensor_table t;
@@ -53,7 +56,8 @@ static void check_output(const struct cairn_transform_report *r)
         __builtin_trap();
     if (file.len != r->file_bytes_after)
         __builtin_trap();
-    if (cairn_safetensors_parse(&t, file.ptr, file.len, file.len) < 0)
+    if (gguf ? cairn_gguf_parse(&t, file.ptr, file.len, file.len) != 0
+             : cairn_safetensors_parse(&t, file.ptr, file.len, file.len) < 0)
         __builtin_trap();
     for (size_t i = 0; i < r->count; i++) {
         before += r->tensors[i].bytes_before;
@@ -88,7 +92,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (cairn_fs_write_all(fd, data + 1, size - 1) == 0) {
         snprintf(src, sizeof(src), "/proc/self/fd/%d", fd);
         if (cairn_transform_file(&r, src, dst, &o) == 0)
-            check_output(&r);
+            check_output(&r, size >= 5 && !memcmp(data + 1, "GGUF", 4));
         cairn_transform_report_release(&r);
     }
     close(fd);
