@@ -654,6 +654,8 @@ static void job_work(uv_work_t *w)
 {
     struct job *j = w->data;
     struct cairn_repo *repo = NULL;
+    if (!j->work)
+        return; /* an answer waiting for the jobs before it (respond_json) */
     if ((j->error = cairn_repo_open(&repo, j->r->o->workdir)) == 0)
         j->error = j->work(j, repo);
     if (j->error < 0)
@@ -1450,7 +1452,7 @@ static void handle_model(struct router *r, struct cairn_http_req *req, const cha
  * Control API
  * ====================================================================== */
 
-static void respond_json(struct cairn_http_req *req, int status, json_t *j)
+static void respond_json_now(struct cairn_http_req *req, int status, json_t *j)
 {
     char *s = json_dumps(j, JSON_COMPACT);
     json_decref(j);
@@ -1461,6 +1463,34 @@ static void respond_json(struct cairn_http_req *req, int status, json_t *j)
     }
     cairn_http_respond_simple(req, status, "application/json", s, strlen(s));
     free(s);
+}
+
+static void done_answer(struct job *j)
+{
+    cairn_http_respond_simple(j->req, j->num, "application/json", j->details, strlen(j->details));
+}
+
+/*
+ * Answer with a rollout's state once the registry holds it: the JSON is
+ * taken now and sent when the registry jobs queued before (the saves of
+ * every change it shows) have run, since jobs run in order. So a client
+ * that reads the alias or the audit log after an answer sees what the
+ * answer said. `req->userdata` is the router (cairn_http_server_new()).
+ */
+static void respond_json(struct cairn_http_req *req, int status, json_t *j)
+{
+    struct job *b = job_new(req->userdata, NULL, done_answer);
+    if (b)
+        b->details = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (!b || !b->details) {
+        free(b);
+        json_error(req, 503, NULL, "out of memory");
+        return;
+    }
+    b->req = req;
+    b->num = status;
+    job_submit(b);
 }
 
 static json_t *window_json(const struct upstream *u, const struct cairn_window *w)
@@ -1877,7 +1907,7 @@ static void api_feedback(struct router *r, struct cairn_http_req *req)
     json_object_set_new(out, "joined", json_integer((json_int_t)joined));
     json_object_set_new(out, "unknown", json_integer((json_int_t)unknown));
     json_object_set_new(out, "repeated", json_integer((json_int_t)repeated));
-    respond_json(req, 200, out);
+    respond_json_now(req, 200, out); /* feedback changes nothing in the registry */
 done:
     if (items != body)
         json_decref(items);
