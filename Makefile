@@ -7,6 +7,8 @@
 #   make bench        run every bench/*.sh
 #   make fuzz         libFuzzer run of every fuzz target (FUZZ_SECONDS each)
 #   make stress       the e2e stress tests with CAIRN_STRESS_ITERS=1000
+#   make stress-tests the serving and remote e2e files STRESS_ROUNDS (30)
+#                     times under stress-ng: per-test failures, flake rate
 #   make format       clang-format our own sources; make format-check checks
 #   make deps         run scripts/install-deps.sh now
 #   make clean        remove build/, build-asan/ and build-fuzz/
@@ -24,6 +26,7 @@ ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 CAIRN_STRESS_ITERS ?= 50
+STRESS_ROUNDS ?= 30
 CLANG_FORMAT ?= clang-format-14
 export CLANG_FORMAT
 
@@ -101,6 +104,10 @@ fuzz: $(DEPS_STAMP) $(FUZZ_BUILD)/build.ninja
 stress: build
 	CAIRN_BUILD_DIR=$(CURDIR)/$(BUILD) CAIRN_STRESS_ITERS=1000 \
 	    bats --tap --filter stress tests/e2e
+
+.PHONY: stress-tests
+stress-tests: build
+	CAIRN_BUILD_DIR=$(CURDIR)/$(BUILD) scripts/stress-tests.sh $(STRESS_ROUNDS)
 
 format:
 	scripts/format.sh

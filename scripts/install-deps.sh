@@ -56,6 +56,8 @@ packages=(
     python3
     curl
     jq
+    # stress-ng loads every core while scripts/stress-tests.sh repeats e2e files
+    stress-ng
     # benchmarks: the peers cairn is measured against (SPEC section 9)
     b3sum
     git-lfs
