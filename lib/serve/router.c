@@ -118,6 +118,7 @@ struct model {
     char *reason;
     uv_timer_t tick;
     int tick_open;
+    struct job *state_save; /* queued, not started, the model's last save, of the state alone */
     /* live drift: the input window; the reference dataset from the config */
     struct cairn_livewin *inputs;
     char reference[256];
@@ -159,6 +160,7 @@ struct router {
     size_t token_next;
     struct job *jobs_head, *jobs_tail;
     int job_running;
+    size_t njobs; /* queued or running */
     struct fwd *free_fwd;
     uint64_t feedback_unknown;
     uint64_t inflight; /* client requests of the data plane not answered yet */
@@ -629,6 +631,7 @@ struct job {
     uv_work_t w;
     struct router *r;
     struct job *next;
+    struct model *m; /* for model_save_ex(): whose state_save it may be */
     int (*work)(struct job *j, struct cairn_repo *repo);
     void (*done)(struct job *j);
     int error;
@@ -677,6 +680,7 @@ static void job_after(uv_work_t *w, int status)
     cairn_rollout_state_release(&j->st);
     free(j);
     r->job_running = 0;
+    r->njobs--;
     job_next(r);
 }
 
@@ -689,6 +693,8 @@ static void job_next(struct router *r)
     if (!r->jobs_head)
         r->jobs_tail = NULL;
     r->job_running = 1;
+    if (j->m && j->m->state_save == j)
+        j->m->state_save = NULL; /* it runs: a later save is a job of its own */
     j->w.data = j;
     if (!r->o->workdir) {
         /* A router made by cairn__router_new() has no registry: every job fails at once. */
@@ -724,6 +730,7 @@ static void job_submit(struct job *j)
     else
         r->jobs_head = j;
     r->jobs_tail = j;
+    r->njobs++;
     job_next(r);
 }
 
@@ -882,8 +889,21 @@ static void fill_state(struct model *m, struct cairn_rollout_state *s)
 static void model_save_ex(struct model *m, const char *actor, const char *action, char *details,
                           int move_alias, const cairn_oid *to)
 {
-    struct job *j = job_new(m->r, work_save, NULL);
-    if (!j) {
+    int state_only = !action && !details && !move_alias;
+    struct job *j;
+    /*
+     * Every analysis saves the state: while the model's last save, of the
+     * state alone, waits for its turn, it takes the newer state instead,
+     * so a registry slower than the ticks does not grow the queue (nor
+     * delay the answers behind it, see respond_json()).
+     */
+    if (state_only && m->state_save) {
+        cairn_rollout_state_release(&m->state_save->st);
+        if ((m->state_save->save_state = m->plan_text != NULL))
+            fill_state(m, &m->state_save->st);
+        return;
+    }
+    if (!(j = job_new(m->r, work_save, NULL))) {
         free(details);
         logf_(m->r, "%s: out of memory saving rollout state", m->name);
         return;
@@ -900,6 +920,8 @@ static void model_save_ex(struct model *m, const char *actor, const char *action
         j->move_alias = 1;
         j->oid = *to;
     }
+    j->m = m;
+    m->state_save = state_only ? j : NULL;
     job_submit(j);
 }
 
@@ -2212,6 +2234,10 @@ static void handle_metrics(struct router *r, struct cairn_http_req *req)
     cairn_prom_family(&b, "cairn_feedback_unknown_total", "counter",
                       "Feedback for request ids not (or no longer) remembered.");
     cairn_prom_sample(&b, "cairn_feedback_unknown_total", "", (double)r->feedback_unknown);
+    cairn_prom_family(
+        &b, "cairn_registry_jobs", "gauge",
+        "Registry jobs (saves, lookups, answers waiting for them) queued or running.");
+    cairn_prom_sample(&b, "cairn_registry_jobs", "", (double)r->njobs);
     cairn_prom_family(&b, "cairn_input_window_rows", "gauge",
                       "Input rows held in the model's live drift window.");
     for (size_t i = 0; i < r->nmodels; i++) {

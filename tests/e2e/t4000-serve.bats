@@ -323,6 +323,36 @@ EOF
     assert_output --partial rollout.promote
 }
 
+@test "a registry slower than the analysis keeps one save queued, not one a tick" {
+    start_serve
+    write_plan <<'EOF'
+strategy: canary
+steps: [{weight: 50, pause: 60s}, {weight: 100}]
+analysis: {interval: 100ms, min_requests: 5, checks: [{metric: error_rate, max: 0.05}]}
+EOF
+    cairn rollout start clf@v2 --alias production --plan plan.yaml >/dev/null
+    mkfifo lock.sql
+    sqlite3 -cmd '.timeout 30000' .cairn/cairn.db <lock.sql >lock.out 2>&1 &
+    track_pid $!
+    exec 4>lock.sql
+    printf 'BEGIN IMMEDIATE;\n.shell touch lock.held\n' >&4
+    wait_until 10 test -e lock.held
+    queued_is() {
+        [[ $(curl -sf "$CAIRN_SERVER/metrics" | awk '$1 == "cairn_registry_jobs" { print $2 }') == "$1" ]]
+    }
+    # One save runs (waiting for the lock), the next one waits for its turn.
+    wait_until 10 queued_is 2
+    # Ten more ticks: the waiting save takes each one's state. (However long
+    # this lasts, the count must not grow: the sleep only gives it ticks.)
+    sleep 1
+    queued_is 2 || fail "saves piled up: $(curl -sf "$CAIRN_SERVER/metrics" | grep registry_jobs)"
+    echo 'COMMIT;' >&4
+    exec 4>&-
+    wait_until 20 queued_is 0
+    run status
+    assert_equal "$(jq -r .phase <<<"$output")" running
+}
+
 @test "rollback without a daemon moves the alias back, audited" {
     cairn alias set clf production clf@v2 >/dev/null
     export CAIRN_SERVER="http://127.0.0.1:$(free_port)"
