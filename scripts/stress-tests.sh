@@ -9,7 +9,8 @@
 # Each round runs every file once with `bats --tap`, one file at a time,
 # under `timeout` (a hung file is killed with its process group and counts
 # as one failure). stress-ng runs for the whole run and is stopped by its PID
-# on exit, also on Ctrl-C or an error; its own --timeout is a backstop.
+# on exit, also on Ctrl-C, TERM or an error (the file under way too); its own
+# --timeout is a backstop.
 # Failing files keep their TAP output in $LOGDIR.
 #
 # Usage: scripts/stress-tests.sh N [FILE...]
@@ -67,8 +68,13 @@ for f in "${files[@]}"; do
 done
 mkdir -p "$logdir"
 
-stress_pid=
+stress_pid='' file_pid=''
 stop_stress() {
+    if [[ -n $file_pid ]]; then
+        kill -TERM "$file_pid" 2>/dev/null || true # timeout passes it to its group
+        wait "$file_pid" 2>/dev/null || true
+        file_pid=
+    fi
     if [[ -n $stress_pid ]]; then
         kill -TERM "$stress_pid" 2>/dev/null || true
         wait "$stress_pid" 2>/dev/null || true
@@ -104,7 +110,11 @@ for ((round = 1; round <= rounds; round++)); do
         name=$(basename "$f" .bats)
         tap="$logdir/round$round-$name.tap"
         rc=0
-        timeout -k 30 "$file_timeout" bats --tap "$f" >"$tap" 2>&1 || rc=$?
+        # In the background and waited for, so that Ctrl-C or TERM stop it at once.
+        timeout -k 30 "$file_timeout" bats --tap "$f" >"$tap" 2>&1 &
+        file_pid=$!
+        wait "$file_pid" || rc=$?
+        file_pid=
         seen=0
         while IFS= read -r line; do
             if [[ $line =~ ^(not\ )?ok\ [0-9]+\ (.*)$ ]]; then
