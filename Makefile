@@ -10,6 +10,8 @@
 #                     FUZZ_JOBS (2) at a time, niced; merges corpora, logs to
 #                     fuzz/CAMPAIGN.md
 #   make stress       the e2e stress tests with CAIRN_STRESS_ITERS=1000
+#   make stress-tests the serving and remote e2e files STRESS_ROUNDS (30)
+#                     times under stress-ng: per-test failures, flake rate
 #   make format       clang-format our own sources; make format-check checks
 #   make deps         run scripts/install-deps.sh for every set now
 #   make clean        remove build/, build-asan/ and build-fuzz/
@@ -29,6 +31,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_LONG_SECONDS ?= 600
 FUZZ_JOBS ?= 2
 CAIRN_STRESS_ITERS ?= 50
+STRESS_ROUNDS ?= 30
 CLANG_FORMAT ?= clang-format-14
 export CLANG_FORMAT
 
@@ -115,6 +118,10 @@ fuzz-long: $(DEPS_STAMP) $(FUZZ_BUILD)/build.ninja
 stress: build
 	CAIRN_BUILD_DIR=$(CURDIR)/$(BUILD) CAIRN_STRESS_ITERS=1000 \
 	    bats --tap --filter stress tests/e2e
+
+.PHONY: stress-tests
+stress-tests: build
+	CAIRN_BUILD_DIR=$(CURDIR)/$(BUILD) scripts/stress-tests.sh $(STRESS_ROUNDS)
 
 format:
 	scripts/format.sh

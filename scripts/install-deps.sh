@@ -72,6 +72,8 @@ test_packages=(
     llvm-14
     clang-format-14
     xxd
+    # stress-ng loads every core while scripts/stress-tests.sh repeats e2e files
+    stress-ng
     # remotes: OpenStack Swift with s3api as the S3 test server, awscli to cross-check
     swift-proxy
     swift-account

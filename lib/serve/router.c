@@ -126,6 +126,7 @@ struct model {
     int promoting; /* a promotion job is under way: the rollout waits for its answer */
     uv_timer_t tick;
     int tick_open;
+    struct job *state_save; /* queued, not started, the model's last save, of the state alone */
     /* live drift: the input window; the reference dataset from the config */
     struct cairn_livewin *inputs;
     char reference[256];
@@ -166,6 +167,7 @@ struct router {
     size_t token_next;
     struct job *jobs_head, *jobs_tail;
     int job_running;
+    size_t njobs; /* queued or running */
     struct fwd *free_fwd;
     uint64_t feedback_unknown;
     uint64_t inflight; /* client requests of the data plane not answered yet */
@@ -858,6 +860,7 @@ struct job {
     uv_work_t w;
     struct router *r;
     struct job *next;
+    struct model *m; /* for model_save_ex(): whose state_save it may be */
     int (*work)(struct job *j, struct cairn_repo *repo);
     void (*done)(struct job *j);
     int error;
@@ -887,6 +890,8 @@ static void job_work(uv_work_t *w)
 {
     struct job *j = w->data;
     struct cairn_repo *repo = NULL;
+    if (!j->work)
+        return; /* an answer waiting for the jobs before it (respond_json) */
     if ((j->error = cairn_repo_open(&repo, j->r->o->workdir)) == 0)
         j->error = j->work(j, repo);
     if (j->error < 0)
@@ -911,6 +916,7 @@ static void job_after(uv_work_t *w, int status)
     cairn_rollout_state_release(&j->st);
     free(j);
     r->job_running = 0;
+    r->njobs--;
     job_next(r);
 }
 
@@ -923,6 +929,8 @@ static void job_next(struct router *r)
     if (!r->jobs_head)
         r->jobs_tail = NULL;
     r->job_running = 1;
+    if (j->m && j->m->state_save == j)
+        j->m->state_save = NULL; /* it runs: a later save is a job of its own */
     j->w.data = j;
     if (!r->o->workdir) {
         /* A router made by cairn__router_new() has no registry: every job fails at once. */
@@ -958,6 +966,7 @@ static void job_submit(struct job *j)
     else
         r->jobs_head = j;
     r->jobs_tail = j;
+    r->njobs++;
     job_next(r);
 }
 
@@ -1135,8 +1144,21 @@ static void fill_state(struct model *m, struct cairn_rollout_state *s)
 static void model_save_ex(struct model *m, const char *actor, const char *action, char *details,
                           int move_alias, const cairn_oid *to)
 {
-    struct job *j = job_new(m->r, work_save, NULL);
-    if (!j) {
+    int state_only = !action && !details && !move_alias;
+    struct job *j;
+    /*
+     * Every analysis saves the state: while the model's last save, of the
+     * state alone, waits for its turn, it takes the newer state instead,
+     * so a registry slower than the ticks does not grow the queue (nor
+     * delay the answers behind it, see respond_json()).
+     */
+    if (state_only && m->state_save) {
+        cairn_rollout_state_release(&m->state_save->st);
+        if ((m->state_save->save_state = m->plan_text != NULL))
+            fill_state(m, &m->state_save->st);
+        return;
+    }
+    if (!(j = job_new(m->r, work_save, NULL))) {
         free(details);
         logf_(m->r, "%s: out of memory saving rollout state", m->name);
         return;
@@ -1153,6 +1175,8 @@ static void model_save_ex(struct model *m, const char *actor, const char *action
         j->move_alias = 1;
         j->oid = *to;
     }
+    j->m = m;
+    m->state_save = state_only ? j : NULL;
     job_submit(j);
 }
 
@@ -1844,7 +1868,7 @@ static void handle_model(struct router *r, struct cairn_http_req *req, const cha
  * Control API
  * ====================================================================== */
 
-static void respond_json(struct cairn_http_req *req, int status, json_t *j)
+static void respond_json_now(struct cairn_http_req *req, int status, json_t *j)
 {
     char *s = json_dumps(j, JSON_COMPACT);
     json_decref(j);
@@ -1855,6 +1879,34 @@ static void respond_json(struct cairn_http_req *req, int status, json_t *j)
     }
     cairn_http_respond_simple(req, status, "application/json", s, strlen(s));
     free(s);
+}
+
+static void done_answer(struct job *j)
+{
+    cairn_http_respond_simple(j->req, j->num, "application/json", j->details, strlen(j->details));
+}
+
+/*
+ * Answer with a rollout's state once the registry holds it: the JSON is
+ * taken now and sent when the registry jobs queued before (the saves of
+ * every change it shows) have run, since jobs run in order. So a client
+ * that reads the alias or the audit log after an answer sees what the
+ * answer said. `req->userdata` is the router (cairn_http_server_new()).
+ */
+static void respond_json(struct cairn_http_req *req, int status, json_t *j)
+{
+    struct job *b = job_new(req->userdata, NULL, done_answer);
+    if (b)
+        b->details = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (!b || !b->details) {
+        free(b);
+        json_error(req, 503, NULL, "out of memory");
+        return;
+    }
+    b->req = req;
+    b->num = status;
+    job_submit(b);
 }
 
 static json_t *window_json(const struct upstream *u, const struct cairn_window *w)
@@ -2584,7 +2636,7 @@ static void api_feedback(struct router *r, struct cairn_http_req *req, const str
     json_object_set_new(out, "repeated", json_integer((json_int_t)repeated));
     if (ctx->tok->nmodels)
         json_object_set_new(out, "refused", json_integer((json_int_t)refused));
-    respond_json(req, 200, out);
+    respond_json_now(req, 200, out); /* feedback changes nothing in the registry */
 done:
     if (items != body)
         json_decref(items);
@@ -2961,6 +3013,10 @@ static void handle_metrics(struct router *r, struct cairn_http_req *req)
                       "Feedback for request ids not (or no longer) remembered.");
     cairn_prom_sample(&b, "cairn_feedback_unknown_total", "", (double)r->feedback_unknown);
     metrics_limits(&b, r);
+    cairn_prom_family(
+        &b, "cairn_registry_jobs", "gauge",
+        "Registry jobs (saves, lookups, answers waiting for them) queued or running.");
+    cairn_prom_sample(&b, "cairn_registry_jobs", "", (double)r->njobs);
     cairn_prom_family(&b, "cairn_input_window_rows", "gauge",
                       "Input rows held in the model's live drift window.");
     for (size_t i = 0; i < r->nmodels; i++) {

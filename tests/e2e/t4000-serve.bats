@@ -283,8 +283,75 @@ EOF
     assert_failure
     assert_output --partial "CAIRN_TOKEN"
     # A token the registry never saw is refused; the stored hash is not the token.
-    run sqlite3 .cairn/cairn.db "SELECT count(*) FROM api_tokens WHERE hex(hash) LIKE '%' || upper(substr('$reader', 7, 16)) || '%'"
+    # The daemon and its children open the registry meanwhile: wait for their locks
+    # as cairn does (sqlite3 alone answers "database is locked" at once).
+    run sqlite3 -cmd '.timeout 30000' .cairn/cairn.db "SELECT count(*) FROM api_tokens WHERE hex(hash) LIKE '%' || upper(substr('$reader', 7, 16)) || '%'"
     assert_output 0
+}
+
+@test "the control API answers a change once the registry holds it" {
+    start_serve
+    write_plan <<'EOF'
+strategy: canary
+steps: [{weight: 50, pause: 60s}, {weight: 100}]
+EOF
+    cairn rollout start clf@v2 --alias production --plan plan.yaml >/dev/null
+    # Hold the registry's write lock, as another writer or a slow disk would:
+    # the daemon's save of the promotion waits for it.
+    mkfifo lock.sql
+    sqlite3 -cmd '.timeout 30000' .cairn/cairn.db <lock.sql >lock.out 2>&1 &
+    track_pid $!
+    exec 4>lock.sql
+    printf 'BEGIN IMMEDIATE;\n.shell touch lock.held\n' >&4
+    wait_until 10 test -e lock.held
+    (cairn rollout promote clf >promote.out 2>&1; echo $? >promote.rc) &
+    track_pid $!
+    wait_until 20 bash -c "curl -sf $CAIRN_SERVER/metrics | grep -q 'cairn_rollout_phase{model=\"clf\",phase=\"promoted\"} 1'"
+    # Promoted in memory, not yet in the registry: no answer says so yet.
+    if wait_until 2 test -e promote.rc; then
+        fail "promote answered before the registry held it: $(cat promote.out)"
+    fi
+    run cairn alias list clf
+    assert_output --regexp 'production +v1'
+    echo 'COMMIT;' >&4
+    exec 4>&-
+    wait_until 30 test -e promote.rc
+    assert_equal "$(cat promote.rc)" 0
+    run cairn alias list clf
+    assert_output --regexp 'production +v2'
+    run cairn audit
+    assert_output --partial rollout.promote
+}
+
+@test "a registry slower than the analysis keeps one save queued, not one a tick" {
+    start_serve
+    write_plan <<'EOF'
+strategy: canary
+steps: [{weight: 50, pause: 60s}, {weight: 100}]
+analysis: {interval: 100ms, min_requests: 5, checks: [{metric: error_rate, max: 0.05}]}
+EOF
+    cairn rollout start clf@v2 --alias production --plan plan.yaml >/dev/null
+    mkfifo lock.sql
+    sqlite3 -cmd '.timeout 30000' .cairn/cairn.db <lock.sql >lock.out 2>&1 &
+    track_pid $!
+    exec 4>lock.sql
+    printf 'BEGIN IMMEDIATE;\n.shell touch lock.held\n' >&4
+    wait_until 10 test -e lock.held
+    queued_is() {
+        [[ $(curl -sf "$CAIRN_SERVER/metrics" | awk '$1 == "cairn_registry_jobs" { print $2 }') == "$1" ]]
+    }
+    # One save runs (waiting for the lock), the next one waits for its turn.
+    wait_until 10 queued_is 2
+    # Ten more ticks: the waiting save takes each one's state. (However long
+    # this lasts, the count must not grow: the sleep only gives it ticks.)
+    sleep 1
+    queued_is 2 || fail "saves piled up: $(curl -sf "$CAIRN_SERVER/metrics" | grep registry_jobs)"
+    echo 'COMMIT;' >&4
+    exec 4>&-
+    # The status answer waits for those two saves only. (Not for an empty
+    # queue: on a disk slower than 100 ms a save is always under way.)
+    run status
+    assert_equal "$(jq -r .phase <<<"$output")" running
 }
 
 @test "rollback without a daemon moves the alias back, audited" {
