@@ -212,3 +212,26 @@ hostile_path() {
     echo "rounds where the pushes raced on one number: $raced" >&3
     [[ $both -eq 0 ]]
 }
+
+@test "a tree asking for a mode other than 0644 or 0755 is refused; checkout applies the umask" {
+    make_origin
+    for mode in 0777 4755 0600; do
+        id=$(hostile_path "sub/config:$mode")
+        run -1 cairn clone "$REMOTE" "c-$mode"
+        assert_output --partial "damaged manifest: mode ${mode#0} of 'sub/config'"
+        rm -f "$REMOTE_DIR/versions/$id.json"
+    done
+    # An honest 0755 file comes out as 0755 less the umask.
+    cd a
+    make_file run.sh 1K 3
+    make_file data.bin 1K 4
+    chmod 0777 run.sh
+    chmod 0666 data.bin
+    cairn add run.sh data.bin >/dev/null
+    cairn commit victim -m exec >/dev/null
+    cairn push >/dev/null
+    cd ..
+    (umask 027 && cairn clone "$REMOTE" b >/dev/null && cairn -C b checkout victim --to co >/dev/null)
+    [ "$(stat -c %a co/run.sh)" = 750 ]
+    [ "$(stat -c %a co/data.bin)" = 640 ]
+}
