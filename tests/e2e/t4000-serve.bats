@@ -306,8 +306,9 @@ EOF
     wait_until 10 test -e lock.held
     (cairn rollout promote clf >promote.out 2>&1; echo $? >promote.rc) &
     track_pid $!
-    wait_until 20 bash -c "curl -sf $CAIRN_SERVER/metrics | grep -q 'cairn_rollout_phase{model=\"clf\",phase=\"promoted\"} 1'"
-    # Promoted in memory, not yet in the registry: no answer says so yet.
+    # The promotion is a registry job (the release check, the alias move and the
+    # state in one transaction), waiting for the lock: no answer says so yet.
+    wait_until 20 bash -c "curl -sf $CAIRN_SERVER/metrics | grep -Eq '^cairn_registry_jobs [1-9]'"
     if wait_until 2 test -e promote.rc; then
         fail "promote answered before the registry held it: $(cat promote.out)"
     fi
