@@ -235,6 +235,72 @@ static int parse_rate(double *out, const struct cairn_yaml_node *node)
     return 0;
 }
 
+/*
+ * A schema is outside input, and glibc's regcomp() copies the parse tree of
+ * every repetition: '(a+)+' stacked a few dozen times, or 'a{1000}{1000}',
+ * takes gigabytes before matching a single row (found by fuzz_schema).
+ * Regexes are refused past these bounds, which no column pattern needs.
+ */
+#define REGEX_MAX_LEN         1024
+#define REGEX_MAX_QUANT       64
+#define REGEX_MAX_COUNT       100
+#define REGEX_MAX_GROUP_QUANT 3
+#define REGEX_MAX_GROUP_COUNT 10
+
+static bool regex_bounded(const char *re)
+{
+    int quants = 0, group_quants = 0, after_quant = 0;
+
+    if (strlen(re) > REGEX_MAX_LEN)
+        return false;
+    for (const char *p = re; *p; p++) {
+        if (*p == '\\' && p[1]) {
+            p++;
+            after_quant = 0;
+            continue;
+        }
+        if (*p == '[') { /* a bracket expression: ']' first is literal, [:class:] nests */
+            p++;
+            if (*p == '^')
+                p++;
+            if (*p == ']')
+                p++;
+            while (*p && *p != ']') {
+                if (p[0] == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
+                    const char *end = strstr(p + 2, p[1] == ':' ? ":]" : p[1] == '.' ? ".]" : "=]");
+                    if (!end)
+                        return true; /* unterminated: regcomp reports it */
+                    p = end + 1;
+                }
+                p++;
+            }
+            if (!*p)
+                return true;
+            after_quant = 0;
+            continue;
+        }
+        if (*p == '*' || *p == '+' || *p == '?' || *p == '{') {
+            /* A repeated group multiplies everything inside it: fewer, smaller. */
+            int group = p > re && p[-1] == ')';
+            if (after_quant || ++quants > REGEX_MAX_QUANT ||
+                (group && ++group_quants > REGEX_MAX_GROUP_QUANT))
+                return false;
+            if (*p == '{') {
+                for (p++; *p && *p != '}'; p++)
+                    if (*p >= '0' && *p <= '9' &&
+                        atoi(p) > (group ? REGEX_MAX_GROUP_COUNT : REGEX_MAX_COUNT))
+                        return false;
+                if (!*p)
+                    return true;
+            }
+            after_quant = 1;
+            continue;
+        }
+        after_quant = 0;
+    }
+    return true;
+}
+
 static int parse_column(struct cairn__column_rule *c, const struct cairn_yaml_node *key,
                         const struct cairn_yaml_node *spec)
 {
@@ -306,6 +372,13 @@ static int parse_column(struct cairn__column_rule *c, const struct cairn_yaml_no
                                     type_names[c->type]);
         if ((error = cairn_yaml_str(&src, n)) < 0)
             return error;
+        if (!regex_bounded(src))
+            return cairn_yaml_error(n->doc, n,
+                                    "regex '%.100s' is too complex: at most %d bytes, %d"
+                                    " repetitions (%d of groups), counts up to %d (%d for"
+                                    " groups), no repetition of a repetition",
+                                    src, REGEX_MAX_LEN, REGEX_MAX_QUANT, REGEX_MAX_GROUP_QUANT,
+                                    REGEX_MAX_COUNT, REGEX_MAX_GROUP_COUNT);
         if (!(c->regex_src = strdup(src)))
             return oom();
         if ((rc = regcomp(&c->regex, src, REG_EXTENDED | REG_NOSUB)) != 0) {

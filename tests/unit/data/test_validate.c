@@ -87,6 +87,18 @@ static void test_schema_errors(void **state)
     schema_error("columns:\n  a: {type: string, range: [0, 1]}\n", "range needs an int or float");
     schema_error("columns:\n  a: {type: int, regex: 'x'}\n", "regex needs a string");
     schema_error("columns:\n  a: {type: string, regex: '(['}\n", "s.yaml:2:28: bad regex '(['");
+    /* Regexes whose compilation would take gigabytes (fuzz_schema's finding). */
+    schema_error("columns:\n  a: {type: string, regex: '^[a-z]++++++++++$'}\n", "too complex");
+    schema_error("columns:\n  a: {type: string, regex: 'a{1000}'}\n", "too complex");
+    schema_error("columns:\n  a: {type: string, regex: '((((a+)+)+)+)+'}\n", "too complex");
+    schema_error("columns:\n  a: {type: string, regex: '(ab){50}'}\n", "too complex");
+    {
+        /* Ordinary patterns still pass, brackets with quantifier characters included. */
+        struct cairn_data_schema *ok = NULL;
+        const char *t = "columns:\n  a: {type: string, regex: '^[+*?{]+(-[a-z]{2,8})*\\.x{3}$'}\n";
+        assert_int_equal(cairn_data_schema_parse(&ok, "s.yaml", t, strlen(t)), 0);
+        cairn_data_schema_free(ok);
+    }
     schema_error("columns:\n  a: {type: int, values: [1, x]}\n", "s.yaml:2:30: expected a number");
     schema_error("columns:\n  a: {type: int, values: []}\n", "values is empty");
     schema_error("columns:\n  a: {type: int, required: maybe}\n",
