@@ -62,8 +62,9 @@ fi
 mkdir -p "$FINDINGS" "$WORK"
 
 # Rewrites $CAMPAIGN: the header, the cumulative table computed from the log
-# lines, then the log lines themselves (every row of the table under "## Log"),
-# then the "## Notes" section, kept as it is (what the findings were).
+# lines, then the log lines themselves (every row of the table under "## Log",
+# plus the new row $1 if given), then the "## Notes" section, kept as it is
+# (what the findings were).
 campaign_rewrite() {
     local log notes
     log=$(mktemp)
@@ -71,6 +72,9 @@ campaign_rewrite() {
     if [[ -f $CAMPAIGN ]]; then
         awk '/^## / { inlog = ($0 ~ /^## Log/) } inlog && /^\| [0-9]/ { print }' "$CAMPAIGN" >"$log"
         awk '/^## / { innotes = ($0 ~ /^## Notes/) } innotes { print }' "$CAMPAIGN" >"$notes"
+    fi
+    if [[ -n ${1:-} ]]; then
+        printf '%s\n' "$1" >>"$log"
     fi
     {
         echo "# Fuzz campaign"
@@ -152,10 +156,9 @@ run_target() {
     rm -f "$stamp"
     (
         flock 9
-        [[ -f $CAMPAIGN ]] || campaign_rewrite
-        printf '| %s | %s | %d | %d | %d | %d |\n' "$(date -u -d "@$start" '+%Y-%m-%d %H:%M')" \
-            "$name" "$seconds" "$execs" "$((after - before))" "$found" >>"$CAMPAIGN"
-        campaign_rewrite
+        campaign_rewrite "$(printf '| %s | %s | %d | %d | %d | %d |' \
+            "$(date -u -d "@$start" '+%Y-%m-%d %H:%M')" "$name" "$seconds" "$execs" \
+            "$((after - before))" "$found")"
     ) 9>"$WORK/.campaign.lock"
     echo "fuzz-long: $name: ${seconds}s, $execs execs, $((after - before)) new corpus files," \
         "$found findings (log $log)"
