@@ -286,10 +286,16 @@ static bool regex_bounded(const char *re)
                 (group && ++group_quants > REGEX_MAX_GROUP_QUANT))
                 return false;
             if (*p == '{') {
-                for (p++; *p && *p != '}'; p++)
-                    if (*p >= '0' && *p <= '9' &&
-                        atoi(p) > (group ? REGEX_MAX_GROUP_COUNT : REGEX_MAX_COUNT))
-                        return false;
+                for (p++; *p && *p != '}'; p++) {
+                    if (*p >= '0' && *p <= '9') {
+                        /* strtol saturates where atoi would overflow on a long count */
+                        char *end;
+                        long count = strtol(p, &end, 10);
+                        if (count > (group ? REGEX_MAX_GROUP_COUNT : REGEX_MAX_COUNT))
+                            return false;
+                        p = end - 1;
+                    }
+                }
                 if (!*p)
                     return true;
             }

@@ -332,18 +332,24 @@ void cairn_feedback_record(struct cairn_feedback *fb, const char *id, size_t idl
     fb->next = (fb->next + 1) % fb->cap;
 }
 
-int cairn_feedback_join(struct cairn_feedback *fb, const char *id, size_t idlen, int32_t label,
-                        uint32_t *model, int32_t *version, int *correct)
+/* The remembered prediction for request id `id`, or NULL. */
+static struct fb_entry *feedback_entry(const struct cairn_feedback *fb, const char *id,
+                                       size_t idlen)
 {
-    struct fb_entry *e;
     size_t slot;
     int found;
     if (!idlen || idlen > CAIRN_FEEDBACK_ID_MAX)
-        return CAIRN_ENOTFOUND;
+        return NULL;
     slot = table_find(fb, id, idlen, id_hash(id, idlen), &found);
-    if (!found)
+    return found ? &fb->ring[fb->table[slot] - 1] : NULL;
+}
+
+int cairn_feedback_join(struct cairn_feedback *fb, const char *id, size_t idlen, int32_t label,
+                        uint32_t *model, int32_t *version, int *correct)
+{
+    struct fb_entry *e = feedback_entry(fb, id, idlen);
+    if (!e)
         return CAIRN_ENOTFOUND;
-    e = &fb->ring[fb->table[slot] - 1];
     if (e->labelled)
         return CAIRN_EEXISTS;
     e->labelled = 1;
@@ -356,13 +362,9 @@ int cairn_feedback_join(struct cairn_feedback *fb, const char *id, size_t idlen,
 int cairn_feedback_model(const struct cairn_feedback *fb, const char *id, size_t idlen,
                          uint32_t *model)
 {
-    size_t slot;
-    int found;
-    if (!idlen || idlen > CAIRN_FEEDBACK_ID_MAX)
+    const struct fb_entry *e = feedback_entry(fb, id, idlen);
+    if (!e)
         return CAIRN_ENOTFOUND;
-    slot = table_find(fb, id, idlen, id_hash(id, idlen), &found);
-    if (!found)
-        return CAIRN_ENOTFOUND;
-    *model = fb->ring[fb->table[slot] - 1].model;
+    *model = e->model;
     return 0;
 }

@@ -289,6 +289,18 @@ EOF
     assert_output 0
 }
 
+# hold_registry_lock: take the registry's write lock in a sqlite3 fed from
+# fd 4, as another writer or a slow disk would; 'echo COMMIT; >&4' and
+# 'exec 4>&-' release it.
+hold_registry_lock() {
+    mkfifo lock.sql
+    sqlite3 -cmd '.timeout 30000' .cairn/cairn.db <lock.sql >lock.out 2>&1 &
+    track_pid $!
+    exec 4>lock.sql
+    printf 'BEGIN IMMEDIATE;\n.shell touch lock.held\n' >&4
+    wait_until 10 test -e lock.held
+}
+
 @test "the control API answers a change once the registry holds it" {
     start_serve
     write_plan <<'EOF'
@@ -296,14 +308,8 @@ strategy: canary
 steps: [{weight: 50, pause: 60s}, {weight: 100}]
 EOF
     cairn rollout start clf@v2 --alias production --plan plan.yaml >/dev/null
-    # Hold the registry's write lock, as another writer or a slow disk would:
-    # the daemon's save of the promotion waits for it.
-    mkfifo lock.sql
-    sqlite3 -cmd '.timeout 30000' .cairn/cairn.db <lock.sql >lock.out 2>&1 &
-    track_pid $!
-    exec 4>lock.sql
-    printf 'BEGIN IMMEDIATE;\n.shell touch lock.held\n' >&4
-    wait_until 10 test -e lock.held
+    # The daemon's save of the promotion waits for the lock.
+    hold_registry_lock
     (cairn rollout promote clf >promote.out 2>&1; echo $? >promote.rc) &
     track_pid $!
     # The promotion is a registry job (the release check, the alias move and the
@@ -332,12 +338,7 @@ steps: [{weight: 50, pause: 60s}, {weight: 100}]
 analysis: {interval: 100ms, min_requests: 5, checks: [{metric: error_rate, max: 0.05}]}
 EOF
     cairn rollout start clf@v2 --alias production --plan plan.yaml >/dev/null
-    mkfifo lock.sql
-    sqlite3 -cmd '.timeout 30000' .cairn/cairn.db <lock.sql >lock.out 2>&1 &
-    track_pid $!
-    exec 4>lock.sql
-    printf 'BEGIN IMMEDIATE;\n.shell touch lock.held\n' >&4
-    wait_until 10 test -e lock.held
+    hold_registry_lock
     queued_is() {
         [[ $(curl -sf "$CAIRN_SERVER/metrics" | awk '$1 == "cairn_registry_jobs" { print $2 }') == "$1" ]]
     }
